@@ -1,0 +1,299 @@
+//! The last-bar values of the standard scan, computed in one fused pass per symbol.
+//!
+//! A scan needs only the last value of each indicator, so window indicators read only their window and the
+//! recursive ones (EMA, MACD, RSI, ATR, ADX) run together in a single loop over the history, without
+//! allocating output series. Tests check every field against the last value of the full-series functions.
+
+use serde::{Deserialize, Serialize};
+
+use super::average::population_sd;
+use super::wilder::{DmState, rsi_value, tr};
+use super::window::percent_b;
+use crate::model::Bars;
+
+/// The standard scan's indicator values at the last bar. `None` means not enough history.
+///
+/// Field names are the names used in JSON output (see [`INDICATOR_NAMES`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct Snapshot {
+    /// SMA(close, 20).
+    pub sma_20: Option<f64>,
+    /// SMA(close, 50).
+    pub sma_50: Option<f64>,
+    /// SMA(close, 200).
+    pub sma_200: Option<f64>,
+    /// EMA(close, 12), SMA-seeded.
+    pub ema_12: Option<f64>,
+    /// EMA(close, 26), SMA-seeded.
+    pub ema_26: Option<f64>,
+    /// TA-Lib MACD(12, 26, 9) line.
+    pub macd: Option<f64>,
+    /// MACD signal line.
+    pub macd_signal: Option<f64>,
+    /// MACD histogram.
+    pub macd_hist: Option<f64>,
+    /// RSI(14), Wilder.
+    pub rsi_14: Option<f64>,
+    /// ATR(14), Wilder.
+    pub atr_14: Option<f64>,
+    /// ADX(14), Wilder.
+    pub adx_14: Option<f64>,
+    /// Upper Bollinger band (20, 2).
+    pub bb_upper: Option<f64>,
+    /// Middle Bollinger band (SMA 20).
+    pub bb_middle: Option<f64>,
+    /// Lower Bollinger band (20, 2).
+    pub bb_lower: Option<f64>,
+    /// Bollinger %B.
+    pub bb_percent_b: Option<f64>,
+    /// close ÷ 252-bar high − 1.
+    pub high_252_dist: Option<f64>,
+    /// close ÷ 252-bar low − 1.
+    pub low_252_dist: Option<f64>,
+    /// volume ÷ SMA(volume, 20).
+    pub volume_ratio_20: Option<f64>,
+    /// 21-bar return.
+    pub return_21: Option<f64>,
+    /// 63-bar return.
+    pub return_63: Option<f64>,
+    /// 126-bar return.
+    pub return_126: Option<f64>,
+    /// 252-bar return.
+    pub return_252: Option<f64>,
+}
+
+/// The indicator names of the standard scan, in output order.
+pub const INDICATOR_NAMES: [&str; 22] = [
+    "sma_20",
+    "sma_50",
+    "sma_200",
+    "ema_12",
+    "ema_26",
+    "macd",
+    "macd_signal",
+    "macd_hist",
+    "rsi_14",
+    "atr_14",
+    "adx_14",
+    "bb_upper",
+    "bb_middle",
+    "bb_lower",
+    "bb_percent_b",
+    "high_252_dist",
+    "low_252_dist",
+    "volume_ratio_20",
+    "return_21",
+    "return_63",
+    "return_126",
+    "return_252",
+];
+
+impl Snapshot {
+    /// Computes every standard-scan indicator at the last bar of `bars`.
+    pub fn compute(bars: &Bars) -> Self {
+        let (high, low, close, volume) = (&bars.high[..], &bars.low[..], &bars.close[..], &bars.volume[..]);
+        let n = close.len();
+        let mut s = Self::default();
+        if n == 0 {
+            return s;
+        }
+        let last = close[n - 1];
+
+        s.sma_20 = window_mean(close, 20);
+        s.sma_50 = window_mean(close, 50);
+        s.sma_200 = window_mean(close, 200);
+        if let Some(mid) = s.sma_20 {
+            let sd = population_sd(&close[n - 20..], mid);
+            let (upper, lower) = (mid + 2.0 * sd, mid - 2.0 * sd);
+            s.bb_upper = Some(upper);
+            s.bb_middle = Some(mid);
+            s.bb_lower = Some(lower);
+            s.bb_percent_b = Some(percent_b(last, upper, lower));
+        }
+        if n >= 252 {
+            let hi = high[n - 252..].iter().copied().fold(f64::NEG_INFINITY, f64::max);
+            let lo = low[n - 252..].iter().copied().fold(f64::INFINITY, f64::min);
+            s.high_252_dist = Some(last / hi - 1.0);
+            s.low_252_dist = Some(last / lo - 1.0);
+        }
+        s.volume_ratio_20 = window_mean(volume, 20)
+            .filter(|a| *a > 0.0)
+            .map(|a| volume[n - 1] / a);
+        let ret = |k: usize| (n > k).then(|| last / close[n - 1 - k] - 1.0);
+        s.return_21 = ret(21);
+        s.return_63 = ret(63);
+        s.return_126 = ret(126);
+        s.return_252 = ret(252);
+
+        let close_rec = close_recursive(close);
+        s.ema_12 = close_rec.ema_12;
+        s.ema_26 = close_rec.ema_26;
+        s.macd = close_rec.macd;
+        s.macd_signal = close_rec.macd_signal;
+        s.macd_hist = close_rec
+            .macd_signal
+            .and_then(|sig| close_rec.macd.map(|m| m - sig));
+        s.rsi_14 = close_rec.rsi_14;
+        let (atr_14, adx_14) = range_recursive(high, low, close);
+        s.atr_14 = atr_14;
+        s.adx_14 = adx_14;
+        s
+    }
+
+    /// The values as `(name, value)` pairs in [`INDICATOR_NAMES`] order.
+    pub fn fields(&self) -> [(&'static str, Option<f64>); 22] {
+        let v = [
+            self.sma_20,
+            self.sma_50,
+            self.sma_200,
+            self.ema_12,
+            self.ema_26,
+            self.macd,
+            self.macd_signal,
+            self.macd_hist,
+            self.rsi_14,
+            self.atr_14,
+            self.adx_14,
+            self.bb_upper,
+            self.bb_middle,
+            self.bb_lower,
+            self.bb_percent_b,
+            self.high_252_dist,
+            self.low_252_dist,
+            self.volume_ratio_20,
+            self.return_21,
+            self.return_63,
+            self.return_126,
+            self.return_252,
+        ];
+        std::array::from_fn(|i| (INDICATOR_NAMES[i], v[i]))
+    }
+
+    /// The value of the indicator called `name`, if the name is known and the value defined.
+    pub fn get(&self, name: &str) -> Option<f64> {
+        self.fields()
+            .into_iter()
+            .find(|(n, _)| *n == name)
+            .and_then(|(_, v)| v)
+    }
+}
+
+fn window_mean(values: &[f64], n: usize) -> Option<f64> {
+    (values.len() >= n).then(|| values[values.len() - n..].iter().sum::<f64>() / n as f64)
+}
+
+#[derive(Default)]
+struct CloseRecursive {
+    ema_12: Option<f64>,
+    ema_26: Option<f64>,
+    macd: Option<f64>,
+    macd_signal: Option<f64>,
+    rsi_14: Option<f64>,
+}
+
+/// EMA 12/26, MACD(12, 26, 9) and RSI 14 in one pass over the closes.
+///
+/// Seeding follows TA-Lib: EMA 12 from closes[0..12], EMA 26 (= MACD's slow EMA) from closes[0..26],
+/// MACD's fast EMA from closes[14..26], the signal from MACD[25..=33], RSI from the first 14 changes.
+fn close_recursive(close: &[f64]) -> CloseRecursive {
+    const K12: f64 = 2.0 / 13.0;
+    const K26: f64 = 2.0 / 27.0;
+    const K9: f64 = 2.0 / 10.0;
+    let n = close.len();
+    let mut out = CloseRecursive::default();
+    if n < 12 {
+        return out;
+    }
+    let mut ema12 = close[..12].iter().sum::<f64>() / 12.0;
+    for &c in &close[12..] {
+        ema12 += (c - ema12) * K12;
+    }
+    out.ema_12 = Some(ema12);
+    if n < 15 {
+        return out;
+    }
+    let (mut gain, mut loss) = (0.0, 0.0);
+    for i in 1..=14 {
+        let d = close[i] - close[i - 1];
+        if d < 0.0 {
+            loss -= d;
+        } else {
+            gain += d;
+        }
+    }
+    gain /= 14.0;
+    loss /= 14.0;
+    for i in 15..n {
+        let d = close[i] - close[i - 1];
+        // Same operation order as TA-Lib so the values agree to the last bits.
+        gain *= 13.0;
+        loss *= 13.0;
+        if d < 0.0 {
+            loss -= d;
+        } else {
+            gain += d;
+        }
+        gain /= 14.0;
+        loss /= 14.0;
+    }
+    out.rsi_14 = Some(rsi_value(gain, loss));
+    if n < 26 {
+        return out;
+    }
+    let mut slow = close[..26].iter().sum::<f64>() / 26.0;
+    let mut fast = close[14..26].iter().sum::<f64>() / 12.0;
+    let mut seed = fast - slow;
+    for &c in &close[26..n.min(34)] {
+        slow += (c - slow) * K26;
+        fast += (c - fast) * K12;
+        seed += fast - slow;
+    }
+    if n >= 34 {
+        let mut signal = seed / 9.0;
+        for &c in &close[34..] {
+            slow += (c - slow) * K26;
+            fast += (c - fast) * K12;
+            signal += ((fast - slow) - signal) * K9;
+        }
+        out.macd = Some(fast - slow);
+        out.macd_signal = Some(signal);
+    }
+    out.ema_26 = Some(slow);
+    out
+}
+
+/// ATR 14 and ADX 14 in one pass over high, low and close (TA-Lib seeding; see [`super::adx`]).
+fn range_recursive(high: &[f64], low: &[f64], close: &[f64]) -> (Option<f64>, Option<f64>) {
+    const N: f64 = 14.0;
+    let len = high.len().min(low.len()).min(close.len());
+    if len <= 14 {
+        return (None, None);
+    }
+    let mut st = DmState::default();
+    let mut atr = 0.0;
+    for i in 1..14 {
+        st.step(high, low, close, i, None);
+        atr += tr(high[i], low[i], close[i - 1]);
+    }
+    atr = (atr + tr(high[14], low[14], close[13])) / N;
+    let mut sum_dx = 0.0;
+    for i in 14..len.min(28) {
+        if i > 14 {
+            atr = (atr * (N - 1.0) + tr(high[i], low[i], close[i - 1])) / N;
+        }
+        st.step(high, low, close, i, Some(N));
+        sum_dx += st.dx().unwrap_or(0.0);
+    }
+    if len < 28 {
+        return (Some(atr), None);
+    }
+    let mut adx = sum_dx / N;
+    for i in 28..len {
+        atr = (atr * (N - 1.0) + tr(high[i], low[i], close[i - 1])) / N;
+        st.step(high, low, close, i, Some(N));
+        if let Some(dx) = st.dx() {
+            adx = (adx * (N - 1.0) + dx) / N;
+        }
+    }
+    (Some(atr), Some(adx))
+}

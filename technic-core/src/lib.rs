@@ -1,0 +1,52 @@
+//! `technic-core`: the library behind Technic, a fast and dependable stock-market scanner.
+//!
+//! Everything that decides something lives here; the `technic` command and the HTTP server only parse
+//! input, build the concrete parts and render what this crate returns.
+//!
+//! - [`model`]: symbols, column-wise [`Bars`], universe entries.
+//! - [`indicators`]: pure indicator maths (TA-Lib conventions) and the last-bar [`Snapshot`].
+//! - [`score`]: the `tech_rating` composite and its [`Signal`].
+//! - [`provider`]: the [`DataProvider`] trait with the synthetic and CSV-directory providers.
+//! - [`cache`]: the [`Cache`] trait and the `quick_cache`-backed [`MemoryCache`].
+//! - [`store`]: the [`Store`] trait and an in-memory store.
+//! - [`progress`]: [`ProgressSink`] and the events a scan emits.
+//! - [`scan`]: the scan pipeline (load universe → fetch bars → compute and score → rank).
+//!
+//! ```no_run
+//! # async fn demo() -> technic_core::Result<()> {
+//! use std::sync::Arc;
+//! use technic_core::{scan, Deps, MemoryCache, NoopSink, ScanRequest, SyntheticProvider};
+//! use tokio_util::sync::CancellationToken;
+//!
+//! let deps = Deps::new(Arc::new(SyntheticProvider::default()), Arc::new(MemoryCache::default()));
+//! let report = scan(&ScanRequest::default(), &deps, &NoopSink, CancellationToken::new()).await?;
+//! for r in &report.results {
+//!     println!("{} {} {:.1} {}", r.rank, r.symbol, r.tech_rating, r.signal);
+//! }
+//! # Ok(()) }
+//! ```
+#![deny(missing_docs)]
+
+pub mod cache;
+pub mod error;
+pub mod indicators;
+pub mod model;
+pub mod progress;
+pub mod provider;
+pub mod scan;
+pub mod score;
+pub mod store;
+pub mod testing;
+
+pub use cache::{BarsKey, Cache, CacheStats, MemoryCache, MemoryCacheConfig};
+pub use error::{Action, Category, Error, Result};
+pub use indicators::Snapshot;
+pub use model::{Bar, Bars, DateRange, Symbol, Universe, UniverseEntry};
+pub use progress::{NoopSink, ProgressEvent, ProgressSink, Stage};
+pub use provider::{CsvDirProvider, DataProvider, SyntheticConfig, SyntheticProvider};
+pub use scan::{
+    Deps, FilterCounts, Filters, ScanReport, ScanRequest, ScanResult, ScanState, Skipped, StageTimings, scan,
+};
+pub use score::{Signal, SubScores, TechRating};
+pub use store::{MemoryStore, Store};
+pub use tokio_util::sync::CancellationToken;

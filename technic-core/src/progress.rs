@@ -1,0 +1,151 @@
+//! Scan progress: the [`ProgressSink`] trait, the events a scan emits and the stages they belong to.
+//!
+//! Progress counts work *finished*, never work started or simulated; the ETA comes from measured
+//! throughput in the current stage.
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// A stage of a scan, with its share of overall progress.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Stage {
+    /// Setting up (0 %).
+    Initializing,
+    /// Loading the universe (0–5 %).
+    LoadingUniverse,
+    /// Fetching daily bars (5–25 %).
+    FetchingData,
+    /// Computing indicators and scores (25–95 %).
+    Scanning,
+    /// Ranking and saving (95–100 %).
+    Finalizing,
+    /// Finished successfully (100 %).
+    Complete,
+    /// Stopped by the user.
+    Cancelled,
+    /// Stopped by an error.
+    Failed,
+}
+
+impl Stage {
+    /// The overall-percent range this stage spans.
+    pub fn overall_range(self) -> (f64, f64) {
+        match self {
+            Self::Initializing => (0.0, 0.0),
+            Self::LoadingUniverse => (0.0, 5.0),
+            Self::FetchingData => (5.0, 25.0),
+            Self::Scanning => (25.0, 95.0),
+            Self::Finalizing => (95.0, 100.0),
+            Self::Complete => (100.0, 100.0),
+            Self::Cancelled | Self::Failed => (0.0, 100.0),
+        }
+    }
+
+    /// Overall percent for `stage_percent` (0–100) of this stage.
+    pub fn overall_percent(self, stage_percent: f64) -> f64 {
+        let (lo, hi) = self.overall_range();
+        lo + (hi - lo) * stage_percent.clamp(0.0, 100.0) / 100.0
+    }
+
+    /// A user-facing label ("Fetching data…").
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Initializing => "Initializing…",
+            Self::LoadingUniverse => "Loading universe…",
+            Self::FetchingData => "Fetching data…",
+            Self::Scanning => "Scanning symbols…",
+            Self::Finalizing => "Finalizing results…",
+            Self::Complete => "Complete!",
+            Self::Cancelled => "Cancelled",
+            Self::Failed => "Failed",
+        }
+    }
+
+    /// True for Complete, Cancelled and Failed.
+    pub fn is_terminal(self) -> bool {
+        matches!(self, Self::Complete | Self::Cancelled | Self::Failed)
+    }
+}
+
+/// One progress update.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProgressEvent {
+    /// The scan this event belongs to.
+    pub scan_id: String,
+    /// Current stage.
+    pub stage: Stage,
+    /// Percent of the current stage finished.
+    pub stage_percent: f64,
+    /// Percent of the whole scan finished (never decreases within a scan).
+    pub overall_percent: f64,
+    /// Items finished in this stage.
+    pub processed: usize,
+    /// Items in this stage.
+    pub total: usize,
+    /// Estimated time left for the whole scan, from measured throughput.
+    pub eta: Option<Duration>,
+    /// Human-readable message.
+    pub message: String,
+}
+
+/// Receives progress events. Called from the scan's task: implementations must return quickly
+/// (send to a channel, update an atomic), never block on I/O.
+pub trait ProgressSink: Send + Sync {
+    /// Called for every progress change.
+    fn on_progress(&self, event: &ProgressEvent);
+}
+
+/// A sink that ignores every event.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoopSink;
+
+impl ProgressSink for NoopSink {
+    fn on_progress(&self, _event: &ProgressEvent) {}
+}
+
+/// A sink that keeps every event, for tests and for callers that want the whole history.
+#[derive(Debug, Default)]
+pub struct RecordingSink {
+    events: Mutex<Vec<ProgressEvent>>,
+}
+
+impl RecordingSink {
+    /// A copy of the events so far.
+    pub fn events(&self) -> Vec<ProgressEvent> {
+        self.events.lock().map(|e| e.clone()).unwrap_or_default()
+    }
+}
+
+impl ProgressSink for RecordingSink {
+    fn on_progress(&self, event: &ProgressEvent) {
+        if let Ok(mut events) = self.events.lock() {
+            events.push(event.clone());
+        }
+    }
+}
+
+impl<F: Fn(&ProgressEvent) + Send + Sync> ProgressSink for F {
+    fn on_progress(&self, event: &ProgressEvent) {
+        self(event);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stage_ranges_chain() {
+        assert_eq!(Stage::FetchingData.overall_percent(50.0), 15.0);
+        assert_eq!(Stage::Scanning.overall_percent(100.0), 95.0);
+        assert_eq!(Stage::Scanning.overall_percent(150.0), 95.0);
+        assert_eq!(
+            Stage::LoadingUniverse.overall_range().1,
+            Stage::FetchingData.overall_range().0
+        );
+        assert!(Stage::Cancelled.is_terminal() && !Stage::Scanning.is_terminal());
+    }
+}

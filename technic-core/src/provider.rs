@@ -1,0 +1,55 @@
+//! The [`DataProvider`] trait: where universes and daily bars come from.
+//!
+//! Implementations beside it: [`SyntheticProvider`] (deterministic demo data, the embedded default) and
+//! [`CsvDirProvider`] (one CSV file per symbol).
+
+mod csv_dir;
+mod rng;
+mod synthetic;
+
+use std::fmt::Debug;
+
+use async_trait::async_trait;
+
+pub use csv_dir::CsvDirProvider;
+pub use rng::SplitMix64;
+pub use synthetic::{SECTORS, SyntheticConfig, SyntheticProvider};
+
+use crate::error::Result;
+use crate::model::{Bars, DateRange, Symbol, Universe};
+
+/// A source of universes and daily OHLCV bars.
+///
+/// Errors follow [`crate::Error`]'s conventions: transient failures are `Unavailable` (the caller may
+/// retry), an unknown symbol is `NotFound`, bad data is `InvalidData` naming the symbol and what is wrong.
+#[async_trait]
+pub trait DataProvider: Send + Sync + Debug {
+    /// Short name for logs and reports ("synthetic", "csv:/data").
+    fn name(&self) -> &str;
+
+    /// True when the data is generated demo data, which every output must say.
+    fn is_demo(&self) -> bool {
+        false
+    }
+
+    /// The range a scan asks for when the request names none: about two years ending today.
+    fn default_range(&self) -> DateRange {
+        DateRange::ending(chrono::Local::now().date_naive(), 800)
+    }
+
+    /// Every symbol this provider can serve, with names and sectors where known.
+    async fn universe(&self) -> Result<Universe>;
+
+    /// Daily bars of `symbol` within `range`, ascending by date.
+    async fn daily_bars(&self, symbol: &Symbol, range: DateRange) -> Result<Bars>;
+
+    /// Bars for several symbols. The default calls [`DataProvider::daily_bars`] for each in turn;
+    /// providers with a batch endpoint override it. One result per symbol, in order.
+    async fn daily_bars_batch(&self, symbols: &[Symbol], range: DateRange) -> Vec<Result<Bars>> {
+        let mut out = Vec::with_capacity(symbols.len());
+        for s in symbols {
+            out.push(self.daily_bars(s, range).await);
+        }
+        out
+    }
+}

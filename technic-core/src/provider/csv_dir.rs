@@ -1,0 +1,352 @@
+//! A directory of CSV files, one per symbol: `DIR/AAPL.csv` holds `date,open,high,low,close,volume`
+//! (header required, ISO dates ascending). An optional `DIR/universe.csv` (`symbol,name,sector,industry`)
+//! names and classifies symbols.
+//!
+//! Bad data is reported, never guessed: a malformed row, an unsorted date or a non-numeric field makes
+//! that symbol fail with an [`Error::InvalidData`] naming the file and line, and the rest of a scan goes on.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use async_trait::async_trait;
+use chrono::NaiveDate;
+
+use super::DataProvider;
+use crate::error::{Error, Result};
+use crate::model::{Bar, Bars, DateRange, Symbol, Universe, UniverseEntry};
+
+const BARS_HEADER: [&str; 6] = ["date", "open", "high", "low", "close", "volume"];
+const UNIVERSE_FILE: &str = "universe.csv";
+
+/// Reads bars from one CSV file per symbol in a directory.
+#[derive(Debug, Clone)]
+pub struct CsvDirProvider {
+    dir: PathBuf,
+    name: String,
+}
+
+impl CsvDirProvider {
+    /// A provider over `dir`. Fails with a configuration error when `dir` is not a readable directory.
+    pub fn new(dir: impl Into<PathBuf>) -> Result<Self> {
+        let dir = dir.into();
+        if !dir.is_dir() {
+            return Err(Error::config(format!(
+                "CSV directory {} does not exist or is not a directory; pass --provider csv:DIR with a \
+                 folder of SYMBOL.csv files",
+                dir.display()
+            )));
+        }
+        let name = format!("csv:{}", dir.display());
+        Ok(Self { dir, name })
+    }
+
+    /// The directory read.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    fn path_for(&self, symbol: &Symbol) -> Result<PathBuf> {
+        let s = symbol.as_str();
+        // Symbols become file names: refuse anything that could leave the directory.
+        if s.is_empty()
+            || s.starts_with('.')
+            || !s.chars().all(|c| c.is_ascii_alphanumeric() || ".-_".contains(c))
+        {
+            return Err(Error::not_found(format!(
+                "symbol `{s}` (not a valid file name in {})",
+                self.dir.display()
+            )));
+        }
+        Ok(self.dir.join(format!("{s}.csv")))
+    }
+}
+
+/// Reads `universe.csv` text: `symbol,name,sector,industry` with a header. Errors name the line.
+pub fn parse_universe(text: &str, file: &str) -> Result<Universe> {
+    let mut reader = csv::ReaderBuilder::new()
+        .trim(csv::Trim::All)
+        .flexible(true)
+        .from_reader(text.as_bytes());
+    let header = reader
+        .headers()
+        .map_err(|e| Error::invalid_data(file, format!("unreadable header: {e}")))?;
+    let cols: Vec<String> = header.iter().map(str::to_ascii_lowercase).collect();
+    let col = |name: &str| cols.iter().position(|c| c == name);
+    let sym_col = col("symbol").ok_or_else(|| {
+        Error::invalid_data(
+            file,
+            "line 1: header has no `symbol` column (expected symbol,name,sector,industry)",
+        )
+    })?;
+    let (name_col, sector_col, industry_col) = (col("name"), col("sector"), col("industry"));
+    let mut out = Vec::new();
+    for record in reader.records() {
+        let record = record.map_err(|e| Error::invalid_data(file, e.to_string()))?;
+        let line = record.position().map_or(0, csv::Position::line);
+        let raw = record.get(sym_col).unwrap_or("");
+        let symbol =
+            Symbol::parse(raw).map_err(|e| Error::invalid_data(file, format!("line {line}: {e}")))?;
+        let field = |c: Option<usize>| c.and_then(|c| record.get(c)).unwrap_or("").to_owned();
+        out.push(UniverseEntry {
+            symbol,
+            name: field(name_col),
+            sector: field(sector_col),
+            industry: field(industry_col),
+        });
+    }
+    Ok(out)
+}
+
+/// Parses one symbol's CSV text. `file` names the file in errors.
+pub fn parse_bars(text: &[u8], file: &str) -> Result<Bars> {
+    let err = |line: u64, msg: String| Error::invalid_data(file, format!("line {line}: {msg}"));
+    let mut reader = csv::ReaderBuilder::new()
+        .trim(csv::Trim::All)
+        .has_headers(false)
+        .from_reader(text);
+    let mut record = csv::ByteRecord::new();
+    if !reader
+        .read_byte_record(&mut record)
+        .map_err(|e| err(1, e.to_string()))?
+    {
+        return Err(err(
+            1,
+            "empty file; expected header date,open,high,low,close,volume".to_owned(),
+        ));
+    }
+    let header_ok = record.len() == BARS_HEADER.len()
+        && record
+            .iter()
+            .zip(BARS_HEADER)
+            .all(|(got, want)| got.eq_ignore_ascii_case(want.as_bytes()));
+    if !header_ok {
+        let got = String::from_utf8_lossy(record.as_slice());
+        return Err(err(
+            1,
+            format!("header is `{got}`; expected date,open,high,low,close,volume"),
+        ));
+    }
+    let mut bars = Bars::with_capacity(text.len() / 48);
+    let mut lines = Vec::with_capacity(text.len() / 48);
+    loop {
+        let line_hint = reader.position().line();
+        match reader.read_byte_record(&mut record) {
+            Ok(false) => break,
+            Ok(true) => {}
+            Err(e) => return Err(err(line_hint, e.to_string())),
+        }
+        let line = record.position().map_or(line_hint, csv::Position::line);
+        if record.len() != 6 {
+            return Err(err(
+                line,
+                format!(
+                    "{} fields; expected 6 (date,open,high,low,close,volume)",
+                    record.len()
+                ),
+            ));
+        }
+        let text_of = |i: usize| std::str::from_utf8(&record[i]).unwrap_or("\u{FFFD}");
+        let date: NaiveDate = text_of(0).parse().map_err(|_| {
+            err(
+                line,
+                format!("date `{}` is not an ISO date (YYYY-MM-DD)", text_of(0)),
+            )
+        })?;
+        let mut nums = [0.0; 5];
+        for (i, slot) in nums.iter_mut().enumerate() {
+            let raw = text_of(i + 1);
+            *slot = raw
+                .parse::<f64>()
+                .ok()
+                .filter(|v| v.is_finite())
+                .ok_or_else(|| err(line, format!("{} `{raw}` is not a number", BARS_HEADER[i + 1])))?;
+        }
+        let [open, high, low, close, volume] = nums;
+        bars.push(Bar {
+            date,
+            open,
+            high,
+            low,
+            close,
+            volume,
+        });
+        lines.push(line);
+    }
+    if let Err(bad) = bars.validate() {
+        let line = lines.get(bad.index).copied().unwrap_or(1);
+        return Err(err(line, bad.reason));
+    }
+    Ok(bars)
+}
+
+#[async_trait]
+impl DataProvider for CsvDirProvider {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Every `*.csv` file (except `universe.csv`) is a symbol; `universe.csv` adds names and sectors, and
+    /// symbols it lists without a file are kept so a scan reports them as skipped rather than dropping them.
+    async fn universe(&self) -> Result<Universe> {
+        let dir = self.dir.clone();
+        tokio::task::spawn_blocking(move || read_universe(&dir))
+            .await
+            .map_err(|e| Error::internal(format!("universe reader panicked: {e}")))?
+    }
+
+    async fn daily_bars(&self, symbol: &Symbol, range: DateRange) -> Result<Bars> {
+        let path = self.path_for(symbol)?;
+        let file = path
+            .file_name()
+            .map(|f| f.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let symbol = symbol.clone();
+        let dir = self.dir.clone();
+        tokio::task::spawn_blocking(move || {
+            let text = std::fs::read(&path).map_err(|e| match e.kind() {
+                std::io::ErrorKind::NotFound => {
+                    Error::not_found(format!("symbol {symbol}: no file {file} in {}", dir.display()))
+                }
+                _ => Error::invalid_data(&file, format!("cannot read {}: {e}", path.display())),
+            })?;
+            Ok(parse_bars(&text, &file)?.slice_range(range))
+        })
+        .await
+        .map_err(|e| Error::internal(format!("CSV reader panicked: {e}")))?
+    }
+}
+
+fn read_universe(dir: &Path) -> Result<Universe> {
+    let entries = std::fs::read_dir(dir)
+        .map_err(|e| Error::config(format!("cannot list CSV directory {}: {e}", dir.display())))?;
+    let mut by_symbol: BTreeMap<Symbol, UniverseEntry> = BTreeMap::new();
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let is_csv = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("csv"));
+        let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("");
+        if !is_csv || path.file_name().is_some_and(|f| f == UNIVERSE_FILE) || stem.is_empty() {
+            continue;
+        }
+        let symbol = Symbol::new(stem);
+        by_symbol.insert(symbol.clone(), UniverseEntry::bare(symbol));
+    }
+    let universe_path = dir.join(UNIVERSE_FILE);
+    if universe_path.is_file() {
+        let text = std::fs::read_to_string(&universe_path)
+            .map_err(|e| Error::invalid_data(UNIVERSE_FILE, format!("cannot read: {e}")))?;
+        for entry in parse_universe(&text, UNIVERSE_FILE)? {
+            by_symbol.insert(entry.symbol.clone(), entry);
+        }
+    }
+    Ok(by_symbol.into_values().collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str =
+        "date,open,high,low,close,volume\n2024-01-02,10,11,9,10.5,1000\n2024-01-03,10.5,12,10,11,2000\n";
+
+    #[test]
+    fn parses_good_file() {
+        let bars = parse_bars(GOOD.as_bytes(), "A.csv").unwrap();
+        assert_eq!(bars.len(), 2);
+        assert_eq!(bars.close, vec![10.5, 11.0]);
+    }
+
+    #[test]
+    fn errors_name_file_and_line() {
+        let cases = [
+            (
+                "date,open,high,low,close,volume\n2024-01-02,10,11,9,abc,1000\n",
+                "line 2",
+                "close `abc`",
+            ),
+            (
+                "date,open,high,low,close,volume\n2024-01-02,10,11,9,10,1\n2024-01-01,10,11,9,10,1\n",
+                "line 3",
+                "not ascending",
+            ),
+            (
+                "date,open,high,low,close,volume\n2024-01-02,10,11,9,10,1\n2024-13-01,10,11,9,10,1\n",
+                "line 3",
+                "ISO date",
+            ),
+            (
+                "date,open,high,low,close,volume\n2024-01-02,10,11,9\n",
+                "line 2",
+                "4 fields",
+            ),
+            ("date,close\n2024-01-02,10\n", "line 1", "header"),
+            ("", "line 1", "empty file"),
+            (
+                "date,open,high,low,close,volume\n2024-01-02,10,9,11,10,1\n",
+                "line 2",
+                "below low",
+            ),
+            ("date,open,high,low,close,volume\n", "line 1", "no bars"),
+        ];
+        for (text, line, what) in cases {
+            let e = parse_bars(text.as_bytes(), "BAD.csv").unwrap_err().to_string();
+            assert!(
+                e.contains("BAD.csv") && e.contains(line) && e.contains(what),
+                "{e}"
+            );
+        }
+    }
+
+    #[test]
+    fn universe_file() {
+        let u = parse_universe(
+            "symbol,name,sector,industry\naapl,Apple,Information Technology,Hardware\n",
+            "u.csv",
+        )
+        .unwrap();
+        assert_eq!(u[0].symbol.as_str(), "AAPL");
+        assert_eq!(u[0].sector, "Information Technology");
+        let e = parse_universe("ticker\nAAPL\n", "u.csv").unwrap_err().to_string();
+        assert!(e.contains("symbol"), "{e}");
+        let e = parse_universe("symbol\nA B\n", "u.csv").unwrap_err().to_string();
+        assert!(e.contains("line 2"), "{e}");
+    }
+
+    #[tokio::test]
+    async fn directory_provider() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("GOOD.csv"), GOOD).unwrap();
+        std::fs::write(
+            dir.path().join("BAD.csv"),
+            "date,open,high,low,close,volume\nx,1,1,1,1,1\n",
+        )
+        .unwrap();
+        std::fs::write(
+            dir.path().join("universe.csv"),
+            "symbol,name,sector,industry\nGOOD,Good Co,Energy,Oil\nGONE,Gone,Energy,Oil\n",
+        )
+        .unwrap();
+        std::fs::write(dir.path().join("notes.txt"), "ignored").unwrap();
+        let p = CsvDirProvider::new(dir.path()).unwrap();
+        let u = p.universe().await.unwrap();
+        let names: Vec<_> = u.iter().map(|e| e.symbol.as_str()).collect();
+        assert_eq!(names, ["BAD", "GONE", "GOOD"]);
+        assert_eq!(u[2].name, "Good Co");
+        let range = DateRange::new(NaiveDate::MIN, NaiveDate::MAX).unwrap();
+        assert_eq!(p.daily_bars(&Symbol::new("GOOD"), range).await.unwrap().len(), 2);
+        let bad = p
+            .daily_bars(&Symbol::new("BAD"), range)
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(bad.contains("BAD.csv") && bad.contains("line 2"), "{bad}");
+        assert!(matches!(
+            p.daily_bars(&Symbol::new("GONE"), range).await,
+            Err(Error::NotFound { .. })
+        ));
+        assert!(matches!(
+            p.daily_bars(&Symbol::new("../x"), range).await,
+            Err(Error::NotFound { .. })
+        ));
+        assert!(CsvDirProvider::new(dir.path().join("missing")).is_err());
+    }
+}

@@ -1,0 +1,225 @@
+//! The scan: load the universe, fetch daily bars (through the cache), compute indicators and scores, rank.
+//!
+//! [`scan`] reports progress to a [`ProgressSink`] as work finishes, honours a [`CancellationToken`] in
+//! every stage (within ~100 ms), runs I/O with bounded concurrency and indicator maths on blocking threads,
+//! and records every symbol it could not score as [`Skipped`] with the reason.
+
+mod pipeline;
+mod rank;
+mod reporter;
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+pub use pipeline::scan;
+pub use rank::{rank, score_symbol};
+
+use crate::cache::{Cache, CacheStats};
+use crate::error::Category;
+use crate::indicators::Snapshot;
+use crate::model::{DateRange, Symbol, UniverseEntry};
+use crate::provider::DataProvider;
+use crate::score::{Signal, SubScores};
+use crate::store::Store;
+
+/// Which symbols a scan covers.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UniverseSelection {
+    /// Everything the provider lists.
+    #[default]
+    Provider,
+    /// These symbols; names and sectors are taken from the provider's universe where it lists them.
+    Symbols(Vec<Symbol>),
+    /// These entries exactly (e.g. from a universe file).
+    Entries(Vec<UniverseEntry>),
+}
+
+/// Filters applied during a scan; each reports how many symbols it removed.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Filters {
+    /// Keep only these sectors (case-insensitive); empty keeps all.
+    pub sectors: Vec<String>,
+    /// Minimum last close.
+    pub min_price: Option<f64>,
+    /// Minimum average dollar volume (close × volume) over the last 20 bars.
+    pub min_dollar_volume: Option<f64>,
+    /// Keep at most this many symbols (the first ones of the universe, after the sector filter).
+    pub max_symbols: Option<usize>,
+}
+
+/// What to scan and how.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScanRequest {
+    /// An id for the scan; generated when `None`.
+    pub id: Option<String>,
+    /// The symbols to scan.
+    pub universe: UniverseSelection,
+    /// Filters.
+    pub filters: Filters,
+    /// Keep the best `top` results; `None` keeps all.
+    pub top: Option<usize>,
+    /// History to fetch; the provider's default range when `None`.
+    pub range: Option<DateRange>,
+    /// Fetches in flight at once.
+    pub fetch_concurrency: usize,
+}
+
+impl Default for ScanRequest {
+    fn default() -> Self {
+        Self {
+            id: None,
+            universe: UniverseSelection::Provider,
+            filters: Filters::default(),
+            top: Some(20),
+            range: None,
+            fetch_concurrency: 32,
+        }
+    }
+}
+
+/// The parts a scan works with. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Deps {
+    /// Where bars come from.
+    pub provider: Arc<dyn DataProvider>,
+    /// Bars are read through this cache.
+    pub cache: Arc<dyn Cache>,
+    /// Finished scans are saved here when present.
+    pub store: Option<Arc<dyn Store>>,
+}
+
+impl Deps {
+    /// Provider and cache, no store.
+    pub fn new(provider: Arc<dyn DataProvider>, cache: Arc<dyn Cache>) -> Self {
+        Self {
+            provider,
+            cache,
+            store: None,
+        }
+    }
+
+    /// The same with a store.
+    pub fn with_store(mut self, store: Arc<dyn Store>) -> Self {
+        self.store = Some(store);
+        self
+    }
+}
+
+/// How a scan ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ScanState {
+    /// Every stage finished.
+    Complete,
+    /// Stopped by the user; results cover what finished before.
+    Cancelled,
+    /// Stopped by an error (see `error`).
+    Failed,
+}
+
+/// A symbol the scan could not score, and why.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Skipped {
+    /// The symbol.
+    pub symbol: Symbol,
+    /// What went wrong, for people (names file and line for bad CSV data).
+    pub reason: String,
+    /// The error category.
+    pub category: Category,
+}
+
+/// How many symbols each filter removed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FilterCounts {
+    /// Removed by the sector filter.
+    pub sector: usize,
+    /// Removed by `max_symbols`.
+    pub max_symbols: usize,
+    /// Removed by `min_price`.
+    pub min_price: usize,
+    /// Removed by `min_dollar_volume`.
+    pub min_dollar_volume: usize,
+}
+
+impl FilterCounts {
+    /// All symbols removed by filters.
+    pub fn total(&self) -> usize {
+        self.sector + self.max_symbols + self.min_price + self.min_dollar_volume
+    }
+}
+
+/// Wall time per stage, in milliseconds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct StageTimings {
+    /// Loading the universe.
+    pub loading_universe_ms: f64,
+    /// Fetching bars.
+    pub fetching_ms: f64,
+    /// Computing indicators and scores.
+    pub scanning_ms: f64,
+    /// Ranking and saving.
+    pub finalizing_ms: f64,
+    /// The whole scan.
+    pub total_ms: f64,
+}
+
+/// One ranked symbol.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScanResult {
+    /// 1 for the best.
+    pub rank: usize,
+    /// The symbol.
+    pub symbol: Symbol,
+    /// Company name, if known.
+    pub name: String,
+    /// Sector, if known.
+    pub sector: String,
+    /// Date of the last bar.
+    pub date: chrono::NaiveDate,
+    /// Last close.
+    pub close: f64,
+    /// The composite rating, 0–100.
+    pub tech_rating: f64,
+    /// The signal for the rating.
+    pub signal: Signal,
+    /// The parts of the rating.
+    pub sub_scores: SubScores,
+    /// Indicator values at the last bar.
+    pub indicators: Snapshot,
+}
+
+/// Everything a scan produced.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScanReport {
+    /// The scan's id.
+    pub id: String,
+    /// How it ended.
+    pub state: ScanState,
+    /// Why it failed, when it did.
+    pub error: Option<String>,
+    /// Provider name.
+    pub provider: String,
+    /// True when the data is synthetic demo data.
+    pub demo: bool,
+    /// When it started.
+    pub started_at: DateTime<Utc>,
+    /// The history requested.
+    pub range: DateRange,
+    /// Symbols in the universe before filters.
+    pub universe_size: usize,
+    /// Symbols scored.
+    pub scanned: usize,
+    /// The best results, ranked (all scored symbols when `top` is `None`).
+    pub results: Vec<ScanResult>,
+    /// Symbols that could not be scored.
+    pub skipped: Vec<Skipped>,
+    /// Symbols removed by each filter.
+    pub filtered: FilterCounts,
+    /// Time per stage.
+    pub timing: StageTimings,
+    /// Cache activity during this scan (counters are this scan's; sizes are the cache's at the end).
+    pub cache: CacheStats,
+}

@@ -1,0 +1,422 @@
+//! The scan's stages, in order: universe → fetch → compute and score → rank and save.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+use chrono::Utc;
+use futures::StreamExt;
+use tokio_util::sync::CancellationToken;
+use tracing::{Instrument, info, info_span, warn};
+
+use super::reporter::Reporter;
+use super::{
+    Deps, FilterCounts, Filters, ScanReport, ScanRequest, ScanResult, ScanState, Skipped, StageTimings,
+    UniverseSelection, rank, score_symbol,
+};
+use crate::cache::BarsKey;
+use crate::error::{Error, Result};
+use crate::model::{Bars, DateRange, Universe, UniverseEntry};
+use crate::progress::{ProgressSink, Stage};
+
+/// Runs one scan. See the [module docs](super).
+///
+/// Returns `Ok` for a complete or cancelled scan (a cancelled one has `state: Cancelled` and the results
+/// of what finished), and `Err` when the scan as a whole cannot proceed (e.g. the universe cannot be
+/// loaded); a `Failed` progress event is sent first. Per-symbol failures never fail the scan.
+pub async fn scan(
+    req: &ScanRequest,
+    deps: &Deps,
+    sink: &dyn ProgressSink,
+    cancel: CancellationToken,
+) -> Result<ScanReport> {
+    let id = req.id.clone().unwrap_or_else(new_scan_id);
+    let span = info_span!("scan", id = %id, provider = deps.provider.name());
+    let mut run = Run::new(id, req, deps, sink, cancel);
+    match run.execute().instrument(span).await {
+        Ok(report) => Ok(report),
+        Err(e) => {
+            let msg = e.user_message();
+            run.reporter
+                .finish(Stage::Failed, 0, 0, format!("Scan failed: {msg}"));
+            Err(e)
+        }
+    }
+}
+
+fn new_scan_id() -> String {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    format!("scan-{}-{n}", Utc::now().format("%Y%m%d%H%M%S%3f"))
+}
+
+/// Symbols that reached the scoring stage, with their bars.
+type Fetched = Vec<(UniverseEntry, Arc<Bars>)>;
+
+struct Run<'a> {
+    id: String,
+    req: &'a ScanRequest,
+    deps: &'a Deps,
+    reporter: Reporter<'a>,
+    cancel: CancellationToken,
+    skipped: Vec<Skipped>,
+    filtered: FilterCounts,
+    timing: StageTimings,
+}
+
+impl<'a> Run<'a> {
+    fn new(
+        id: String,
+        req: &'a ScanRequest,
+        deps: &'a Deps,
+        sink: &'a dyn ProgressSink,
+        cancel: CancellationToken,
+    ) -> Self {
+        Self {
+            reporter: Reporter::new(id.clone(), sink),
+            id,
+            req,
+            deps,
+            cancel,
+            skipped: Vec::new(),
+            filtered: FilterCounts::default(),
+            timing: StageTimings::default(),
+        }
+    }
+
+    async fn execute(&mut self) -> Result<ScanReport> {
+        let started_at = Utc::now();
+        let cache_before = self.deps.cache.stats();
+        let range = self
+            .req
+            .range
+            .unwrap_or_else(|| self.deps.provider.default_range());
+        self.reporter.begin(Stage::Initializing, 0, "Initializing…");
+
+        let t = Instant::now();
+        let (universe, universe_size) = match self.load_universe().await? {
+            Some(u) => u,
+            None => {
+                return self
+                    .finish(
+                        started_at,
+                        range,
+                        0,
+                        Vec::new(),
+                        cache_before,
+                        ScanState::Cancelled,
+                    )
+                    .await;
+            }
+        };
+        self.timing.loading_universe_ms = ms(t);
+
+        let t = Instant::now();
+        let (fetched, cancelled) = self.fetch(universe, range).await;
+        self.timing.fetching_ms = ms(t);
+        if cancelled {
+            return self
+                .finish(
+                    started_at,
+                    range,
+                    universe_size,
+                    Vec::new(),
+                    cache_before,
+                    ScanState::Cancelled,
+                )
+                .await;
+        }
+
+        let t = Instant::now();
+        let (scored, cancelled) = self.compute(fetched).await;
+        self.timing.scanning_ms = ms(t);
+        let state = if cancelled {
+            ScanState::Cancelled
+        } else {
+            ScanState::Complete
+        };
+        self.finish(started_at, range, universe_size, scored, cache_before, state)
+            .await
+    }
+
+    /// Loads and filters the universe; `None` when cancelled.
+    async fn load_universe(&mut self) -> Result<Option<(Universe, usize)>> {
+        self.reporter
+            .begin(Stage::LoadingUniverse, 1, "Loading universe…");
+        let provider = &self.deps.provider;
+        let load = async {
+            match &self.req.universe {
+                UniverseSelection::Entries(entries) => Ok(entries.clone()),
+                UniverseSelection::Provider => provider.universe().await,
+                UniverseSelection::Symbols(symbols) => {
+                    // Names and sectors come from the provider's list when it has one; a provider that
+                    // cannot list its universe still serves the symbols bare.
+                    let known: HashMap<_, _> = match provider.universe().await {
+                        Ok(u) => u.into_iter().map(|e| (e.symbol.clone(), e)).collect(),
+                        Err(e) => {
+                            warn!(error = %e, "provider universe unavailable; scanning the symbols given without names");
+                            HashMap::new()
+                        }
+                    };
+                    Ok(symbols
+                        .iter()
+                        .map(|s| {
+                            known
+                                .get(s)
+                                .cloned()
+                                .unwrap_or_else(|| UniverseEntry::bare(s.clone()))
+                        })
+                        .collect())
+                }
+            }
+        };
+        let mut universe = tokio::select! {
+            biased;
+            () = self.cancel.cancelled() => return Ok(None),
+            u = load => u?,
+        };
+        dedup(&mut universe);
+        let universe_size = universe.len();
+        apply_universe_filters(&mut universe, &self.req.filters, &mut self.filtered);
+        info!(universe_size, kept = universe.len(), "universe loaded");
+        self.reporter
+            .advance(1, 1, || format!("Loaded {universe_size} symbols"));
+        Ok(Some((universe, universe_size)))
+    }
+
+    /// Fetches bars through the cache with bounded concurrency. Returns what arrived and whether the scan
+    /// was cancelled.
+    async fn fetch(&mut self, universe: Universe, range: DateRange) -> (Fetched, bool) {
+        let total = universe.len();
+        self.reporter.begin(
+            Stage::FetchingData,
+            total,
+            format!("Fetching data for {total} symbols…"),
+        );
+        let (cache, provider) = (&self.deps.cache, &self.deps.provider);
+        let mut stream = futures::stream::iter(universe)
+            .map(|entry| async move {
+                let key = BarsKey::new(entry.symbol.clone(), range);
+                let load = Box::pin(async {
+                    let bars = provider.daily_bars(&entry.symbol, range).await?;
+                    bars.validate()
+                        .map_err(|bad| Error::invalid_data(entry.symbol.as_str(), bad.reason))?;
+                    Ok(Arc::new(bars))
+                });
+                let result = cache.get_or_load(&key, load).await.map(|l| l.into_bars());
+                (entry, result)
+            })
+            .buffer_unordered(self.req.fetch_concurrency.max(1));
+        let mut fetched = Vec::with_capacity(total);
+        let mut done = 0;
+        loop {
+            let next = tokio::select! {
+                biased;
+                () = self.cancel.cancelled() => return (fetched, true),
+                next = stream.next() => next,
+            };
+            let Some((entry, result)) = next else { break };
+            done += 1;
+            match result {
+                Ok(bars) => fetched.push((entry, bars)),
+                Err(e) => {
+                    warn!(symbol = %entry.symbol, error = %e, "symbol skipped");
+                    self.skip(&entry, &e);
+                }
+            }
+            let n_skipped = self.skipped.len();
+            self.reporter.advance(done, total, || {
+                format!("Fetched {done}/{total} ({n_skipped} skipped)")
+            });
+        }
+        (fetched, false)
+    }
+
+    /// Applies the bar-based filters, then scores every symbol on blocking threads in chunks.
+    async fn compute(&mut self, fetched: Fetched) -> (Vec<ScanResult>, bool) {
+        let fetched = apply_bar_filters(fetched, &self.req.filters, &mut self.filtered);
+        let total = fetched.len();
+        self.reporter
+            .begin(Stage::Scanning, total, format!("Scanning {total} symbols…"));
+        let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+        // Chunks small enough that cancellation is seen within milliseconds, large enough that task
+        // overhead stays negligible.
+        let chunk = (total / (threads * 8)).clamp(16, 256);
+        let mut chunks = fetched
+            .chunks(chunk)
+            .map(<[_]>::to_vec)
+            .collect::<Vec<_>>()
+            .into_iter();
+        let mut running = tokio::task::JoinSet::new();
+        let mut scored = Vec::with_capacity(total);
+        let mut done = 0;
+        loop {
+            while running.len() < threads {
+                let Some(work) = chunks.next() else { break };
+                running.spawn_blocking(move || {
+                    let results: Vec<_> = work
+                        .iter()
+                        .map(|(e, b)| (e.symbol.clone(), score_symbol(e, b)))
+                        .collect();
+                    results
+                });
+            }
+            let joined = tokio::select! {
+                biased;
+                () = self.cancel.cancelled() => {
+                    running.abort_all();
+                    return (scored, true);
+                }
+                joined = running.join_next() => joined,
+            };
+            let Some(joined) = joined else { break };
+            match joined {
+                Ok(results) => {
+                    for (symbol, result) in results {
+                        done += 1;
+                        match result {
+                            Some(r) => scored.push(r),
+                            None => self.skipped.push(Skipped {
+                                symbol,
+                                reason: "no bars in the requested range".to_owned(),
+                                category: crate::error::Category::Data,
+                            }),
+                        }
+                    }
+                }
+                Err(e) => warn!(error = %e, "scoring task failed"),
+            }
+            self.reporter
+                .advance(done, total, || format!("Scanned {done}/{total}"));
+        }
+        (scored, false)
+    }
+
+    async fn finish(
+        &mut self,
+        started_at: chrono::DateTime<Utc>,
+        range: DateRange,
+        universe_size: usize,
+        scored: Vec<ScanResult>,
+        cache_before: crate::cache::CacheStats,
+        state: ScanState,
+    ) -> Result<ScanReport> {
+        let t = Instant::now();
+        if state == ScanState::Complete {
+            self.reporter.begin(Stage::Finalizing, 1, "Finalizing results…");
+        }
+        let scanned = scored.len();
+        let results = rank(scored, self.req.top);
+        self.timing.finalizing_ms = ms(t);
+        self.timing.total_ms = self.reporter.elapsed().as_secs_f64() * 1e3;
+        let report = ScanReport {
+            id: self.id.clone(),
+            state,
+            error: None,
+            provider: self.deps.provider.name().to_owned(),
+            demo: self.deps.provider.is_demo(),
+            started_at,
+            range,
+            universe_size,
+            scanned,
+            results,
+            skipped: std::mem::take(&mut self.skipped),
+            filtered: self.filtered,
+            timing: self.timing,
+            cache: self.deps.cache.stats().since(&cache_before),
+        };
+        if let Some(store) = &self.deps.store
+            && let Err(e) = store.save_scan(&report).await
+        {
+            warn!(error = %e, "could not save the scan");
+        }
+        let (n_skipped, n_results) = (report.skipped.len(), report.results.len());
+        match state {
+            ScanState::Complete => self.reporter.finish(
+                Stage::Complete,
+                scanned,
+                scanned,
+                format!("Complete! {scanned} scanned, {n_skipped} skipped, top {n_results} ranked"),
+            ),
+            _ => self.reporter.finish(
+                Stage::Cancelled,
+                scanned,
+                universe_size,
+                format!("Cancelled after {scanned} symbols scanned"),
+            ),
+        }
+        info!(
+            ?state,
+            scanned,
+            skipped = n_skipped,
+            total_ms = report.timing.total_ms,
+            "scan finished"
+        );
+        Ok(report)
+    }
+
+    fn skip(&mut self, entry: &UniverseEntry, e: &Error) {
+        let reason = match e {
+            Error::InvalidData { detail, .. } => format!("invalid data: {detail}"),
+            other => format!("{}: {}", other.user_message(), other.detail()),
+        };
+        self.skipped.push(Skipped {
+            symbol: entry.symbol.clone(),
+            reason,
+            category: e.category(),
+        });
+    }
+}
+
+fn ms(t: Instant) -> f64 {
+    t.elapsed().as_secs_f64() * 1e3
+}
+
+/// Removes repeated symbols, keeping the first.
+fn dedup(universe: &mut Universe) {
+    let mut seen = std::collections::HashSet::new();
+    universe.retain(|e| seen.insert(e.symbol.clone()));
+}
+
+fn apply_universe_filters(universe: &mut Universe, filters: &Filters, counts: &mut FilterCounts) {
+    if !filters.sectors.is_empty() {
+        let before = universe.len();
+        universe.retain(|e| filters.sectors.iter().any(|s| s.eq_ignore_ascii_case(&e.sector)));
+        counts.sector = before - universe.len();
+    }
+    if let Some(max) = filters.max_symbols
+        && universe.len() > max
+    {
+        counts.max_symbols = universe.len() - max;
+        universe.truncate(max);
+    }
+}
+
+fn apply_bar_filters(mut fetched: Fetched, filters: &Filters, counts: &mut FilterCounts) -> Fetched {
+    if let Some(min) = filters.min_price {
+        let before = fetched.len();
+        fetched.retain(|(_, b)| b.close.last().is_some_and(|c| *c >= min));
+        counts.min_price = before - fetched.len();
+    }
+    if let Some(min) = filters.min_dollar_volume {
+        let before = fetched.len();
+        fetched.retain(|(_, b)| avg_dollar_volume(b, 20).is_some_and(|v| v >= min));
+        counts.min_dollar_volume = before - fetched.len();
+    }
+    fetched
+}
+
+/// Mean of close × volume over the last `n` bars (fewer when the history is shorter).
+pub(crate) fn avg_dollar_volume(bars: &Bars, n: usize) -> Option<f64> {
+    let len = bars.len();
+    let start = len.saturating_sub(n);
+    (len > 0).then(|| {
+        bars.close[start..]
+            .iter()
+            .zip(&bars.volume[start..])
+            .map(|(c, v)| c * v)
+            .sum::<f64>()
+            / (len - start) as f64
+    })
+}
