@@ -1,1 +1,103 @@
-fn main() {}
+//! The `technic` command: parses arguments, wires the core's parts together (see `wire.rs`), runs the
+//! command and renders the result. Every decision lives in `technic-core`.
+
+mod args;
+mod progress;
+mod render;
+mod wire;
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use clap::Parser;
+use technic_core::{ScanState, scan};
+use tokio_util::sync::CancellationToken;
+
+use crate::args::{Cli, Command, OutputFormat};
+
+/// Exit codes, documented in the user guide.
+mod exit {
+    pub const OK: u8 = 0;
+    pub const FAILED: u8 = 1;
+    pub const CONFIG: u8 = 3;
+    pub const CANCELLED: u8 = 130;
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing(cli.verbose);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(exit::FAILED);
+        }
+    };
+    let code = runtime.block_on(run(cli));
+    ExitCode::from(code)
+}
+
+async fn run(cli: Cli) -> u8 {
+    let verbose = cli.verbose;
+    let result = match cli.command {
+        Command::Scan(args) => run_scan(args).await,
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            let code = if e.downcast_ref::<wire::ConfigError>().is_some() {
+                exit::CONFIG
+            } else {
+                exit::FAILED
+            };
+            render::error(&e, verbose);
+            code
+        }
+    }
+}
+
+async fn run_scan(args: args::ScanArgs) -> anyhow::Result<u8> {
+    let wired = wire::scan(&args)?;
+    let cancel = CancellationToken::new();
+    let on_signal = cancel.clone();
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            on_signal.cancel();
+        }
+    });
+    let sink = progress::TerminalSink::new(args.quiet);
+    let report = scan(&wired.request, &wired.deps, &sink, cancel).await;
+    sink.finish();
+    let report = report.map_err(|e| anyhow::Error::new(e).context("the scan could not run"))?;
+
+    let mut out = std::io::stdout().lock();
+    match args.output_format() {
+        OutputFormat::Json => render::json(&mut out, &report)?,
+        OutputFormat::Csv => render::csv(&mut out, &report)?,
+        OutputFormat::Table => render::table(&mut out, &report)?,
+    }
+    out.flush()?;
+    if args.output_format() != OutputFormat::Table {
+        render::summary(&mut std::io::stderr().lock(), &report)?;
+    }
+    Ok(match report.state {
+        ScanState::Complete => exit::OK,
+        ScanState::Cancelled => exit::CANCELLED,
+        ScanState::Failed => exit::FAILED,
+    })
+}
+
+fn init_tracing(verbose: u8) {
+    use tracing_subscriber::EnvFilter;
+    // Logs are for operators; a CLI user sees the summary. `-v` shows info, `-vv` debug; RUST_LOG wins.
+    let default = match verbose {
+        0 => "warn",
+        1 => "info",
+        _ => "debug",
+    };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}

@@ -16,9 +16,3 @@ pub use average::{Bollinger, Macd, bollinger, ema, macd, sma};
 pub use snapshot::{INDICATOR_NAMES, Snapshot};
 pub use wilder::{adx, atr, rsi, true_range};
 pub use window::{high_dist, low_dist, percent_b, returns, volume_ratio};
-
-/// TA-Lib treats magnitudes below 1e-8 as zero (its `TA_IS_ZERO`); we do the same so results agree.
-#[inline]
-pub(crate) fn is_zero(v: f64) -> bool {
-    -1e-8 < v && v < 1e-8
-}

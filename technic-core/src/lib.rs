@@ -45,7 +45,8 @@ pub use model::{Bar, Bars, DateRange, Symbol, Universe, UniverseEntry};
 pub use progress::{NoopSink, ProgressEvent, ProgressSink, Stage};
 pub use provider::{CsvDirProvider, DataProvider, SyntheticConfig, SyntheticProvider};
 pub use scan::{
-    Deps, FilterCounts, Filters, ScanReport, ScanRequest, ScanResult, ScanState, Skipped, StageTimings, scan,
+    Deps, FilterCounts, Filters, ScanReport, ScanRequest, ScanResult, ScanState, Skipped, StageTimings,
+    UniverseSelection, scan,
 };
 pub use score::{Signal, SubScores, TechRating};
 pub use store::{MemoryStore, Store};

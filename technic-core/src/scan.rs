@@ -223,3 +223,6 @@ pub struct ScanReport {
     /// Cache activity during this scan (counters are this scan's; sizes are the cache's at the end).
     pub cache: CacheStats,
 }
+
+#[cfg(test)]
+mod tests;

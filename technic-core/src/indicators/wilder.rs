@@ -1,7 +1,11 @@
 //! Wilder-smoothed indicators (α = 1/n): RSI, ATR and ADX, replayed from the first bar as TA-Lib does,
 //! so each value depends on all the history before it.
-
-use super::is_zero;
+//!
+//! Zero tests are exact, as in TA-Lib 0.8 (C 0.8.1): RSI is 0 only when the average gain and loss are both
+//! exactly 0, and a DX is undefined only when the smoothed true range or the DI sum is exactly 0. (TA-Lib
+//! 0.4 used a fixed 1e-8 band, `TA_IS_ZERO`; 0.8 does not: after a long flat run Wilder's averages decay
+//! far below 1e-8 and TA-Lib keeps computing RSI and DX from them. The golden fixture `flat_stretches`
+//! covers this.)
 
 /// True range per bar: `max(high − low, |high − prev close|, |low − prev close|)`; `None` at bar 0
 /// (TA-Lib's TRANGE starts at index 1).
@@ -60,11 +64,7 @@ pub fn rsi(close: &[f64], n: usize) -> Vec<Option<f64>> {
 #[inline]
 pub(crate) fn rsi_value(gain: f64, loss: f64) -> f64 {
     let total = gain + loss;
-    if is_zero(total) {
-        0.0
-    } else {
-        100.0 * (gain / total)
-    }
+    if total == 0.0 { 0.0 } else { 100.0 * (gain / total) }
 }
 
 /// ATR(n), first output at index `n`: the mean true range of bars `1..=n`, then Wilder smoothing.
@@ -114,13 +114,13 @@ impl DmState {
     /// The directional index for the current sums, when TA-Lib defines one.
     #[inline]
     pub fn dx(&self) -> Option<f64> {
-        if is_zero(self.tr) {
+        if self.tr == 0.0 {
             return None;
         }
         let minus_di = 100.0 * (self.minus_dm / self.tr);
         let plus_di = 100.0 * (self.plus_dm / self.tr);
         let sum = minus_di + plus_di;
-        (!is_zero(sum)).then(|| 100.0 * ((minus_di - plus_di).abs() / sum))
+        (sum != 0.0).then(|| 100.0 * ((minus_di - plus_di).abs() / sum))
     }
 }
 

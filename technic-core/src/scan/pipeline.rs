@@ -8,7 +8,7 @@ use std::time::Instant;
 use chrono::Utc;
 use futures::StreamExt;
 use tokio_util::sync::CancellationToken;
-use tracing::{Instrument, info, info_span, warn};
+use tracing::{Instrument, debug, info, info_span, warn};
 
 use super::reporter::Reporter;
 use super::{
@@ -221,7 +221,7 @@ impl<'a> Run<'a> {
             match result {
                 Ok(bars) => fetched.push((entry, bars)),
                 Err(e) => {
-                    warn!(symbol = %entry.symbol, error = %e, "symbol skipped");
+                    debug!(symbol = %entry.symbol, error = %e, "symbol skipped");
                     self.skip(&entry, &e);
                 }
             }

@@ -1,0 +1,105 @@
+//! Command-line arguments (clap derive). Parsing only: values are turned into core types in `wire.rs`.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Technic: a fast, dependable stock-market scanner.
+#[derive(Debug, Parser)]
+#[command(name = "technic", version, about, long_about = None)]
+pub struct Cli {
+    /// More detail: -v shows technical detail and info logs, -vv debug logs.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Scan a universe of stocks and print the best setups.
+    Scan(ScanArgs),
+}
+
+/// `technic scan` arguments.
+#[derive(Debug, Args)]
+pub struct ScanArgs {
+    /// Data source: `synthetic` (built-in demo data) or `csv:DIR` (one SYMBOL.csv per symbol).
+    #[arg(long, default_value = "synthetic", value_name = "synthetic|csv:DIR")]
+    pub provider: String,
+
+    /// Show the best N results; 0 shows all.
+    #[arg(long, default_value_t = 20, value_name = "N")]
+    pub top: usize,
+
+    /// Print the full report as JSON on stdout.
+    #[arg(long, conflicts_with = "csv")]
+    pub json: bool,
+
+    /// Print the ranked results as CSV on stdout.
+    #[arg(long)]
+    pub csv: bool,
+
+    /// Scan only these symbols (comma-separated).
+    #[arg(
+        long,
+        value_delimiter = ',',
+        value_name = "A,B,C",
+        conflicts_with = "universe"
+    )]
+    pub symbols: Vec<String>,
+
+    /// Scan the symbols listed in this CSV file (`symbol,name,sector,industry`).
+    #[arg(long, value_name = "FILE")]
+    pub universe: Option<PathBuf>,
+
+    /// Keep only this sector (repeat or comma-separate for several).
+    #[arg(long, value_delimiter = ',', value_name = "SECTOR")]
+    pub sector: Vec<String>,
+
+    /// Minimum last close.
+    #[arg(long, value_name = "PRICE")]
+    pub min_price: Option<f64>,
+
+    /// Minimum average dollar volume over the last 20 bars.
+    #[arg(long, value_name = "DOLLARS")]
+    pub min_dollar_volume: Option<f64>,
+
+    /// Scan at most this many symbols.
+    #[arg(long, value_name = "N")]
+    pub max_symbols: Option<usize>,
+
+    /// Symbols in the synthetic demo universe.
+    #[arg(long, default_value_t = 500, value_name = "N")]
+    pub demo_symbols: usize,
+
+    /// No progress output.
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+/// How results are printed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutputFormat {
+    /// A table and a summary.
+    Table,
+    /// The whole report as JSON.
+    Json,
+    /// Ranked results as CSV.
+    Csv,
+}
+
+impl ScanArgs {
+    /// The output format chosen by the flags.
+    pub fn output_format(&self) -> OutputFormat {
+        if self.json {
+            OutputFormat::Json
+        } else if self.csv {
+            OutputFormat::Csv
+        } else {
+            OutputFormat::Table
+        }
+    }
+}
