@@ -11,7 +11,7 @@ use std::fmt::Debug;
 
 use async_trait::async_trait;
 
-pub use csv_dir::{CsvDirProvider, parse_bars, parse_universe};
+pub use csv_dir::{CsvDirProvider, format_bars, parse_bars, parse_universe};
 pub use rng::SplitMix64;
 pub use synthetic::{SECTORS, SyntheticConfig, SyntheticProvider};
 

@@ -104,7 +104,7 @@ pub fn bollinger(close: &[f64], n: usize, k: f64) -> Bollinger {
     let mut lower = vec![None; close.len()];
     for (i, m) in middle.iter().enumerate() {
         if let Some(m) = *m {
-            let sd = population_sd(&close[i + 1 - n..=i], m);
+            let sd = population_sd(&close[i + 1 - n..=i]);
             upper[i] = Some(m + k * sd);
             lower[i] = Some(m - k * sd);
         }
@@ -112,9 +112,27 @@ pub fn bollinger(close: &[f64], n: usize, k: f64) -> Bollinger {
     Bollinger { upper, middle, lower }
 }
 
-/// Population standard deviation of `window` around `mean` (two-pass, so no cancellation error).
-pub(crate) fn population_sd(window: &[f64], mean: f64) -> f64 {
-    let var = window.iter().map(|x| (x - mean) * (x - mean)).sum::<f64>() / window.len() as f64;
+/// Population standard deviation of `window` (divided by its length).
+///
+/// Two-pass over the data shifted by the window's first value (`d = x − window[0]`), so there is no
+/// cancellation error and a window of identical values has a deviation of exactly 0, as TA-Lib 0.8's has:
+/// the bands then touch exactly and %B is 0.5. A two-pass around the SMA does not give that: the mean of 20
+/// equal prices is often an ulp off the price (20 × 49.35 does not sum exactly), which leaves a ~1e-14
+/// deviation, bands ~6e-14 apart and a %B of 0.25 or 0.75 on a flat window.
+pub(crate) fn population_sd(window: &[f64]) -> f64 {
+    let Some(&first) = window.first() else {
+        return 0.0;
+    };
+    let n = window.len() as f64;
+    let mean = window.iter().map(|x| x - first).sum::<f64>() / n;
+    let var = window
+        .iter()
+        .map(|x| {
+            let d = (x - first) - mean;
+            d * d
+        })
+        .sum::<f64>()
+        / n;
     var.max(0.0).sqrt()
 }
 

@@ -103,7 +103,7 @@ impl Snapshot {
         s.sma_50 = window_mean(close, 50);
         s.sma_200 = window_mean(close, 200);
         if let Some(mid) = s.sma_20 {
-            let sd = population_sd(&close[n - 20..], mid);
+            let sd = population_sd(&close[n - 20..]);
             let (upper, lower) = (mid + 2.0 * sd, mid - 2.0 * sd);
             s.bb_upper = Some(upper);
             s.bb_middle = Some(mid);

@@ -45,6 +45,29 @@ impl CsvDirProvider {
         &self.dir
     }
 
+    /// Writes every symbol of `provider` (its default range) into `dir` as `SYMBOL.csv`, plus
+    /// `universe.csv`, creating `dir` if needed. Returns the number of symbols written; a symbol the
+    /// provider cannot serve is an error naming it.
+    pub async fn export(provider: &dyn DataProvider, dir: &Path) -> Result<usize> {
+        let io = |what: &str, e: std::io::Error| Error::config(format!("cannot write {what}: {e}"));
+        std::fs::create_dir_all(dir).map_err(|e| io(&dir.display().to_string(), e))?;
+        let universe = provider.universe().await?;
+        let range = provider.default_range();
+        let mut index = String::from("symbol,name,sector,industry\n");
+        for entry in &universe {
+            let bars = provider.daily_bars(&entry.symbol, range).await?;
+            let path = dir.join(format!("{}.csv", entry.symbol));
+            std::fs::write(&path, format_bars(&bars)).map_err(|e| io(&path.display().to_string(), e))?;
+            let fields = [entry.symbol.as_str(), &entry.name, &entry.sector, &entry.industry];
+            let quoted: Vec<String> = fields.iter().map(|f| csv_quote(f)).collect();
+            index.push_str(&quoted.join(","));
+            index.push('\n');
+        }
+        let path = dir.join(UNIVERSE_FILE);
+        std::fs::write(&path, index).map_err(|e| io(&path.display().to_string(), e))?;
+        Ok(universe.len())
+    }
+
     fn path_for(&self, symbol: &Symbol) -> Result<PathBuf> {
         let s = symbol.as_str();
         // Symbols become file names: refuse anything that could leave the directory.
@@ -179,6 +202,29 @@ pub fn parse_bars(text: &[u8], file: &str) -> Result<Bars> {
     Ok(bars)
 }
 
+/// Formats bars as this provider's CSV (header included).
+pub fn format_bars(bars: &Bars) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::with_capacity(bars.len() * 56 + 40);
+    out.push_str("date,open,high,low,close,volume\n");
+    for i in 0..bars.len() {
+        let _ = writeln!(
+            out,
+            "{},{},{},{},{},{}",
+            bars.date[i], bars.open[i], bars.high[i], bars.low[i], bars.close[i], bars.volume[i]
+        );
+    }
+    out
+}
+
+fn csv_quote(s: &str) -> String {
+    if s.contains([',', '"', '\n']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_owned()
+    }
+}
+
 #[async_trait]
 impl DataProvider for CsvDirProvider {
     fn name(&self) -> &str {
@@ -247,6 +293,29 @@ mod tests {
 
     const GOOD: &str =
         "date,open,high,low,close,volume\n2024-01-02,10,11,9,10.5,1000\n2024-01-03,10.5,12,10,11,2000\n";
+
+    #[tokio::test]
+    async fn export_round_trips() {
+        let dir = tempfile::tempdir().unwrap();
+        let synthetic = crate::provider::SyntheticProvider::new(crate::provider::SyntheticConfig {
+            n_symbols: 12,
+            n_bars: 260,
+            ..Default::default()
+        });
+        assert_eq!(CsvDirProvider::export(&synthetic, dir.path()).await.unwrap(), 12);
+        let csv = CsvDirProvider::new(dir.path()).unwrap();
+        let (u1, u2) = (synthetic.universe().await.unwrap(), csv.universe().await.unwrap());
+        let mut sorted = u1.clone();
+        sorted.sort_by(|a, b| a.symbol.cmp(&b.symbol));
+        assert_eq!(sorted, u2);
+        for e in &u1 {
+            let range = synthetic.default_range();
+            assert_eq!(
+                synthetic.daily_bars(&e.symbol, range).await.unwrap(),
+                csv.daily_bars(&e.symbol, range).await.unwrap()
+            );
+        }
+    }
 
     #[test]
     fn parses_good_file() {
