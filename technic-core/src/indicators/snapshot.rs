@@ -333,8 +333,9 @@ impl Recursive {
             fast = fast * (1.0 - K12) + c * K12;
             signal = signal * (1.0 - K9) + (fast - slow) * K9;
             let d = c - close[i - 1];
-            gain = gain * W14 + d.max(0.0) * R14;
-            loss = loss * W14 + (-d).max(0.0) * R14;
+            let (up, down) = if d > 0.0 { (d, 0.0) } else { (0.0, -d) };
+            gain = gain * W14 + up * R14;
+            loss = loss * W14 + down * R14;
         }
         (
             self.ema12,

@@ -20,9 +20,18 @@ pub fn true_range(high: &[f64], low: &[f64], close: &[f64]) -> Vec<Option<f64>> 
 
 #[inline]
 pub(crate) fn tr(high: f64, low: f64, prev_close: f64) -> f64 {
-    (high - low)
-        .max((high - prev_close).abs())
-        .max((low - prev_close).abs())
+    // Comparisons as TA-Lib writes them; unlike `f64::max` they compile to one `maxsd` each (prices are
+    // validated finite, so NaN handling is not needed).
+    let mut greatest = high - low;
+    let to_high = (prev_close - high).abs();
+    if to_high > greatest {
+        greatest = to_high;
+    }
+    let to_low = (prev_close - low).abs();
+    if to_low > greatest {
+        greatest = to_low;
+    }
+    greatest
 }
 
 /// RSI(n), first output at index `n`. The seed averages the first `n` gains and losses; after that
