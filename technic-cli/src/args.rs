@@ -60,11 +60,11 @@ pub struct ScanArgs {
     pub sector: Vec<String>,
 
     /// Minimum last close.
-    #[arg(long, value_name = "PRICE")]
+    #[arg(long, value_name = "PRICE", allow_negative_numbers = true)]
     pub min_price: Option<f64>,
 
     /// Minimum average dollar volume over the last 20 bars.
-    #[arg(long, value_name = "DOLLARS")]
+    #[arg(long, value_name = "DOLLARS", allow_negative_numbers = true)]
     pub min_dollar_volume: Option<f64>,
 
     /// Scan at most this many symbols.

@@ -231,6 +231,14 @@ impl DataProvider for CsvDirProvider {
         &self.name
     }
 
+    /// Everything in the files: a CSV directory is a fixed data set, often older than two years.
+    fn default_range(&self) -> DateRange {
+        DateRange {
+            from: NaiveDate::MIN,
+            to: NaiveDate::MAX,
+        }
+    }
+
     /// Every `*.csv` file (except `universe.csv`) is a symbol; `universe.csv` adds names and sectors, and
     /// symbols it lists without a file are kept so a scan reports them as skipped rather than dropping them.
     async fn universe(&self) -> Result<Universe> {

@@ -200,6 +200,10 @@ impl<'a> Run<'a> {
                 let key = BarsKey::new(entry.symbol.clone(), range);
                 let load = Box::pin(async {
                     let bars = provider.daily_bars(&entry.symbol, range).await?;
+                    if bars.is_empty() {
+                        let detail = format!("no bars between {} and {}", range.from, range.to);
+                        return Err(Error::invalid_data(entry.symbol.as_str(), detail));
+                    }
                     bars.validate()
                         .map_err(|bad| Error::invalid_data(entry.symbol.as_str(), bad.reason))?;
                     Ok(Arc::new(bars))

@@ -1,0 +1,252 @@
+//! End-to-end tests of the `technic` binary: output formats, CSV directories with bad files, friendly
+//! errors with exit codes, and Ctrl-C.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+fn technic(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_technic"))
+        .args(args)
+        .output()
+        .expect("technic runs")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[test]
+fn default_scan_prints_a_ranked_table_and_summary() {
+    let o = technic(&["scan", "--demo-symbols", "120"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(out.contains("DEMO DATA"), "{out}");
+    assert!(out.contains("Rating") && out.contains("Signal"), "{out}");
+    assert!(out.contains("Scan complete: 120 scanned of 120 symbols"), "{out}");
+    assert!(out.contains("cache:") && out.contains("time:"), "{out}");
+    // Plain progress lines on stderr when it is not a terminal.
+    let err = stderr(&o);
+    assert!(
+        err.contains("Fetching data…") && err.contains("Complete!"),
+        "{err}"
+    );
+}
+
+#[test]
+fn json_output_has_every_field() {
+    let o = technic(&["scan", "--json", "--top", "5", "--demo-symbols", "60", "--quiet"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("stdout is JSON");
+    assert_eq!(v["demo"], true);
+    assert_eq!(v["state"], "complete");
+    let results = v["results"].as_array().unwrap();
+    assert_eq!(results.len(), 5);
+    for (i, r) in results.iter().enumerate() {
+        assert_eq!(r["rank"], i + 1);
+        for field in ["symbol", "sector", "close", "tech_rating", "signal"] {
+            assert!(!r[field].is_null(), "{field} missing in {r}");
+        }
+        let ind = r["indicators"].as_object().unwrap();
+        for name in technic_core::indicators::INDICATOR_NAMES {
+            assert!(ind.contains_key(name), "indicator {name} missing");
+        }
+        assert!(ind["rsi_14"].as_f64().is_some_and(|x| (0.0..=100.0).contains(&x)));
+    }
+    for key in ["skipped", "filtered", "timing", "cache"] {
+        assert!(!v[key].is_null(), "{key} missing");
+    }
+    assert_eq!(v["cache"]["misses"], 60);
+}
+
+#[test]
+fn csv_output_has_header_and_rows() {
+    let o = technic(&["scan", "--csv", "--top", "3", "--demo-symbols", "40", "--quiet"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 4, "{out}");
+    let header: Vec<&str> = lines[0].split(',').collect();
+    assert_eq!(
+        &header[..7],
+        [
+            "rank",
+            "symbol",
+            "sector",
+            "date",
+            "close",
+            "tech_rating",
+            "signal"
+        ]
+    );
+    assert_eq!(*header.last().unwrap(), "demo");
+    assert!(lines[1].starts_with("1,") && lines[1].ends_with(",true"));
+    assert!(lines[1].split(',').count() >= header.len(), "{}", lines[1]);
+    // The summary goes to stderr so stdout stays machine-readable.
+    assert!(stderr(&o).contains("Scan complete"));
+}
+
+fn write_csv_dir(dir: &Path) {
+    let header = "date,open,high,low,close,volume\n";
+    for (sym, drift) in [("AAA", 0.3), ("BBB", -0.2), ("CCC", 0.05)] {
+        let mut text = String::from(header);
+        let mut close: f64 = 50.0;
+        for day in 0..300 {
+            close = (close + drift + (day as f64 * 0.7).sin()).max(5.0);
+            let date = chrono::NaiveDate::from_ymd_opt(2023, 1, 2).unwrap() + chrono::Days::new(day);
+            text += &format!(
+                "{date},{:.2},{:.2},{:.2},{close:.2},{}\n",
+                close,
+                close + 1.0,
+                close - 1.0,
+                1000 + day
+            );
+        }
+        std::fs::write(dir.join(format!("{sym}.csv")), text).unwrap();
+    }
+    let bad = format!("{header}2024-01-02,10,11,9,10,100\n2024-01-03,10,11,9,oops,100\n");
+    std::fs::write(dir.join("BAD.csv"), bad).unwrap();
+}
+
+#[test]
+fn csv_directory_with_a_corrupt_file_scans_the_rest() {
+    let dir = tempfile::tempdir().unwrap();
+    write_csv_dir(dir.path());
+    let provider = format!("csv:{}", dir.path().display());
+    let o = technic(&["scan", "--provider", &provider, "--json", "--quiet"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["demo"], false);
+    let symbols: Vec<&str> = v["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["symbol"].as_str().unwrap())
+        .collect();
+    assert_eq!(symbols.len(), 3);
+    assert!(["AAA", "BBB", "CCC"].iter().all(|s| symbols.contains(s)));
+    let skipped = v["skipped"].as_array().unwrap();
+    assert_eq!(skipped.len(), 1);
+    assert_eq!(skipped[0]["symbol"], "BAD");
+    let reason = skipped[0]["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("BAD.csv") && reason.contains("line 3") && reason.contains("oops"),
+        "{reason}"
+    );
+
+    // The table's summary names the file and line too.
+    let o = technic(&["scan", "--provider", &provider, "--quiet"]);
+    let out = stdout(&o);
+    assert!(out.contains("skipped BAD: invalid data: line 3"), "{out}");
+}
+
+#[test]
+fn symbols_sector_and_universe_file_choose_what_is_scanned() {
+    let dir = tempfile::tempdir().unwrap();
+    write_csv_dir(dir.path());
+    let provider = format!("csv:{}", dir.path().display());
+    let o = technic(&[
+        "scan",
+        "--provider",
+        &provider,
+        "--symbols",
+        "aaa,ccc",
+        "--json",
+        "--quiet",
+    ]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["universe_size"], 2);
+
+    let universe = dir.path().join("my-universe.csv");
+    std::fs::write(
+        &universe,
+        "symbol,name,sector,industry\nAAA,Alpha,Energy,Oil\nBBB,Beta,Utilities,Water\n",
+    )
+    .unwrap();
+    let u = universe.display().to_string();
+    let o = technic(&[
+        "scan",
+        "--provider",
+        &provider,
+        "--universe",
+        &u,
+        "--sector",
+        "energy",
+        "--json",
+        "--quiet",
+    ]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["filtered"]["sector"], 1);
+    assert_eq!(v["results"][0]["symbol"], "AAA");
+    assert_eq!(v["results"][0]["sector"], "Energy");
+}
+
+#[test]
+fn bad_input_gets_a_friendly_error_and_exit_code() {
+    let cases: [(&[&str], &str); 4] = [
+        (&["scan", "--provider", "nope"], "unknown provider `nope`"),
+        (
+            &["scan", "--provider", "csv:/definitely/not/here"],
+            "does not exist",
+        ),
+        (&["scan", "--symbols", "AA;PL"], "contains `;`"),
+        (
+            &["scan", "--min-price", "-5"],
+            "--min-price must be a non-negative number",
+        ),
+    ];
+    for (args, expected) in cases {
+        let o = technic(args);
+        assert_eq!(o.status.code(), Some(3), "{args:?}: {}", stderr(&o));
+        let err = stderr(&o);
+        assert!(
+            err.starts_with("error: ") && err.contains(expected),
+            "{args:?}: {err}"
+        );
+        assert!(!err.contains("panicked"), "{err}");
+    }
+    let o = technic(&["scan", "--top", "many"]);
+    assert_eq!(o.status.code(), Some(2), "clap usage errors exit 2");
+}
+
+#[test]
+fn ctrl_c_cancels_with_a_partial_summary_and_exit_130() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_technic"))
+        .args(["scan", "--demo-symbols", "40000"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait until the scan is fetching data, then interrupt it.
+    let mut err = BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    let mut seen = String::new();
+    while err.read_line(&mut line).unwrap() > 0 {
+        seen += &line;
+        if line.contains("— Fetched ") {
+            break;
+        }
+        line.clear();
+    }
+    assert!(seen.contains("Fetching data…"), "{seen}");
+    let sent = Instant::now();
+    let kill = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut err, &mut rest).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let took = sent.elapsed();
+    assert_eq!(out.status.code(), Some(130), "stderr: {rest}");
+    assert!(took < Duration::from_secs(1), "took {took:?} to stop");
+    let summary = String::from_utf8_lossy(&out.stdout);
+    assert!(summary.contains("CANCELLED"), "{summary}");
+    assert!(rest.contains("Cancelled"), "{rest}");
+}
