@@ -362,7 +362,7 @@ impl<'a> Run<'a> {
 
     fn skip(&mut self, entry: &UniverseEntry, e: &Error) {
         let reason = match e {
-            Error::InvalidData { detail, .. } => format!("invalid data: {detail}"),
+            Error::InvalidData { subject, detail } => format!("invalid data in {subject}: {detail}"),
             other => format!("{}: {}", other.user_message(), other.detail()),
         };
         self.skipped.push(Skipped {
