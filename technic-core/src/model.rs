@@ -174,6 +174,16 @@ impl Bars {
         self.slice(start, end.max(start))
     }
 
+    /// Like [`Bars::slice_range`] but consumes `self`, avoiding a copy when every bar is in range.
+    pub fn into_range(self, range: DateRange) -> Self {
+        let inside = |d: Option<&NaiveDate>| d.is_some_and(|d| range.contains(*d));
+        if self.is_empty() || (inside(self.date.first()) && inside(self.date.last())) {
+            self
+        } else {
+            self.slice_range(range)
+        }
+    }
+
     /// The last `n` bars (all of them when there are fewer).
     pub fn tail(&self, n: usize) -> Self {
         let len = self.len();

@@ -142,7 +142,10 @@ fn csv_directory_with_a_corrupt_file_scans_the_rest() {
     // The table's summary names the file and line too.
     let o = technic(&["scan", "--provider", &provider, "--quiet"]);
     let out = stdout(&o);
-    assert!(out.contains("skipped BAD: invalid data in BAD.csv: line 3"), "{out}");
+    assert!(
+        out.contains("skipped BAD: invalid data in BAD.csv: line 3"),
+        "{out}"
+    );
 }
 
 #[test]

@@ -154,12 +154,12 @@ pub fn adx(high: &[f64], low: &[f64], close: &[f64], n: usize) -> Vec<Option<f64
     }
     let mut value = sum_dx / nf;
     out[2 * n - 1] = Some(value);
-    for i in 2 * n..len {
+    for (i, slot) in out.iter_mut().enumerate().skip(2 * n) {
         st.step(high, low, close, i, Some(nf));
         if let Some(dx) = st.dx() {
             value = (value * (nf - 1.0) + dx) / nf;
         }
-        out[i] = Some(value);
+        *slot = Some(value);
     }
     out
 }

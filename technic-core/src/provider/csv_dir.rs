@@ -121,68 +121,68 @@ pub fn parse_universe(text: &str, file: &str) -> Result<Universe> {
 }
 
 /// Parses one symbol's CSV text. `file` names the file in errors.
+///
+/// The format is fixed (six plain fields, no quoting needed), so this is a direct byte-level parser rather
+/// than a general CSV reader: about 2× faster end to end on 5000 files (docs/BENCHMARKS.md). It accepts
+/// `\r\n` line ends, a UTF-8 byte-order mark, spaces around fields, double-quoted fields and blank lines;
+/// anything else is an error naming the line.
 pub fn parse_bars(text: &[u8], file: &str) -> Result<Bars> {
-    let err = |line: u64, msg: String| Error::invalid_data(file, format!("line {line}: {msg}"));
-    let mut reader = csv::ReaderBuilder::new()
-        .trim(csv::Trim::All)
-        .has_headers(false)
-        .from_reader(text);
-    let mut record = csv::ByteRecord::new();
-    if !reader
-        .read_byte_record(&mut record)
-        .map_err(|e| err(1, e.to_string()))?
-    {
+    let err = |line: usize, msg: String| Error::invalid_data(file, format!("line {line}: {msg}"));
+    let text = text.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(text);
+    let mut lines = text
+        .split(|&b| b == b'\n')
+        .enumerate()
+        .map(|(i, l)| (i + 1, l.strip_suffix(b"\r").unwrap_or(l)));
+    let header = lines.by_ref().find(|(_, l)| !l.trim_ascii().is_empty());
+    let Some((header_line, header)) = header else {
         return Err(err(
             1,
             "empty file; expected header date,open,high,low,close,volume".to_owned(),
         ));
-    }
-    let header_ok = record.len() == BARS_HEADER.len()
-        && record
+    };
+    let mut fields = [&b""[..]; 6];
+    let header_ok = split_fields(header, &mut fields) == 6
+        && fields
             .iter()
             .zip(BARS_HEADER)
             .all(|(got, want)| got.eq_ignore_ascii_case(want.as_bytes()));
     if !header_ok {
-        let got = String::from_utf8_lossy(record.as_slice());
+        let got = String::from_utf8_lossy(header);
         return Err(err(
-            1,
+            header_line,
             format!("header is `{got}`; expected date,open,high,low,close,volume"),
         ));
     }
-    let mut bars = Bars::with_capacity(text.len() / 48);
-    let mut lines = Vec::with_capacity(text.len() / 48);
-    loop {
-        let line_hint = reader.position().line();
-        match reader.read_byte_record(&mut record) {
-            Ok(false) => break,
-            Ok(true) => {}
-            Err(e) => return Err(err(line_hint, e.to_string())),
+    let capacity = text.len() / 40;
+    let mut bars = Bars::with_capacity(capacity);
+    let mut line_of = Vec::with_capacity(capacity);
+    for (line, raw) in lines {
+        if raw.trim_ascii().is_empty() {
+            continue;
         }
-        let line = record.position().map_or(line_hint, csv::Position::line);
-        if record.len() != 6 {
+        let n_fields = split_fields(raw, &mut fields);
+        if n_fields != 6 {
             return Err(err(
                 line,
-                format!(
-                    "{} fields; expected 6 (date,open,high,low,close,volume)",
-                    record.len()
-                ),
+                format!("{n_fields} fields; expected 6 (date,open,high,low,close,volume)"),
             ));
         }
-        let text_of = |i: usize| std::str::from_utf8(&record[i]).unwrap_or("\u{FFFD}");
-        let date: NaiveDate = text_of(0).parse().map_err(|_| {
+        let shown = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+        let date = parse_iso_date(fields[0]).ok_or_else(|| {
             err(
                 line,
-                format!("date `{}` is not an ISO date (YYYY-MM-DD)", text_of(0)),
+                format!("date `{}` is not an ISO date (YYYY-MM-DD)", shown(fields[0])),
             )
         })?;
         let mut nums = [0.0; 5];
         for (i, slot) in nums.iter_mut().enumerate() {
-            let raw = text_of(i + 1);
-            *slot = raw
-                .parse::<f64>()
-                .ok()
-                .filter(|v| v.is_finite())
-                .ok_or_else(|| err(line, format!("{} `{raw}` is not a number", BARS_HEADER[i + 1])))?;
+            let raw = fields[i + 1];
+            *slot = parse_number(raw).filter(|v| v.is_finite()).ok_or_else(|| {
+                err(
+                    line,
+                    format!("{} `{}` is not a number", BARS_HEADER[i + 1], shown(raw)),
+                )
+            })?;
         }
         let [open, high, low, close, volume] = nums;
         bars.push(Bar {
@@ -193,13 +193,77 @@ pub fn parse_bars(text: &[u8], file: &str) -> Result<Bars> {
             close,
             volume,
         });
-        lines.push(line);
+        line_of.push(line);
     }
     if let Err(bad) = bars.validate() {
-        let line = lines.get(bad.index).copied().unwrap_or(1);
+        let line = line_of.get(bad.index).copied().unwrap_or(header_line);
         return Err(err(line, bad.reason));
     }
     Ok(bars)
+}
+
+/// Splits `line` at commas into `out` (trimmed, surrounding double quotes removed) and returns how many
+/// fields the line has, even when there are more than `out` holds.
+fn split_fields<'a>(line: &'a [u8], out: &mut [&'a [u8]; 6]) -> usize {
+    let mut count = 0;
+    for field in line.split(|&b| b == b',') {
+        if count < out.len() {
+            let f = field.trim_ascii();
+            out[count] = f
+                .strip_prefix(b"\"")
+                .and_then(|f| f.strip_suffix(b"\""))
+                .unwrap_or(f);
+        }
+        count += 1;
+    }
+    count
+}
+
+/// Parses a decimal number. Plain decimals such as `123.45` (at most 19 significant digits and 22
+/// decimals, which covers prices and volumes) take Clinger's fast path: the digits as an integer below
+/// 2^53 divided by an exact power of ten, one correctly rounded operation, so the result is bit-identical
+/// to `str::parse::<f64>`. Everything else (exponents, long digit strings) goes to `str::parse`.
+fn parse_number(b: &[u8]) -> Option<f64> {
+    const POW10: [f64; 23] = [
+        1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17,
+        1e18, 1e19, 1e20, 1e21, 1e22,
+    ];
+    let (negative, digits) = match b.first() {
+        Some(b'-') => (true, &b[1..]),
+        Some(b'+') => (false, &b[1..]),
+        _ => (false, b),
+    };
+    let mut mantissa: u64 = 0;
+    let (mut n_digits, mut decimals, mut seen_point) = (0usize, 0usize, false);
+    for &c in digits {
+        match c {
+            b'0'..=b'9' if n_digits < 19 => {
+                mantissa = mantissa * 10 + u64::from(c - b'0');
+                n_digits += 1;
+                decimals += usize::from(seen_point);
+            }
+            b'.' if !seen_point => seen_point = true,
+            _ => return std::str::from_utf8(b).ok()?.parse().ok(),
+        }
+    }
+    if n_digits == 0 || mantissa >= 1 << 53 || decimals >= POW10.len() {
+        return std::str::from_utf8(b).ok()?.parse().ok();
+    }
+    let value = mantissa as f64 / POW10[decimals];
+    Some(if negative { -value } else { value })
+}
+
+/// `YYYY-MM-DD` without going through a general date parser (which dominated CSV loading in profiles).
+fn parse_iso_date(b: &[u8]) -> Option<NaiveDate> {
+    if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
+        return None;
+    }
+    let num = |r: std::ops::Range<usize>| {
+        b[r].iter().try_fold(0u32, |acc, &c| {
+            c.is_ascii_digit().then(|| acc * 10 + u32::from(c - b'0'))
+        })
+    };
+    NaiveDate::from_ymd_opt(i32::try_from(num(0..4)?).ok()?, num(5..7)?, num(8..10)?)
 }
 
 /// Formats bars as this provider's CSV (header included).
@@ -263,7 +327,7 @@ impl DataProvider for CsvDirProvider {
                 }
                 _ => Error::invalid_data(&file, format!("cannot read {}: {e}", path.display())),
             })?;
-            Ok(parse_bars(&text, &file)?.slice_range(range))
+            Ok(parse_bars(&text, &file)?.into_range(range))
         })
         .await
         .map_err(|e| Error::internal(format!("CSV reader panicked: {e}")))?
@@ -370,6 +434,70 @@ mod tests {
                 e.contains("BAD.csv") && e.contains(line) && e.contains(what),
                 "{e}"
             );
+        }
+    }
+
+    #[test]
+    fn tolerates_crlf_bom_quotes_spaces_and_blank_lines() {
+        let text = "\u{FEFF}Date, Open,High,Low,Close,Volume\r\n\r\n\"2024-01-02\", 10 ,11,9,10.5,1e3\r\n\n2024-01-03,10.5,12,10,11,2000\r\n";
+        let bars = parse_bars(text.as_bytes(), "A.csv").unwrap();
+        assert_eq!(bars.close, vec![10.5, 11.0]);
+        assert_eq!(bars.volume[0], 1000.0);
+        let e = parse_bars(
+            b"date,open,high,low,close,volume\n\n2024-01-02,1,1,1,1,1,7\n",
+            "A.csv",
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("line 3: 7 fields"), "{e}");
+        let e = parse_bars(
+            b"date,open,high,low,close,volume\n2024-02-30,1,1,1,1,1\n",
+            "A.csv",
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("2024-02-30"), "{e}");
+        let e = parse_bars(
+            b"date,open,high,low,close,volume\n2024-01-02,1,1,1,NaN,1\n",
+            "A.csv",
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("close `NaN`"), "{e}");
+    }
+
+    proptest::proptest! {
+        /// The fast number path gives exactly what `str::parse` gives.
+        #[test]
+        fn number_parsing_matches_std(int in 0u64..10_000_000_000, frac in 0u32..1_000_000, places in 0usize..7, neg: bool) {
+            let mut text = format!("{}{int}", if neg { "-" } else { "" });
+            if places > 0 {
+                text += &format!(".{:0width$}", frac % 10u32.pow(places as u32), width = places);
+            }
+            proptest::prop_assert_eq!(parse_number(text.as_bytes()), text.parse::<f64>().ok());
+        }
+
+        #[test]
+        fn number_parsing_matches_std_for_any_float(x: f64) {
+            let text = x.to_string();
+            let got = parse_number(text.as_bytes());
+            proptest::prop_assert_eq!(got.map(f64::to_bits), text.parse::<f64>().ok().map(f64::to_bits));
+        }
+    }
+
+    #[test]
+    fn number_edge_cases() {
+        for t in [
+            "1e3",
+            "1.5E-2",
+            "-0",
+            "+7",
+            ".5",
+            "5.",
+            "123456789012345678901234",
+            "0.1234567890123456789012345",
+        ] {
+            assert_eq!(parse_number(t.as_bytes()), t.parse::<f64>().ok(), "{t}");
+        }
+        for t in ["", "-", ".", "1.2.3", "abc", "1,5", "--1"] {
+            assert_eq!(parse_number(t.as_bytes()), t.parse::<f64>().ok(), "{t}");
         }
     }
 

@@ -144,11 +144,7 @@ async fn full_scan_accounts_for_every_symbol() {
     ] {
         assert!(stages.contains(&s), "missing {s:?}");
     }
-    let fetch_done = events
-        .iter()
-        .filter(|e| e.stage == Stage::FetchingData)
-        .last()
-        .unwrap();
+    let fetch_done = events.iter().rfind(|e| e.stage == Stage::FetchingData).unwrap();
     assert_eq!((fetch_done.processed, fetch_done.total), (120, 120));
 }
 
