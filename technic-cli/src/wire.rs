@@ -3,11 +3,8 @@
 use std::fmt;
 use std::sync::Arc;
 
-use technic_core::provider::parse_universe;
-use technic_core::{
-    CsvDirProvider, DataProvider, Deps, Filters, MemoryCache, ScanRequest, Symbol, SyntheticConfig,
-    SyntheticProvider, UniverseSelection,
-};
+use technic_core::provider::{self, ProviderOptions, parse_universe};
+use technic_core::{DataProvider, Deps, Filters, MemoryCache, ScanRequest, Symbol, UniverseSelection};
 
 use crate::args::ScanArgs;
 
@@ -84,24 +81,13 @@ pub fn scan(args: &ScanArgs) -> anyhow::Result<WiredScan> {
     Ok(WiredScan { deps, request })
 }
 
-/// Parses `--provider`.
+/// Parses `--provider` (see [`technic_core::provider::from_spec`]).
 pub fn provider(spec: &str, demo_symbols: usize) -> anyhow::Result<Arc<dyn DataProvider>> {
-    match spec.split_once(':') {
-        None if spec == "synthetic" => {
-            if demo_symbols == 0 {
-                return Err(config("--demo-symbols must be at least 1"));
-            }
-            let cfg = SyntheticConfig {
-                n_symbols: demo_symbols,
-                ..SyntheticConfig::default()
-            };
-            Ok(Arc::new(SyntheticProvider::new(cfg)))
-        }
-        Some(("csv", dir)) if !dir.is_empty() => Ok(Arc::new(
-            CsvDirProvider::new(dir).map_err(|e| config(e.user_message()))?,
-        )),
-        _ => Err(config(format!(
-            "unknown provider `{spec}`; use `synthetic` (built-in demo data) or `csv:DIR` (a folder of SYMBOL.csv files)"
-        ))),
+    if demo_symbols == 0 {
+        return Err(config("--demo-symbols must be at least 1"));
     }
+    provider::from_spec(spec, &ProviderOptions { demo_symbols }).map_err(|e| match e {
+        technic_core::Error::Config { detail } => config(detail),
+        other => config(other.user_message()),
+    })
 }

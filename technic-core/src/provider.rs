@@ -18,6 +18,42 @@ pub use synthetic::{SECTORS, SyntheticConfig, SyntheticProvider};
 use crate::error::Result;
 use crate::model::{Bars, DateRange, Symbol, Universe};
 
+/// Settings used when building a provider from a spec string.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProviderOptions {
+    /// Size of the synthetic demo universe.
+    pub demo_symbols: usize,
+}
+
+impl Default for ProviderOptions {
+    fn default() -> Self {
+        Self {
+            demo_symbols: SyntheticConfig::default().n_symbols,
+        }
+    }
+}
+
+/// Builds the provider a spec names: `synthetic` (demo data) or `csv:DIR`. Errors are
+/// [`crate::Error::Config`] saying what is accepted.
+pub fn from_spec(spec: &str, options: &ProviderOptions) -> Result<std::sync::Arc<dyn DataProvider>> {
+    match spec.split_once(':') {
+        None if spec == "synthetic" => {
+            if options.demo_symbols == 0 {
+                return Err(crate::Error::config("the demo universe needs at least 1 symbol"));
+            }
+            let cfg = SyntheticConfig {
+                n_symbols: options.demo_symbols,
+                ..SyntheticConfig::default()
+            };
+            Ok(std::sync::Arc::new(SyntheticProvider::new(cfg)))
+        }
+        Some(("csv", dir)) if !dir.is_empty() => Ok(std::sync::Arc::new(CsvDirProvider::new(dir)?)),
+        _ => Err(crate::Error::config(format!(
+            "unknown provider `{spec}`; use `synthetic` (built-in demo data) or `csv:DIR` (a folder of SYMBOL.csv files)"
+        ))),
+    }
+}
+
 /// A source of universes and daily OHLCV bars.
 ///
 /// Errors follow [`crate::Error`]'s conventions: transient failures are `Unavailable` (the caller may

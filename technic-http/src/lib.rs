@@ -1,4 +1,107 @@
-//! Technic's embeddable HTTP server. The JSON API, live progress and dashboard arrive with their own issue;
-//! until then this crate only re-exports the core so the workspace layout is complete.
+//! `technic-http`: Technic's embeddable HTTP server.
+//!
+//! [`router`] builds an axum [`Router`] another program can mount; [`serve`] runs it on a listener the
+//! caller bound, until the caller's shutdown future completes, then cancels running scans. The JSON API
+//! lives under `/api/v1`, with `/healthz`, `/metrics` (Prometheus), `/openapi.json` and the dashboard at
+//! `/` (assets embedded in the binary; the page makes no request to another host).
+//!
+//! ```no_run
+//! # async fn demo() -> std::io::Result<()> {
+//! use std::sync::Arc;
+//! use technic_core::{Deps, MemoryCache, SyntheticProvider};
+//! use technic_http::{AppState, ServerConfig};
+//!
+//! let deps = Deps::new(Arc::new(SyntheticProvider::default()), Arc::new(MemoryCache::default()));
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:8003").await?;
+//! technic_http::serve(listener, AppState::new(deps, ServerConfig::default()), async {
+//!     let _ = tokio::signal::ctrl_c().await;
+//! })
+//! .await
+//! # }
+//! ```
+#![deny(missing_docs)]
 
-pub use technic_core as core;
+pub mod api;
+pub mod dashboard;
+pub mod dto;
+pub mod error;
+pub mod metrics;
+pub mod scans;
+pub mod state;
+
+use std::future::Future;
+use std::time::Instant;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::StatusCode;
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use tokio::net::TcpListener;
+use tower_http::timeout::TimeoutLayer;
+
+pub use state::{AppState, ServerConfig};
+
+/// The address `technic serve` binds by default: loopback only.
+pub const DEFAULT_BIND: &str = "127.0.0.1:8003";
+
+/// The whole application as a router over `state`.
+pub fn router(state: AppState) -> Router {
+    let timed = api::routes()
+        .merge(dashboard::routes())
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            state.config.request_timeout,
+        ));
+    timed
+        .merge(api::streaming_routes())
+        .layer(DefaultBodyLimit::max(state.config.max_body_bytes))
+        .layer(middleware::from_fn_with_state(state.clone(), record_metrics))
+        .with_state(state)
+}
+
+/// Times every request and counts server errors; symbol lookups are split into cached and uncached.
+async fn record_metrics(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let start = Instant::now();
+    let response = next.run(req).await;
+    let outcome = response.extensions().get::<metrics::CacheOutcome>().copied();
+    state
+        .metrics
+        .record(start.elapsed(), response.status().is_server_error(), outcome);
+    response
+}
+
+/// Serves `state` on `listener` until `shutdown` completes, then cancels running scans and waits for
+/// open requests to finish. Also samples metrics for `/api/v1/metrics/history` while it runs.
+pub async fn serve(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let sampler = tokio::spawn(sample_metrics(state.clone()));
+    let scans = state.scans.clone();
+    let app = router(state);
+    if let Ok(addr) = listener.local_addr() {
+        tracing::info!(%addr, "technic-http listening");
+    }
+    let result = axum::serve(listener, app)
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            tracing::info!("shutting down: cancelling running scans");
+            scans.cancel_all();
+        })
+        .await;
+    sampler.abort();
+    result
+}
+
+async fn sample_metrics(state: AppState) {
+    let interval = state.config.sample_interval;
+    let mut tick = tokio::time::interval(interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        state.metrics.sample(&state.deps.cache.stats(), interval);
+    }
+}

@@ -1,0 +1,33 @@
+//! The JSON API under `/api/v1`, plus `/healthz`, `/metrics` and `/openapi.json`.
+
+pub mod ops;
+pub mod scans;
+pub mod symbols;
+
+use axum::Router;
+use axum::routing::{get, post};
+
+use crate::state::AppState;
+
+/// Routes answered within the request timeout.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/scans", post(scans::create).get(scans::list))
+        .route("/api/v1/scans/{id}", get(scans::status))
+        .route("/api/v1/scans/{id}/cancel", post(scans::cancel))
+        .route("/api/v1/scans/{id}/results", get(scans::results))
+        .route("/api/v1/symbols/{symbol}", get(symbols::snapshot))
+        .route("/api/v1/symbols/{symbol}/bars", get(symbols::bars))
+        .route("/api/v1/metrics/current", get(ops::metrics_current))
+        .route("/api/v1/metrics/history", get(ops::metrics_history))
+        .route("/api/v1/cache/stats", get(ops::cache_stats))
+        .route("/api/v1/cache", axum::routing::delete(ops::cache_clear))
+        .route("/healthz", get(ops::health))
+        .route("/metrics", get(ops::prometheus))
+        .route("/openapi.json", get(ops::openapi))
+}
+
+/// Streaming routes, which must outlive the request timeout.
+pub fn streaming_routes() -> Router<AppState> {
+    Router::new().route("/api/v1/scans/{id}/events", get(scans::events))
+}

@@ -1,0 +1,152 @@
+//! Operations: metrics (JSON and Prometheus), cache stats and clearing, health, the OpenAPI document.
+
+use axum::Json;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::IntoResponse;
+use serde::Deserialize;
+use utoipa::{IntoParams, OpenApi};
+
+use crate::dto::{CacheDto, Health, MetricsCurrent, MetricsHistory, PoolDto};
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// Current cache, pool, response-time and error figures.
+#[utoipa::path(get, path = "/api/v1/metrics/current", responses((status = 200, body = MetricsCurrent)))]
+pub async fn metrics_current(State(state): State<AppState>) -> Json<MetricsCurrent> {
+    let cache = state.deps.cache.stats();
+    let fetch_slots = technic_core::ScanRequest::default().fetch_concurrency as u64;
+    Json(MetricsCurrent {
+        cache: CacheDto::from(&cache),
+        connection_pool: PoolDto {
+            active: 0,
+            idle: fetch_slots,
+            max: fetch_slots,
+            reuse_rate: None,
+            requests: cache.misses,
+        },
+        response_times: state.metrics.response_times(),
+        requests_per_minute: state.metrics.requests_per_minute(),
+        error_rate: state.metrics.error_rate(),
+        scans_running: state.scans.running(),
+        alerts: Vec::new(),
+    })
+}
+
+/// Query of `GET /api/v1/metrics/history`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct HistoryQuery {
+    /// Window in minutes (default 60, at most 1440).
+    pub minutes: Option<u64>,
+}
+
+/// Samples for the charts, oldest first.
+#[utoipa::path(get, path = "/api/v1/metrics/history", params(HistoryQuery), responses((status = 200, body = MetricsHistory), (status = 400, body = crate::dto::ErrorBody)))]
+pub async fn metrics_history(
+    State(state): State<AppState>,
+    q: Result<Query<HistoryQuery>, QueryRejection>,
+) -> Result<Json<MetricsHistory>, ApiError> {
+    let Query(q) = q?;
+    let minutes = q.minutes.unwrap_or(60).min(1440);
+    Ok(Json(MetricsHistory {
+        minutes,
+        samples: state.metrics.history(minutes),
+    }))
+}
+
+/// Cache figures.
+#[utoipa::path(get, path = "/api/v1/cache/stats", responses((status = 200, body = CacheDto)))]
+pub async fn cache_stats(State(state): State<AppState>) -> Json<CacheDto> {
+    Json(CacheDto::from(&state.deps.cache.stats()))
+}
+
+/// Empty the cache. Needs `Authorization: Bearer <admin token>`; refused when no token is configured.
+#[utoipa::path(delete, path = "/api/v1/cache", responses((status = 200, body = CacheDto), (status = 401, body = crate::dto::ErrorBody), (status = 403, body = crate::dto::ErrorBody)))]
+pub async fn cache_clear(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Json<CacheDto>, ApiError> {
+    require_admin(&state, &headers)?;
+    state.deps.cache.clear().await?;
+    tracing::info!("cache cleared through the API");
+    Ok(Json(CacheDto::from(&state.deps.cache.stats())))
+}
+
+/// Checks the admin token in constant time.
+pub fn require_admin(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
+    let Some(expected) = &state.config.admin_token else {
+        let msg = "Admin endpoints are disabled: start the server with an admin token (--admin-token or TECHNIC_ADMIN_TOKEN)";
+        return Err(ApiError::request(StatusCode::FORBIDDEN, msg, msg));
+    };
+    let sent = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    let same = sent.len() == expected.len()
+        && sent
+            .bytes()
+            .zip(expected.bytes())
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+            == 0;
+    if same {
+        Ok(())
+    } else {
+        let msg = "Missing or wrong admin token: send `Authorization: Bearer <token>`";
+        Err(ApiError::request(StatusCode::UNAUTHORIZED, msg, msg))
+    }
+}
+
+/// Liveness and what the server serves.
+#[utoipa::path(get, path = "/healthz", responses((status = 200, body = Health)))]
+pub async fn health(State(state): State<AppState>) -> Json<Health> {
+    Json(Health {
+        status: "ok".to_owned(),
+        provider: state.deps.provider.name().to_owned(),
+        demo: state.deps.provider.is_demo(),
+        uptime_seconds: state.started.elapsed().as_secs_f64(),
+        version: env!("CARGO_PKG_VERSION").to_owned(),
+    })
+}
+
+/// Prometheus text format.
+#[utoipa::path(get, path = "/metrics", responses((status = 200, description = "Prometheus text exposition format")))]
+pub async fn prometheus(State(state): State<AppState>) -> impl IntoResponse {
+    let body = state
+        .metrics
+        .prometheus(&state.deps.cache.stats(), state.scans.running());
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body)
+}
+
+/// The OpenAPI document, generated from the handlers and wire types.
+#[derive(Debug, OpenApi)]
+#[openapi(
+    info(
+        title = "Technic API",
+        description = "Stock-market scanner: scans, live progress, symbols, metrics."
+    ),
+    paths(
+        crate::api::scans::create,
+        crate::api::scans::list,
+        crate::api::scans::status,
+        crate::api::scans::events,
+        crate::api::scans::cancel,
+        crate::api::scans::results,
+        crate::api::symbols::snapshot,
+        crate::api::symbols::bars,
+        metrics_current,
+        metrics_history,
+        cache_stats,
+        cache_clear,
+        health,
+        prometheus
+    )
+)]
+pub struct ApiDoc;
+
+/// `GET /openapi.json`.
+pub async fn openapi() -> impl IntoResponse {
+    Json(ApiDoc::openapi())
+}

@@ -1,0 +1,230 @@
+//! Scans: start, list, status, live events (SSE), cancel, results.
+
+use std::convert::Infallible;
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use futures::Stream;
+use serde::Deserialize;
+use technic_core::scan::UniverseSelection;
+use technic_core::{Filters, ScanRequest, Symbol};
+use utoipa::IntoParams;
+
+use crate::dto::{ResultDto, ScanCreate, ScanCreated, ScanResults, ScanStatus};
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// Most symbols one scan request may name.
+pub const MAX_SYMBOLS: usize = 20_000;
+
+fn to_request(body: ScanCreate) -> Result<ScanRequest, ApiError> {
+    let bad = |msg: String| ApiError::request(StatusCode::UNPROCESSABLE_ENTITY, msg.clone(), msg);
+    if body.symbols.len() > MAX_SYMBOLS {
+        return Err(bad(format!(
+            "too many symbols ({}); at most {MAX_SYMBOLS} per scan",
+            body.symbols.len()
+        )));
+    }
+    let symbols = body
+        .symbols
+        .iter()
+        .map(|s| Symbol::parse(s).map_err(|e| bad(format!("symbols: {e}"))))
+        .collect::<Result<Vec<_>, _>>()?;
+    let f = body.filters;
+    for (name, v) in [
+        ("min_price", f.min_price),
+        ("min_dollar_volume", f.min_dollar_volume),
+    ] {
+        if v.is_some_and(|v| !v.is_finite() || v < 0.0) {
+            return Err(bad(format!("filters.{name} must be a non-negative number")));
+        }
+    }
+    Ok(ScanRequest {
+        universe: if symbols.is_empty() {
+            UniverseSelection::Provider
+        } else {
+            UniverseSelection::Symbols(symbols)
+        },
+        filters: Filters {
+            sectors: f.sectors,
+            min_price: f.min_price,
+            min_dollar_volume: f.min_dollar_volume,
+            max_symbols: f.max_symbols,
+        },
+        top: match body.top {
+            Some(0) => None,
+            Some(k) => Some(k),
+            None => Some(20),
+        },
+        ..ScanRequest::default()
+    })
+}
+
+/// Start a scan.
+#[utoipa::path(post, path = "/api/v1/scans", request_body = ScanCreate,
+    responses((status = 202, body = ScanCreated), (status = 400, body = crate::dto::ErrorBody), (status = 413, body = crate::dto::ErrorBody), (status = 422, body = crate::dto::ErrorBody)))]
+pub async fn create(
+    State(state): State<AppState>,
+    body: Result<Json<ScanCreate>, JsonRejection>,
+) -> Result<(StatusCode, Json<ScanCreated>), ApiError> {
+    // An empty body means "scan everything with defaults".
+    let body = match body {
+        Ok(Json(b)) => b,
+        Err(JsonRejection::MissingJsonContentType(_)) => ScanCreate::default(),
+        Err(e) => return Err(e.into()),
+    };
+    let req = to_request(body)?;
+    let entry = state.scans.start(req, state.deps.clone());
+    let base = format!("/api/v1/scans/{}", entry.id);
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(ScanCreated {
+            id: entry.id.clone(),
+            status_url: base.clone(),
+            events_url: format!("{base}/events"),
+            results_url: format!("{base}/results"),
+            cancel_url: format!("{base}/cancel"),
+        }),
+    ))
+}
+
+/// Query of `GET /api/v1/scans`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    /// Most scans returned (default 20, at most 200).
+    pub limit: Option<usize>,
+}
+
+/// Recent scans, newest first.
+#[utoipa::path(get, path = "/api/v1/scans", params(ListQuery), responses((status = 200, body = [ScanStatus])))]
+pub async fn list(
+    State(state): State<AppState>,
+    q: Result<Query<ListQuery>, QueryRejection>,
+) -> Result<Json<Vec<ScanStatus>>, ApiError> {
+    let Query(q) = q?;
+    Ok(Json(state.scans.recent(q.limit.unwrap_or(20).min(200))))
+}
+
+fn entry(state: &AppState, id: &str) -> Result<std::sync::Arc<crate::scans::ScanEntry>, ApiError> {
+    state
+        .scans
+        .get(id)
+        .ok_or_else(|| ApiError::not_found(&format!("scan {id}")))
+}
+
+/// A scan's state and progress.
+#[utoipa::path(get, path = "/api/v1/scans/{id}", responses((status = 200, body = ScanStatus), (status = 404, body = crate::dto::ErrorBody)))]
+pub async fn status(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<ScanStatus>, ApiError> {
+    Ok(Json(entry(&state, &id)?.status()))
+}
+
+/// Server-Sent Events: one `progress` event per change, then one event named after the final state
+/// (`complete`, `cancelled`, `failed`), then the stream ends.
+#[utoipa::path(get, path = "/api/v1/scans/{id}/events", responses((status = 200, description = "text/event-stream of ScanStatus"), (status = 404, body = crate::dto::ErrorBody)))]
+pub async fn events(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
+    let rx = entry(&state, &id)?.subscribe();
+    // State: the receiver and whether to wait for a change before the next event (not before the first).
+    let stream = futures::stream::unfold(Some((rx, false)), |next| async move {
+        let (mut rx, wait) = next?;
+        if wait && rx.changed().await.is_err() {
+            return None;
+        }
+        let status = rx.borrow_and_update().clone();
+        let terminal = status.is_terminal();
+        let name = if terminal {
+            status.state.clone()
+        } else {
+            "progress".to_owned()
+        };
+        let event = Event::default()
+            .event(name)
+            .data(serde_json::to_string(&status).unwrap_or_default());
+        Some((Ok::<_, Infallible>(event), (!terminal).then_some((rx, true))))
+    });
+    Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
+}
+
+/// Ask a running scan to stop; answers with its status.
+#[utoipa::path(post, path = "/api/v1/scans/{id}/cancel", responses((status = 202, body = ScanStatus), (status = 404, body = crate::dto::ErrorBody), (status = 409, body = crate::dto::ErrorBody)))]
+pub async fn cancel(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<(StatusCode, Json<ScanStatus>), ApiError> {
+    let e = entry(&state, &id)?;
+    if !e.cancel() {
+        let msg = format!("scan {id} has already ended ({})", e.status().state);
+        return Err(ApiError::request(StatusCode::CONFLICT, msg.clone(), msg));
+    }
+    Ok((StatusCode::ACCEPTED, Json(e.status())))
+}
+
+/// Query of `GET /api/v1/scans/{id}/results`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ResultsQuery {
+    /// Most results (default 100, at most 10000).
+    pub limit: Option<usize>,
+    /// First result (default 0).
+    pub offset: Option<usize>,
+    /// `rank` (default), `symbol`, `tech_rating`, `close`, `sector`; prefix `-` for descending.
+    pub sort: Option<String>,
+}
+
+/// Ranked results of a finished scan, paged and sorted.
+#[utoipa::path(get, path = "/api/v1/scans/{id}/results", params(ResultsQuery),
+    responses((status = 200, body = ScanResults), (status = 400, body = crate::dto::ErrorBody), (status = 404, body = crate::dto::ErrorBody), (status = 409, body = crate::dto::ErrorBody)))]
+pub async fn results(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    q: Result<Query<ResultsQuery>, QueryRejection>,
+) -> Result<Json<ScanResults>, ApiError> {
+    let Query(q) = q?;
+    let e = entry(&state, &id)?;
+    let Some(report) = e.report() else {
+        let status = e.status();
+        let msg = match &status.error {
+            Some(err) => format!("scan {id} failed: {}", err.message),
+            None => format!("scan {id} is still running ({:.0} %)", status.overall_percent),
+        };
+        return Err(ApiError::request(StatusCode::CONFLICT, msg.clone(), msg));
+    };
+    let mut rows: Vec<ResultDto> = report.results.iter().map(ResultDto::from).collect();
+    let sort = q.sort.as_deref().unwrap_or("rank");
+    let (key, desc) = sort.strip_prefix('-').map_or((sort, false), |k| (k, true));
+    let cmp: fn(&ResultDto, &ResultDto) -> std::cmp::Ordering = match key {
+        "rank" => |a, b| a.rank.cmp(&b.rank),
+        "symbol" => |a, b| a.symbol.cmp(&b.symbol),
+        "sector" => |a, b| a.sector.cmp(&b.sector).then(a.rank.cmp(&b.rank)),
+        "tech_rating" => |a, b| a.tech_rating.total_cmp(&b.tech_rating).then(b.rank.cmp(&a.rank)),
+        "close" => |a, b| a.close.total_cmp(&b.close),
+        other => {
+            let msg = format!(
+                "unknown sort `{other}`; use rank, symbol, sector, tech_rating or close (prefix - for descending)"
+            );
+            return Err(ApiError::request(
+                StatusCode::BAD_REQUEST,
+                "Invalid query string",
+                msg,
+            ));
+        }
+    };
+    rows.sort_by(|a, b| if desc { cmp(b, a) } else { cmp(a, b) });
+    let limit = q.limit.unwrap_or(100).min(10_000);
+    let offset = q.offset.unwrap_or(0);
+    let mut out = ScanResults::summary(&report);
+    out.offset = offset;
+    out.limit = limit;
+    out.results = rows.into_iter().skip(offset).take(limit).collect();
+    Ok(Json(out))
+}

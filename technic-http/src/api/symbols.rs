@@ -1,0 +1,101 @@
+//! Symbols: the latest indicators and score (from the cache when fresh), and daily bars.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use chrono::NaiveDate;
+use serde::Deserialize;
+use technic_core::cache::BarsKey;
+use technic_core::scan::score_symbol;
+use technic_core::{Bars, DateRange, Error, Symbol};
+use utoipa::IntoParams;
+
+use crate::dto::{BarsResponse, SymbolSnapshot};
+use crate::error::ApiError;
+use crate::metrics::CacheOutcome;
+use crate::state::AppState;
+
+fn parse_symbol(raw: &str) -> Result<Symbol, ApiError> {
+    Symbol::parse(raw)
+        .map_err(|e| ApiError::request(StatusCode::BAD_REQUEST, format!("Invalid symbol: {e}"), e))
+}
+
+/// Bars of `symbol` over `range`, through the cache; validated before they are cached.
+async fn load(state: &AppState, symbol: &Symbol, range: DateRange) -> Result<(Arc<Bars>, bool), ApiError> {
+    let key = BarsKey::new(symbol.clone(), range);
+    let provider = &state.deps.provider;
+    let loader = Box::pin(async move {
+        let bars = provider.daily_bars(symbol, range).await?;
+        if bars.is_empty() {
+            return Err(Error::not_found(format!(
+                "bars for {symbol} between {} and {}",
+                range.from, range.to
+            )));
+        }
+        bars.validate()
+            .map_err(|bad| Error::invalid_data(symbol.as_str(), bad.reason))?;
+        Ok(Arc::new(bars))
+    });
+    let lookup = state.deps.cache.get_or_load(&key, loader).await?;
+    let hit = lookup.is_hit();
+    Ok((lookup.into_bars(), hit))
+}
+
+fn with_outcome(mut response: Response, hit: bool) -> Response {
+    response.extensions_mut().insert(if hit {
+        CacheOutcome::Hit
+    } else {
+        CacheOutcome::Miss
+    });
+    response
+}
+
+/// Latest indicators and score of a symbol.
+#[utoipa::path(get, path = "/api/v1/symbols/{symbol}",
+    responses((status = 200, body = SymbolSnapshot), (status = 400, body = crate::dto::ErrorBody), (status = 404, body = crate::dto::ErrorBody)))]
+pub async fn snapshot(State(state): State<AppState>, Path(raw): Path<String>) -> Result<Response, ApiError> {
+    let symbol = parse_symbol(&raw)?;
+    let range = state.deps.provider.default_range();
+    let (bars, hit) = load(&state, &symbol, range).await?;
+    let entry = state.entry(&symbol).await;
+    let result =
+        score_symbol(&entry, &bars).ok_or_else(|| ApiError::not_found(&format!("bars for {symbol}")))?;
+    let body = SymbolSnapshot::new(&result, hit, state.deps.provider.is_demo());
+    Ok(with_outcome(Json(body).into_response(), hit))
+}
+
+/// Query of `GET /api/v1/symbols/{symbol}/bars`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct BarsQuery {
+    /// First date (YYYY-MM-DD), inclusive.
+    pub from: Option<NaiveDate>,
+    /// Last date (YYYY-MM-DD), inclusive.
+    pub to: Option<NaiveDate>,
+}
+
+/// Daily bars of a symbol.
+#[utoipa::path(get, path = "/api/v1/symbols/{symbol}/bars", params(BarsQuery),
+    responses((status = 200, body = BarsResponse), (status = 400, body = crate::dto::ErrorBody), (status = 404, body = crate::dto::ErrorBody)))]
+pub async fn bars(
+    State(state): State<AppState>,
+    Path(raw): Path<String>,
+    q: Result<Query<BarsQuery>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let Query(q) = q?;
+    let symbol = parse_symbol(&raw)?;
+    let default = state.deps.provider.default_range();
+    let range = DateRange::new(q.from.unwrap_or(default.from), q.to.unwrap_or(default.to))
+        .map_err(|e| ApiError::request(StatusCode::BAD_REQUEST, "Invalid date range", e))?;
+    // Read the default range through the cache (what scans and lookups share), then cut.
+    let (full, hit) = load(&state, &symbol, default).await?;
+    let bars = full.slice_range(range);
+    Ok(with_outcome(
+        Json(BarsResponse::new(symbol.as_str(), &bars)).into_response(),
+        hit,
+    ))
+}

@@ -1,0 +1,586 @@
+//! Wire shapes of the JSON API. Only this module defines them; each is converted from core types, so the
+//! dashboard, the tests and the OpenAPI document all read the same field names.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+use technic_core::cache::CacheStats;
+use technic_core::progress::{ProgressEvent, Stage};
+use technic_core::{Bars, ScanReport, ScanResult, Skipped, Snapshot, SubScores};
+use utoipa::ToSchema;
+
+/// Body of `POST /api/v1/scans`. Every field is optional; unknown fields are rejected (422).
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ScanCreate {
+    /// Scan only these symbols.
+    #[serde(default)]
+    pub symbols: Vec<String>,
+    /// Filters.
+    #[serde(default)]
+    pub filters: FiltersDto,
+    /// Keep the best `top` results (default 20; 0 keeps all).
+    pub top: Option<usize>,
+}
+
+/// Scan filters.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FiltersDto {
+    /// Keep only these sectors (case-insensitive).
+    #[serde(default)]
+    pub sectors: Vec<String>,
+    /// Minimum last close.
+    pub min_price: Option<f64>,
+    /// Minimum average dollar volume over 20 bars.
+    pub min_dollar_volume: Option<f64>,
+    /// Scan at most this many symbols.
+    pub max_symbols: Option<usize>,
+}
+
+/// Answer to `POST /api/v1/scans` (202 Accepted).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ScanCreated {
+    /// The scan's id.
+    pub id: String,
+    /// Where to poll its status.
+    pub status_url: String,
+    /// Server-Sent Events of its progress.
+    pub events_url: String,
+    /// Its results, once complete.
+    pub results_url: String,
+    /// Where to cancel it.
+    pub cancel_url: String,
+}
+
+/// A scan's state and progress.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ScanStatus {
+    /// The scan's id.
+    pub id: String,
+    /// `running`, `complete`, `cancelled` or `failed`.
+    pub state: String,
+    /// Current stage (`loading_universe`, `fetching_data`, `scanning`, `finalizing`, `complete`, …).
+    pub stage: String,
+    /// The stage as shown to people ("Fetching data…").
+    pub stage_label: String,
+    /// Percent of the current stage finished.
+    pub stage_percent: f64,
+    /// Percent of the whole scan finished.
+    pub overall_percent: f64,
+    /// Items finished in this stage.
+    pub processed: usize,
+    /// Items in this stage.
+    pub total: usize,
+    /// Estimated seconds left.
+    pub eta_seconds: Option<f64>,
+    /// Latest progress message.
+    pub message: String,
+    /// When the scan started.
+    pub started_at: DateTime<Utc>,
+    /// When it ended.
+    pub finished_at: Option<DateTime<Utc>>,
+    /// Time per stage, once ended.
+    pub timing: Option<TimingDto>,
+    /// Counts, once ended.
+    pub counts: Option<CountsDto>,
+    /// Why it failed.
+    pub error: Option<ErrorBody>,
+}
+
+impl ScanStatus {
+    /// The status of a scan that has just been accepted.
+    pub fn queued(id: &str, started_at: DateTime<Utc>) -> Self {
+        Self {
+            id: id.to_owned(),
+            state: "running".to_owned(),
+            stage: stage_name(Stage::Initializing).to_owned(),
+            stage_label: Stage::Initializing.label().to_owned(),
+            stage_percent: 0.0,
+            overall_percent: 0.0,
+            processed: 0,
+            total: 0,
+            eta_seconds: None,
+            message: "Queued".to_owned(),
+            started_at,
+            finished_at: None,
+            timing: None,
+            counts: None,
+            error: None,
+        }
+    }
+
+    /// Applies a progress event.
+    pub fn apply(&mut self, e: &ProgressEvent) {
+        self.stage = stage_name(e.stage).to_owned();
+        self.stage_label = e.stage.label().to_owned();
+        self.stage_percent = e.stage_percent;
+        self.overall_percent = e.overall_percent;
+        self.processed = e.processed;
+        self.total = e.total;
+        self.eta_seconds = e.eta.map(|d| d.as_secs_f64());
+        self.message.clone_from(&e.message);
+    }
+
+    /// True once the scan has ended.
+    pub fn is_terminal(&self) -> bool {
+        self.state != "running"
+    }
+}
+
+/// The snake_case name of a stage.
+pub fn stage_name(stage: Stage) -> &'static str {
+    match stage {
+        Stage::Initializing => "initializing",
+        Stage::LoadingUniverse => "loading_universe",
+        Stage::FetchingData => "fetching_data",
+        Stage::Scanning => "scanning",
+        Stage::Finalizing => "finalizing",
+        Stage::Complete => "complete",
+        Stage::Cancelled => "cancelled",
+        Stage::Failed => "failed",
+    }
+}
+
+/// Time per stage in milliseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct TimingDto {
+    /// Loading the universe.
+    pub loading_universe_ms: f64,
+    /// Fetching bars.
+    pub fetching_ms: f64,
+    /// Computing and scoring.
+    pub scanning_ms: f64,
+    /// Ranking and saving.
+    pub finalizing_ms: f64,
+    /// Whole scan.
+    pub total_ms: f64,
+}
+
+/// Counts of a finished scan.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct CountsDto {
+    /// Symbols before filters.
+    pub universe_size: usize,
+    /// Symbols scored.
+    pub scanned: usize,
+    /// Symbols skipped.
+    pub skipped: usize,
+    /// Symbols removed by filters.
+    pub filtered: usize,
+}
+
+/// One ranked symbol: the same fields as `technic scan --json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ResultDto {
+    /// 1 for the best.
+    pub rank: usize,
+    /// Ticker.
+    pub symbol: String,
+    /// Company name.
+    pub name: String,
+    /// Sector.
+    pub sector: String,
+    /// Date of the last bar.
+    pub date: NaiveDate,
+    /// Last close.
+    pub close: f64,
+    /// Rating 0–100.
+    pub tech_rating: f64,
+    /// "Strong Long", "Long", "Neutral" or "Avoid".
+    pub signal: String,
+    /// Sub-scores in [-1, 1] (null without enough history).
+    pub sub_scores: BTreeMap<String, Option<f64>>,
+    /// Indicator values at the last bar by name (null without enough history).
+    pub indicators: BTreeMap<String, Option<f64>>,
+}
+
+fn indicators(s: &Snapshot) -> BTreeMap<String, Option<f64>> {
+    s.fields().into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
+}
+
+fn sub_scores(s: &SubScores) -> BTreeMap<String, Option<f64>> {
+    [
+        ("trend", s.trend),
+        ("momentum", s.momentum),
+        ("volume", s.volume),
+        ("volatility", s.volatility),
+        ("oscillator", s.oscillator),
+        ("breakout", s.breakout),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect()
+}
+
+impl From<&ScanResult> for ResultDto {
+    fn from(r: &ScanResult) -> Self {
+        Self {
+            rank: r.rank,
+            symbol: r.symbol.to_string(),
+            name: r.name.clone(),
+            sector: r.sector.clone(),
+            date: r.date,
+            close: r.close,
+            tech_rating: r.tech_rating,
+            signal: r.signal.to_string(),
+            sub_scores: sub_scores(&r.sub_scores),
+            indicators: indicators(&r.indicators),
+        }
+    }
+}
+
+/// A symbol the scan could not score.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct SkippedDto {
+    /// Ticker.
+    pub symbol: String,
+    /// Why.
+    pub reason: String,
+    /// Error category.
+    pub category: String,
+}
+
+impl From<&Skipped> for SkippedDto {
+    fn from(s: &Skipped) -> Self {
+        Self {
+            symbol: s.symbol.to_string(),
+            reason: s.reason.clone(),
+            category: s.category.as_str().to_owned(),
+        }
+    }
+}
+
+/// How many symbols each filter removed.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct FilteredDto {
+    /// By sector.
+    pub sector: usize,
+    /// By max_symbols.
+    pub max_symbols: usize,
+    /// By min_price.
+    pub min_price: usize,
+    /// By min_dollar_volume.
+    pub min_dollar_volume: usize,
+}
+
+/// `GET /api/v1/scans/{id}/results`: a page of ranked results plus the scan's summary.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ScanResults {
+    /// The scan's id.
+    pub id: String,
+    /// `complete` or `cancelled` (partial).
+    pub state: String,
+    /// True for synthetic demo data.
+    pub demo: bool,
+    /// Results available in all.
+    pub total: usize,
+    /// Index of the first result returned.
+    pub offset: usize,
+    /// Most results returned.
+    pub limit: usize,
+    /// The page.
+    pub results: Vec<ResultDto>,
+    /// Skipped symbols with reasons.
+    pub skipped: Vec<SkippedDto>,
+    /// Filter counts.
+    pub filtered: FilteredDto,
+    /// Time per stage.
+    pub timing: TimingDto,
+    /// Cache activity during the scan.
+    pub cache: CacheDto,
+}
+
+impl ScanResults {
+    /// The summary parts of `report`, with `results` left for the caller to page.
+    pub fn summary(r: &ScanReport) -> Self {
+        let t = &r.timing;
+        Self {
+            id: r.id.clone(),
+            state: format!("{:?}", r.state).to_lowercase(),
+            demo: r.demo,
+            total: r.results.len(),
+            offset: 0,
+            limit: 0,
+            results: Vec::new(),
+            skipped: r.skipped.iter().map(SkippedDto::from).collect(),
+            filtered: FilteredDto {
+                sector: r.filtered.sector,
+                max_symbols: r.filtered.max_symbols,
+                min_price: r.filtered.min_price,
+                min_dollar_volume: r.filtered.min_dollar_volume,
+            },
+            timing: timing(t),
+            cache: CacheDto::from(&r.cache),
+        }
+    }
+}
+
+/// Stage timings of a report.
+pub fn timing(t: &technic_core::StageTimings) -> TimingDto {
+    TimingDto {
+        loading_universe_ms: t.loading_universe_ms,
+        fetching_ms: t.fetching_ms,
+        scanning_ms: t.scanning_ms,
+        finalizing_ms: t.finalizing_ms,
+        total_ms: t.total_ms,
+    }
+}
+
+/// Cache figures, with the names the dashboard reads.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct CacheDto {
+    /// hits ÷ requests (0–1).
+    pub hit_rate: f64,
+    /// Lookups.
+    pub requests: u64,
+    /// Lookups served from the cache.
+    pub hits: u64,
+    /// Lookups that loaded.
+    pub misses: u64,
+    /// Entries held.
+    pub entries: u64,
+    /// Bytes held.
+    pub bytes: u64,
+    /// Time to live of entries.
+    pub ttl_seconds: u64,
+}
+
+impl From<&CacheStats> for CacheDto {
+    fn from(s: &CacheStats) -> Self {
+        Self {
+            hit_rate: s.hit_rate,
+            requests: s.requests,
+            hits: s.hits,
+            misses: s.misses,
+            entries: s.entries,
+            bytes: s.bytes,
+            ttl_seconds: s.ttl_seconds,
+        }
+    }
+}
+
+/// `GET /api/v1/symbols/{symbol}`: latest indicators and score.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct SymbolSnapshot {
+    /// Ticker.
+    pub symbol: String,
+    /// Company name, if known.
+    pub name: String,
+    /// Sector, if known.
+    pub sector: String,
+    /// Date of the last bar.
+    pub date: NaiveDate,
+    /// Last close.
+    pub close: f64,
+    /// Rating 0–100.
+    pub tech_rating: f64,
+    /// Signal.
+    pub signal: String,
+    /// Sub-scores.
+    pub sub_scores: BTreeMap<String, Option<f64>>,
+    /// Indicators at the last bar.
+    pub indicators: BTreeMap<String, Option<f64>>,
+    /// True when the bars came from the cache.
+    pub cached: bool,
+    /// True for synthetic demo data.
+    pub demo: bool,
+}
+
+impl SymbolSnapshot {
+    /// From a scored result.
+    pub fn new(r: &ScanResult, cached: bool, demo: bool) -> Self {
+        let d = ResultDto::from(r);
+        Self {
+            symbol: d.symbol,
+            name: d.name,
+            sector: d.sector,
+            date: d.date,
+            close: d.close,
+            tech_rating: d.tech_rating,
+            signal: d.signal,
+            sub_scores: d.sub_scores,
+            indicators: d.indicators,
+            cached,
+            demo,
+        }
+    }
+}
+
+/// One daily bar.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct BarDto {
+    /// Trading date.
+    pub date: NaiveDate,
+    /// Open.
+    pub open: f64,
+    /// High.
+    pub high: f64,
+    /// Low.
+    pub low: f64,
+    /// Close.
+    pub close: f64,
+    /// Volume.
+    pub volume: f64,
+}
+
+/// `GET /api/v1/symbols/{symbol}/bars`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct BarsResponse {
+    /// Ticker.
+    pub symbol: String,
+    /// Bars, ascending.
+    pub bars: Vec<BarDto>,
+}
+
+impl BarsResponse {
+    /// From column-wise bars.
+    pub fn new(symbol: &str, bars: &Bars) -> Self {
+        let rows = (0..bars.len())
+            .filter_map(|i| bars.get(i))
+            .map(|b| BarDto {
+                date: b.date,
+                open: b.open,
+                high: b.high,
+                low: b.low,
+                close: b.close,
+                volume: b.volume,
+            })
+            .collect();
+        Self {
+            symbol: symbol.to_owned(),
+            bars: rows,
+        }
+    }
+}
+
+/// The JSON body of every error response.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ErrorBody {
+    /// HTTP status code.
+    pub status: u16,
+    /// `network`, `provider`, `cache`, `data`, `config`, `cancelled`, `internal` or `request`.
+    pub category: String,
+    /// For people.
+    pub message: String,
+    /// Technical detail (never secrets).
+    pub detail: String,
+    /// What to do: `retry`, `skip`, `cancel`, `fix_config`, `fix_request`, `report`.
+    pub actions: Vec<String>,
+}
+
+/// Connection-pool figures of the data provider calls.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct PoolDto {
+    /// Provider calls in flight.
+    pub active: u64,
+    /// Free slots (max − active).
+    pub idle: u64,
+    /// Most calls in flight at once.
+    pub max: u64,
+    /// Share of calls that reused a connection, when the provider reports it.
+    pub reuse_rate: Option<f64>,
+    /// Provider calls made.
+    pub requests: u64,
+}
+
+/// Response-time figures of the API.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ResponseTimesDto {
+    /// Mean time of symbol lookups answered from the cache.
+    pub avg_cached_ms: f64,
+    /// Mean time of symbol lookups that loaded data.
+    pub avg_uncached_ms: f64,
+    /// avg_uncached ÷ avg_cached (0 when either is unknown).
+    pub speedup: f64,
+    /// Median of all API requests.
+    pub p50_ms: f64,
+    /// 95th percentile.
+    pub p95_ms: f64,
+    /// 99th percentile.
+    pub p99_ms: f64,
+}
+
+/// An alert that is firing.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct AlertDto {
+    /// Rule name (`low_hit_rate`, `slow_responses`, `high_error_rate`).
+    pub rule: String,
+    /// `warning` or `error`.
+    pub severity: String,
+    /// For people.
+    pub message: String,
+    /// Measured value.
+    pub value: f64,
+    /// Threshold crossed.
+    pub threshold: f64,
+    /// When it started firing.
+    pub since: DateTime<Utc>,
+}
+
+/// `GET /api/v1/metrics/current`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct MetricsCurrent {
+    /// Cache figures.
+    pub cache: CacheDto,
+    /// Provider connection pool.
+    pub connection_pool: PoolDto,
+    /// Response times.
+    pub response_times: ResponseTimesDto,
+    /// API requests in the last minute.
+    pub requests_per_minute: f64,
+    /// Share of API requests that failed with a server error (0–1).
+    pub error_rate: f64,
+    /// Scans running now.
+    pub scans_running: usize,
+    /// Alerts firing now.
+    pub alerts: Vec<AlertDto>,
+}
+
+/// One sample of `GET /api/v1/metrics/history`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct MetricsSample {
+    /// When taken.
+    pub timestamp: DateTime<Utc>,
+    /// Cache hit rate then (0–1, cumulative).
+    pub hit_rate: f64,
+    /// Mean API response time over the interval.
+    pub avg_response_ms: f64,
+    /// Mean cached symbol lookup over the interval (null when none).
+    pub avg_cached_ms: Option<f64>,
+    /// Mean uncached symbol lookup over the interval (null when none).
+    pub avg_uncached_ms: Option<f64>,
+    /// Requests per minute over the interval.
+    pub requests_per_minute: f64,
+    /// Server-error share over the interval.
+    pub error_rate: f64,
+    /// Cumulative cache hits.
+    pub cache_hits: u64,
+    /// Cumulative cache misses.
+    pub cache_misses: u64,
+}
+
+/// `GET /api/v1/metrics/history`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct MetricsHistory {
+    /// Window asked for.
+    pub minutes: u64,
+    /// Samples, oldest first.
+    pub samples: Vec<MetricsSample>,
+}
+
+/// `GET /healthz`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Health {
+    /// Always `ok` when the server answers.
+    pub status: String,
+    /// Provider name.
+    pub provider: String,
+    /// True for synthetic demo data.
+    pub demo: bool,
+    /// Seconds since start.
+    pub uptime_seconds: f64,
+    /// Server version.
+    pub version: String,
+}

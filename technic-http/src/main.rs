@@ -1,0 +1,68 @@
+//! The `technic-http` binary: serves the API and dashboard over the synthetic or CSV provider.
+//! (`technic serve` does the same from the main command.)
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use clap::Parser;
+use technic_core::{Deps, MemoryCache, provider};
+use technic_http::{AppState, DEFAULT_BIND, ServerConfig};
+
+/// Technic's HTTP server: JSON API, live scan progress, metrics and dashboard.
+#[derive(Debug, Parser)]
+#[command(name = "technic-http", version)]
+struct Args {
+    /// Address to bind (loopback by default; expose deliberately).
+    #[arg(long, default_value = DEFAULT_BIND)]
+    bind: SocketAddr,
+    /// Data source: `synthetic` or `csv:DIR`.
+    #[arg(long, default_value = "synthetic")]
+    provider: String,
+    /// Token for admin endpoints (clearing the cache); without one they are refused.
+    #[arg(long, env = "TECHNIC_ADMIN_TOKEN", hide_env_values = true)]
+    admin_token: Option<String>,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
+    let args = Args::parse();
+    let provider = provider::from_spec(&args.provider, &provider::ProviderOptions::default())
+        .map_err(|e| anyhow::anyhow!(e.user_message()))?;
+    let deps = Deps::new(provider, Arc::new(MemoryCache::default()));
+    let config = ServerConfig {
+        admin_token: args.admin_token,
+        ..ServerConfig::default()
+    };
+    let listener = tokio::net::TcpListener::bind(args.bind).await?;
+    println!("Technic dashboard: http://{}/", listener.local_addr()?);
+    technic_http::serve(listener, AppState::new(deps, config), shutdown_signal()).await?;
+    Ok(())
+}
+
+/// Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+}

@@ -1,0 +1,185 @@
+//! The scans the server runs: each in its own task, with a cancellation token, a live status that SSE
+//! clients watch, and the report once it ends. Keeps the most recent [`KEEP`] scans.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+
+use chrono::Utc;
+use technic_core::{
+    CancellationToken, Deps, ProgressEvent, ProgressSink, ScanReport, ScanRequest, ScanState, scan,
+};
+use tokio::sync::watch;
+
+use crate::dto::{CountsDto, ScanStatus, timing};
+use crate::error::error_body;
+
+/// How many scans are remembered (finished ones are dropped oldest first).
+pub const KEEP: usize = 200;
+
+/// One scan the server knows.
+#[derive(Debug)]
+pub struct ScanEntry {
+    /// The scan's id.
+    pub id: String,
+    cancel: CancellationToken,
+    status: watch::Sender<ScanStatus>,
+    report: Mutex<Option<Arc<ScanReport>>>,
+}
+
+impl ScanEntry {
+    /// The current status.
+    pub fn status(&self) -> ScanStatus {
+        self.status.borrow().clone()
+    }
+
+    /// A receiver that sees every status change (latest value first).
+    pub fn subscribe(&self) -> watch::Receiver<ScanStatus> {
+        self.status.subscribe()
+    }
+
+    /// The report, once the scan has ended without failing.
+    pub fn report(&self) -> Option<Arc<ScanReport>> {
+        self.report.lock().ok().and_then(|r| r.clone())
+    }
+
+    /// Asks the scan to stop; true when it was still running.
+    pub fn cancel(&self) -> bool {
+        let running = !self.status.borrow().is_terminal();
+        self.cancel.cancel();
+        running
+    }
+}
+
+/// Progress events of one scan, written into its watch channel.
+struct StatusSink(watch::Sender<ScanStatus>);
+
+impl ProgressSink for StatusSink {
+    fn on_progress(&self, e: &ProgressEvent) {
+        // Terminal states are set with the report (below), so every watcher's last value carries it.
+        if !e.stage.is_terminal() {
+            self.0.send_modify(|s| s.apply(e));
+        }
+    }
+}
+
+/// The registry of scans.
+#[derive(Debug, Default)]
+pub struct Scans {
+    entries: Mutex<VecDeque<Arc<ScanEntry>>>,
+    /// Cancelled on shutdown: every scan's token is a child of it.
+    root: CancellationToken,
+}
+
+impl Scans {
+    /// Starts `req` in a new task and returns its entry.
+    pub fn start(self: &Arc<Self>, mut req: ScanRequest, deps: Deps) -> Arc<ScanEntry> {
+        let id = format!(
+            "scan-{}-{:04x}",
+            Utc::now().format("%Y%m%d%H%M%S%3f"),
+            next_sequence()
+        );
+        req.id = Some(id.clone());
+        let (tx, _) = watch::channel(ScanStatus::queued(&id, Utc::now()));
+        let entry = Arc::new(ScanEntry {
+            id,
+            cancel: self.root.child_token(),
+            status: tx,
+            report: Mutex::new(None),
+        });
+        self.remember(entry.clone());
+        let task_entry = entry.clone();
+        tokio::spawn(async move {
+            let e = task_entry;
+            let sink = StatusSink(e.status.clone());
+            let result = scan(&req, &deps, &sink, e.cancel.clone()).await;
+            let finished_at = Some(Utc::now());
+            match result {
+                Ok(report) => {
+                    let report = Arc::new(report);
+                    if let Ok(mut slot) = e.report.lock() {
+                        *slot = Some(report.clone());
+                    }
+                    e.status.send_modify(|s| {
+                        let complete = report.state == ScanState::Complete;
+                        s.state = if complete { "complete" } else { "cancelled" }.to_owned();
+                        s.stage = s.state.clone();
+                        s.stage_label = if complete { "Complete!" } else { "Cancelled" }.to_owned();
+                        if complete {
+                            s.stage_percent = 100.0;
+                            s.overall_percent = 100.0;
+                            s.processed = report.scanned;
+                            s.total = report.scanned;
+                            s.eta_seconds = Some(0.0);
+                        }
+                        s.message = format!("{} scanned, {} skipped", report.scanned, report.skipped.len());
+                        s.finished_at = finished_at;
+                        s.timing = Some(timing(&report.timing));
+                        s.counts = Some(CountsDto {
+                            universe_size: report.universe_size,
+                            scanned: report.scanned,
+                            skipped: report.skipped.len(),
+                            filtered: report.filtered.total(),
+                        });
+                    });
+                }
+                Err(err) => e.status.send_modify(|s| {
+                    s.state = "failed".to_owned();
+                    s.stage = "failed".to_owned();
+                    s.stage_label = "Failed".to_owned();
+                    s.message = format!("Scan failed: {}", err.user_message());
+                    s.finished_at = finished_at;
+                    s.error = Some(error_body(&err));
+                }),
+            }
+        });
+        entry
+    }
+
+    fn remember(&self, entry: Arc<ScanEntry>) {
+        let Ok(mut entries) = self.entries.lock() else {
+            return;
+        };
+        entries.push_back(entry);
+        while entries.len() > KEEP {
+            // Drop the oldest finished scan; running ones are kept however many there are.
+            match entries.iter().position(|e| e.status.borrow().is_terminal()) {
+                Some(i) => {
+                    entries.remove(i);
+                }
+                None => break,
+            }
+        }
+    }
+
+    /// A scan by id.
+    pub fn get(&self, id: &str) -> Option<Arc<ScanEntry>> {
+        self.entries.lock().ok()?.iter().find(|e| e.id == id).cloned()
+    }
+
+    /// Statuses of the most recent scans, newest first.
+    pub fn recent(&self, limit: usize) -> Vec<ScanStatus> {
+        let Ok(entries) = self.entries.lock() else {
+            return Vec::new();
+        };
+        entries.iter().rev().take(limit).map(|e| e.status()).collect()
+    }
+
+    /// Scans still running.
+    pub fn running(&self) -> usize {
+        self.entries
+            .lock()
+            .map(|e| e.iter().filter(|e| !e.status.borrow().is_terminal()).count())
+            .unwrap_or(0)
+    }
+
+    /// Cancels every running scan (server shutdown).
+    pub fn cancel_all(&self) {
+        self.root.cancel();
+    }
+}
+
+fn next_sequence() -> u16 {
+    use std::sync::atomic::{AtomicU16, Ordering};
+    static NEXT: AtomicU16 = AtomicU16::new(0);
+    NEXT.fetch_add(1, Ordering::Relaxed)
+}

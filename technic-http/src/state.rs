@@ -1,0 +1,87 @@
+//! The state every handler shares: the core's parts, the scans, the metrics and the server's settings.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use std::collections::HashMap;
+
+use technic_core::{Deps, Symbol, UniverseEntry};
+use tokio::sync::OnceCell;
+
+use crate::metrics::ApiMetrics;
+use crate::scans::Scans;
+
+/// Server settings.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Token required by admin endpoints (`DELETE /api/v1/cache`); admin endpoints are refused without one.
+    pub admin_token: Option<String>,
+    /// Largest request body accepted.
+    pub max_body_bytes: usize,
+    /// Longest a request may take (SSE streams excepted).
+    pub request_timeout: Duration,
+    /// How often metrics are sampled for the history.
+    pub sample_interval: Duration,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            admin_token: None,
+            max_body_bytes: 64 * 1024,
+            request_timeout: Duration::from_secs(30),
+            sample_interval: Duration::from_secs(5),
+        }
+    }
+}
+
+/// Shared state, cheap to clone.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    /// Provider, cache and store.
+    pub deps: Deps,
+    /// Settings.
+    pub config: Arc<ServerConfig>,
+    /// Scans started through the API.
+    pub scans: Arc<Scans>,
+    /// Request metrics.
+    pub metrics: Arc<ApiMetrics>,
+    /// When the server started.
+    pub started: Instant,
+    /// Names and sectors by symbol, loaded from the provider on first use.
+    pub names: Arc<OnceCell<HashMap<Symbol, UniverseEntry>>>,
+}
+
+impl AppState {
+    /// The universe entry of `symbol` (bare when the provider does not list it or cannot list at all).
+    pub async fn entry(&self, symbol: &Symbol) -> UniverseEntry {
+        let names = self
+            .names
+            .get_or_init(|| async {
+                match self.deps.provider.universe().await {
+                    Ok(u) => u.into_iter().map(|e| (e.symbol.clone(), e)).collect(),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "provider universe unavailable; symbols shown without names");
+                        HashMap::new()
+                    }
+                }
+            })
+            .await;
+        names
+            .get(symbol)
+            .cloned()
+            .unwrap_or_else(|| UniverseEntry::bare(symbol.clone()))
+    }
+
+    /// State over `deps` with `config`.
+    pub fn new(deps: Deps, config: ServerConfig) -> Self {
+        Self {
+            deps,
+            config: Arc::new(config),
+            scans: Arc::new(Scans::default()),
+            metrics: Arc::new(ApiMetrics::default()),
+            started: Instant::now(),
+            names: Arc::new(OnceCell::new()),
+        }
+    }
+}

@@ -1,0 +1,337 @@
+//! The API in process: status codes, JSON shapes and errors, through `Router::oneshot`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use http_body_util::BodyExt;
+use serde_json::Value;
+use technic_core::{Deps, MemoryCache, SyntheticConfig, SyntheticProvider};
+use technic_http::{AppState, ServerConfig, router};
+use tower::ServiceExt;
+
+pub fn state(n_symbols: usize, admin_token: Option<&str>) -> AppState {
+    let provider = SyntheticProvider::new(SyntheticConfig {
+        n_symbols,
+        n_bars: 300,
+        ..SyntheticConfig::default()
+    });
+    let deps = Deps::new(Arc::new(provider), Arc::new(MemoryCache::default()));
+    AppState::new(
+        deps,
+        ServerConfig {
+            admin_token: admin_token.map(str::to_owned),
+            ..ServerConfig::default()
+        },
+    )
+}
+
+pub async fn call(
+    app: &Router,
+    method: &str,
+    uri: &str,
+    body: Option<&str>,
+    auth: Option<&str>,
+) -> (StatusCode, Value) {
+    let mut req = Request::builder().method(method).uri(uri);
+    if body.is_some() {
+        req = req.header(header::CONTENT_TYPE, "application/json");
+    }
+    if let Some(token) = auth {
+        req = req.header(header::AUTHORIZATION, format!("Bearer {token}"));
+    }
+    let req = req
+        .body(body.map_or_else(Body::empty, |b| Body::from(b.to_owned())))
+        .unwrap();
+    let res = app.clone().oneshot(req).await.unwrap();
+    let status = res.status();
+    let bytes = res.into_body().collect().await.unwrap().to_bytes();
+    let value = serde_json::from_slice(&bytes)
+        .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()));
+    (status, value)
+}
+
+async fn wait_done(app: &Router, id: &str) -> Value {
+    for _ in 0..400 {
+        let (_, s) = call(app, "GET", &format!("/api/v1/scans/{id}"), None, None).await;
+        if s["state"] != "running" {
+            return s;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("scan {id} did not finish");
+}
+
+fn assert_error(v: &Value, status: u16, needle: &str) {
+    assert_eq!(v["status"], status, "{v}");
+    for key in ["category", "message", "detail", "actions"] {
+        assert!(!v[key].is_null(), "{key} missing in {v}");
+    }
+    let text = format!("{} {}", v["message"], v["detail"]);
+    assert!(text.contains(needle), "{needle:?} not in {v}");
+}
+
+#[tokio::test]
+async fn scan_lifecycle_status_and_paged_sorted_results() {
+    let app = router(state(60, None));
+    let (status, created) = call(&app, "POST", "/api/v1/scans", Some(r#"{"top": 0}"#), None).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{created}");
+    let id = created["id"].as_str().unwrap().to_owned();
+    assert_eq!(created["events_url"], format!("/api/v1/scans/{id}/events"));
+    let done = wait_done(&app, &id).await;
+    assert_eq!(done["state"], "complete");
+    assert_eq!(done["overall_percent"], 100.0);
+    assert_eq!(done["counts"]["scanned"], 60);
+    assert!(done["timing"]["total_ms"].as_f64().unwrap() > 0.0);
+
+    let (status, page) = call(
+        &app,
+        "GET",
+        &format!("/api/v1/scans/{id}/results?limit=10&offset=5"),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert_eq!(page["total"], 60);
+    let rows = page["results"].as_array().unwrap();
+    assert_eq!(rows.len(), 10);
+    assert_eq!(rows[0]["rank"], 6);
+    for field in ["symbol", "sector", "close", "tech_rating", "signal", "indicators"] {
+        assert!(!rows[0][field].is_null(), "{field}");
+    }
+    assert!(rows[0]["indicators"]["rsi_14"].is_number());
+    assert_eq!(page["demo"], true);
+
+    let (_, by_symbol) = call(
+        &app,
+        "GET",
+        &format!("/api/v1/scans/{id}/results?sort=-symbol&limit=60"),
+        None,
+        None,
+    )
+    .await;
+    let symbols: Vec<&str> = by_symbol["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["symbol"].as_str().unwrap())
+        .collect();
+    assert!(symbols.windows(2).all(|w| w[0] >= w[1]), "descending by symbol");
+
+    let (_, list) = call(&app, "GET", "/api/v1/scans", None, None).await;
+    assert_eq!(list[0]["id"], id.as_str());
+}
+
+#[tokio::test]
+async fn bad_requests_get_json_errors_with_the_right_status() {
+    let app = router(state(20, None));
+    let (s, v) = call(&app, "GET", "/api/v1/scans/nope", None, None).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    assert_error(&v, 404, "scan nope");
+
+    let (s, v) = call(&app, "POST", "/api/v1/scans", Some("{not json"), None).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert_error(&v, 400, "Malformed request body");
+
+    let (s, v) = call(&app, "POST", "/api/v1/scans", Some(r#"{"topp": 3}"#), None).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_error(&v, 422, "topp");
+
+    let (s, v) = call(
+        &app,
+        "POST",
+        "/api/v1/scans",
+        Some(r#"{"symbols": ["OK", "B@D"]}"#),
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_error(&v, 422, "B@D");
+
+    let big = format!(r#"{{"symbols": [{}]}}"#, vec!["\"AAAA\""; 20_000].join(","));
+    let (s, v) = call(&app, "POST", "/api/v1/scans", Some(&big), None).await;
+    assert_eq!(s, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_error(&v, 413, "too large");
+
+    let (s, v) = call(&app, "GET", "/api/v1/symbols/ZZZZZZ", None, None).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    assert_error(&v, 404, "ZZZZZZ");
+
+    let (s, v) = call(&app, "GET", "/api/v1/symbols/%2E%2E%2Fetc", None, None).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert_error(&v, 400, "Invalid symbol");
+
+    let (s, v) = call(&app, "GET", "/api/v1/metrics/history?minutes=abc", None, None).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert_error(&v, 400, "Invalid query string");
+
+    let (created_status, created) = call(&app, "POST", "/api/v1/scans", None, None).await;
+    assert_eq!(
+        created_status,
+        StatusCode::ACCEPTED,
+        "an empty body scans with defaults"
+    );
+    let id = created["id"].as_str().unwrap();
+    wait_done(&app, id).await;
+    let (s, v) = call(
+        &app,
+        "GET",
+        &format!("/api/v1/scans/{id}/results?sort=bogus"),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert_error(&v, 400, "unknown sort `bogus`");
+    let (s, v) = call(&app, "POST", &format!("/api/v1/scans/{id}/cancel"), None, None).await;
+    assert_eq!(s, StatusCode::CONFLICT);
+    assert_error(&v, 409, "already ended");
+}
+
+#[tokio::test]
+async fn symbol_lookups_are_served_from_the_cache_the_second_time() {
+    let st = state(20, None);
+    let app = router(st.clone());
+    let (_, list) = {
+        let (s, v) = call(&app, "POST", "/api/v1/scans", Some(r#"{"top": 1}"#), None).await;
+        (s, wait_done(&app, v["id"].as_str().unwrap()).await)
+    };
+    assert_eq!(list["state"], "complete");
+    let sym = SyntheticProvider::new(SyntheticConfig {
+        n_symbols: 20,
+        n_bars: 300,
+        ..SyntheticConfig::default()
+    });
+    let symbol = technic_core::DataProvider::universe(&sym).await.unwrap()[3]
+        .symbol
+        .to_string();
+
+    let (s, first) = call(&app, "GET", &format!("/api/v1/symbols/{symbol}"), None, None).await;
+    assert_eq!(s, StatusCode::OK, "{first}");
+    assert_eq!(first["cached"], true, "the scan already cached its bars");
+    assert!(first["indicators"]["sma_200"].is_number());
+    assert!(!first["sector"].as_str().unwrap().is_empty());
+
+    call(&app, "DELETE", "/api/v1/cache", None, None).await;
+    let (_, bars) = call(
+        &app,
+        "GET",
+        &format!("/api/v1/symbols/{symbol}/bars?from=2026-11-02&to=2026-11-27"),
+        None,
+        None,
+    )
+    .await;
+    let bars = bars["bars"].as_array().unwrap();
+    assert_eq!(bars.len(), 20, "weekdays in the range");
+    assert_eq!(bars[0]["date"], "2026-11-02");
+    let (s, v) = call(
+        &app,
+        "GET",
+        &format!("/api/v1/symbols/{symbol}/bars?from=2026-12-01&to=2026-11-01"),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert_error(&v, 400, "after its end");
+
+    let (_, m) = call(&app, "GET", "/api/v1/metrics/current", None, None).await;
+    assert!(m["cache"]["hits"].as_u64().unwrap() >= 1);
+    assert!(m["response_times"]["avg_cached_ms"].as_f64().unwrap() > 0.0);
+    for key in [
+        "hit_rate",
+        "requests",
+        "hits",
+        "misses",
+        "entries",
+        "bytes",
+        "ttl_seconds",
+    ] {
+        assert!(m["cache"][key].is_number(), "cache.{key}");
+    }
+    for key in ["active", "idle", "max", "requests"] {
+        assert!(m["connection_pool"][key].is_number(), "connection_pool.{key}");
+    }
+    for key in [
+        "avg_cached_ms",
+        "avg_uncached_ms",
+        "speedup",
+        "p50_ms",
+        "p95_ms",
+        "p99_ms",
+    ] {
+        assert!(m["response_times"][key].is_number(), "response_times.{key}");
+    }
+    assert!(m["requests_per_minute"].as_f64().unwrap() >= 5.0);
+    assert!(m["error_rate"].is_number() && m["alerts"].is_array());
+}
+
+#[tokio::test]
+async fn cache_clear_needs_the_admin_token() {
+    let app = router(state(5, None));
+    let (s, v) = call(&app, "DELETE", "/api/v1/cache", None, Some("x")).await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    assert_error(&v, 403, "disabled");
+
+    let app = router(state(5, Some("s3cret")));
+    let (s, v) = call(&app, "DELETE", "/api/v1/cache", None, None).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    assert_error(&v, 401, "admin token");
+    let (s, _) = call(&app, "DELETE", "/api/v1/cache", None, Some("wrong!")).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    let (s, v) = call(&app, "DELETE", "/api/v1/cache", None, Some("s3cret")).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["entries"], 0);
+}
+
+#[tokio::test]
+async fn health_openapi_prometheus_and_dashboard() {
+    let app = router(state(5, None));
+    let (s, h) = call(&app, "GET", "/healthz", None, None).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(
+        (h["status"].as_str(), h["demo"].as_bool()),
+        (Some("ok"), Some(true))
+    );
+
+    let (_, doc) = call(&app, "GET", "/openapi.json", None, None).await;
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
+    for path in [
+        "/api/v1/scans",
+        "/api/v1/scans/{id}/events",
+        "/api/v1/symbols/{symbol}",
+        "/api/v1/metrics/current",
+    ] {
+        assert!(
+            doc["paths"][path].is_object(),
+            "{path} missing from the OpenAPI document"
+        );
+    }
+    assert!(doc["components"]["schemas"]["MetricsCurrent"].is_object());
+
+    let (s, text) = call(&app, "GET", "/metrics", None, None).await;
+    assert_eq!(s, StatusCode::OK);
+    let text = text.as_str().unwrap();
+    assert!(
+        text.contains("# TYPE technic_http_requests_total counter"),
+        "{text}"
+    );
+    assert!(
+        text.lines()
+            .filter(|l| !l.starts_with('#'))
+            .all(|l| l.split(' ').count() == 2),
+        "{text}"
+    );
+
+    let (s, page) = call(&app, "GET", "/", None, None).await;
+    assert_eq!(s, StatusCode::OK);
+    let page = page.as_str().unwrap();
+    assert!(page.contains("/assets/app.js"));
+    assert!(
+        !page.contains("http://") && !page.contains("https://"),
+        "the page loads nothing from elsewhere"
+    );
+}

@@ -1,0 +1,256 @@
+//! End to end on 127.0.0.1:0: a scan followed over Server-Sent Events to completion, a cancelled scan,
+//! and a graceful shutdown that cancels running scans. The client is a minimal HTTP/1.1 reader so the
+//! test sees exactly the bytes the server sends.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use serde_json::Value;
+use technic_core::{
+    Bars, DataProvider, DateRange, Deps, MemoryCache, Symbol, SyntheticConfig, SyntheticProvider, Universe,
+};
+use technic_http::{AppState, ServerConfig};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+/// Synthetic data that takes `delay` per symbol, so progress can be watched.
+#[derive(Debug)]
+pub struct SlowProvider {
+    inner: SyntheticProvider,
+    delay: Duration,
+}
+
+#[async_trait]
+impl DataProvider for SlowProvider {
+    fn name(&self) -> &str {
+        "slow-synthetic"
+    }
+    fn is_demo(&self) -> bool {
+        true
+    }
+    fn default_range(&self) -> DateRange {
+        self.inner.default_range()
+    }
+    async fn universe(&self) -> technic_core::Result<Universe> {
+        self.inner.universe().await
+    }
+    async fn daily_bars(&self, symbol: &Symbol, range: DateRange) -> technic_core::Result<Bars> {
+        tokio::time::sleep(self.delay).await;
+        self.inner.daily_bars(symbol, range).await
+    }
+}
+
+async fn start(
+    n_symbols: usize,
+    delay: Duration,
+) -> (
+    String,
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<()>,
+) {
+    let inner = SyntheticProvider::new(SyntheticConfig {
+        n_symbols,
+        n_bars: 260,
+        ..SyntheticConfig::default()
+    });
+    let deps = Deps::new(
+        Arc::new(SlowProvider { inner, delay }),
+        Arc::new(MemoryCache::default()),
+    );
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(async move {
+        technic_http::serve(listener, AppState::new(deps, ServerConfig::default()), async {
+            let _ = rx.await;
+        })
+        .await
+        .unwrap();
+    });
+    (addr, tx, server)
+}
+
+/// Sends one request and returns (status, body) with chunked encoding undone.
+async fn http(addr: &str, method: &str, path: &str, body: &str) -> (u16, String) {
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    let req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(req.as_bytes()).await.unwrap();
+    let mut raw = Vec::new();
+    tokio::time::timeout(Duration::from_secs(60), stream.read_to_end(&mut raw))
+        .await
+        .expect("response within 60 s")
+        .unwrap();
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let (head, rest) = text.split_once("\r\n\r\n").unwrap();
+    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
+    let body = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
+        dechunk(rest)
+    } else {
+        rest.to_owned()
+    };
+    (status, body)
+}
+
+fn dechunk(mut s: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, rest)) = s.split_once("\r\n") {
+        let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+        if n == 0 || rest.len() < n {
+            break;
+        }
+        out.push_str(&rest[..n]);
+        s = &rest[n..].trim_start_matches("\r\n");
+    }
+    out
+}
+
+/// Parses an SSE body into (event name, JSON data) pairs.
+fn sse_events(body: &str) -> Vec<(String, Value)> {
+    let mut out = Vec::new();
+    for block in body.split("\n\n") {
+        let mut name = "message".to_owned();
+        let mut data = String::new();
+        for line in block.lines() {
+            if let Some(v) = line.strip_prefix("event:") {
+                name = v.trim().to_owned();
+            } else if let Some(v) = line.strip_prefix("data:") {
+                data.push_str(v.trim_start());
+            }
+        }
+        if !data.is_empty() {
+            out.push((name, serde_json::from_str(&data).unwrap()));
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sse_follows_a_scan_to_completion() {
+    let (addr, stop, server) = start(300, Duration::from_millis(2)).await;
+    let (status, created) = http(&addr, "POST", "/api/v1/scans", r#"{"top": 10}"#).await;
+    assert_eq!(status, 202, "{created}");
+    let created: Value = serde_json::from_str(&created).unwrap();
+    let (status, body) = http(&addr, "GET", created["events_url"].as_str().unwrap(), "").await;
+    assert_eq!(status, 200);
+    let events = sse_events(&body);
+    assert!(events.len() >= 5, "too few events: {}", events.len());
+    let percents: Vec<f64> = events
+        .iter()
+        .map(|(_, e)| e["overall_percent"].as_f64().unwrap())
+        .collect();
+    assert!(
+        percents.windows(2).all(|w| w[1] >= w[0]),
+        "progress went backwards: {percents:?}"
+    );
+    assert!(events[..events.len() - 1].iter().all(|(n, _)| n == "progress"));
+    let (name, last) = events.last().unwrap();
+    assert_eq!(name, "complete");
+    assert_eq!(last["overall_percent"], 100.0);
+    assert_eq!(last["processed"], last["total"]);
+    assert_eq!(last["counts"]["scanned"], 300);
+    let stages: Vec<&str> = events.iter().map(|(_, e)| e["stage"].as_str().unwrap()).collect();
+    assert!(
+        stages.contains(&"fetching_data") && stages.contains(&"scanning"),
+        "{stages:?}"
+    );
+
+    let (status, results) = http(&addr, "GET", created["results_url"].as_str().unwrap(), "").await;
+    assert_eq!(status, 200);
+    let results: Value = serde_json::from_str(&results).unwrap();
+    assert_eq!(results["results"].as_array().unwrap().len(), 10);
+    stop.send(()).unwrap();
+    server.await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancelled_scan_ends_its_event_stream_promptly() {
+    let (addr, stop, server) = start(2000, Duration::from_millis(20)).await;
+    let (_, created) = http(&addr, "POST", "/api/v1/scans", "{}").await;
+    let created: Value = serde_json::from_str(&created).unwrap();
+    let id = created["id"].as_str().unwrap().to_owned();
+    let events_url = created["events_url"].as_str().unwrap().to_owned();
+    let addr2 = addr.clone();
+    let follower = tokio::spawn(async move { http(&addr2, "GET", &events_url, "").await });
+    // Wait until fetching has made progress, then cancel.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (_, s) = http(&addr, "GET", &format!("/api/v1/scans/{id}"), "").await;
+        let s: Value = serde_json::from_str(&s).unwrap();
+        if s["stage"] == "fetching_data" && s["processed"].as_u64().unwrap_or(0) > 0 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "scan never started fetching: {s}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let sent = Instant::now();
+    let (status, _) = http(&addr, "POST", &format!("/api/v1/scans/{id}/cancel"), "").await;
+    assert_eq!(status, 202);
+    let (_, body) = follower.await.unwrap();
+    assert!(
+        sent.elapsed() < Duration::from_secs(5),
+        "stream did not end after cancel"
+    );
+    let events = sse_events(&body);
+    let (name, last) = events.last().unwrap();
+    assert_eq!(name, "cancelled");
+    assert!(last["overall_percent"].as_f64().unwrap() < 100.0);
+    let (status, _) = http(&addr, "GET", &format!("/api/v1/scans/{id}/results"), "").await;
+    assert_eq!(status, 200, "a cancelled scan still has its partial results");
+    stop.send(()).unwrap();
+    server.await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_cancels_running_scans_and_returns() {
+    let (addr, stop, server) = start(2000, Duration::from_millis(50)).await;
+    let (_, created) = http(&addr, "POST", "/api/v1/scans", "{}").await;
+    assert!(created.contains("\"id\""));
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let t = Instant::now();
+    stop.send(()).unwrap();
+    tokio::time::timeout(Duration::from_secs(10), server)
+        .await
+        .expect("server stops")
+        .unwrap();
+    assert!(t.elapsed() < Duration::from_secs(10));
+    assert!(
+        TcpStream::connect(&addr).await.is_err(),
+        "still listening after shutdown"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hundred_concurrent_scans_all_complete() {
+    let (addr, stop, server) = start(40, Duration::ZERO).await;
+    let ids: Vec<String> = futures::future::join_all((0..100).map(|_| {
+        let addr = addr.clone();
+        async move {
+            let (status, body) = http(&addr, "POST", "/api/v1/scans", r#"{"top": 5}"#).await;
+            assert_eq!(status, 202, "{body}");
+            serde_json::from_str::<Value>(&body).unwrap()["id"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        }
+    }))
+    .await;
+    for id in &ids {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let (_, s) = http(&addr, "GET", &format!("/api/v1/scans/{id}"), "").await;
+            let s: Value = serde_json::from_str(&s).unwrap();
+            if s["state"] != "running" {
+                assert_eq!(s["state"], "complete", "{s}");
+                break;
+            }
+            assert!(Instant::now() < deadline, "scan {id} stuck: {s}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    stop.send(()).unwrap();
+    server.await.unwrap();
+}
