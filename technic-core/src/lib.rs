@@ -10,7 +10,7 @@
 //! - [`cache`]: the [`Cache`] trait and the `quick_cache`-backed [`MemoryCache`].
 //! - [`store`]: the [`Store`] trait and an in-memory store.
 //! - [`progress`]: [`ProgressSink`] and the events a scan emits.
-//! - [`scan`]: the scan pipeline (load universe → fetch bars → compute and score → rank).
+//! - [`mod@scan`]: the scan pipeline (load universe → fetch bars → compute and score → rank).
 //!
 //! ```no_run
 //! # async fn demo() -> technic_core::Result<()> {
