@@ -21,6 +21,37 @@ pub struct Cli {
 pub enum Command {
     /// Scan a universe of stocks and print the best setups.
     Scan(ScanArgs),
+    /// Serve the JSON API and the web dashboard.
+    Serve(ServeArgs),
+}
+
+/// `technic serve` arguments.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Data source: `synthetic` (built-in demo data) or `csv:DIR`.
+    #[arg(long, default_value = "synthetic", value_name = "synthetic|csv:DIR")]
+    pub provider: String,
+
+    /// Address to listen on (loopback by default: expose the server deliberately).
+    #[arg(long, default_value = "127.0.0.1", value_name = "IP")]
+    pub bind: std::net::IpAddr,
+
+    /// Port to listen on.
+    #[arg(long, default_value_t = 8003)]
+    pub port: u16,
+
+    /// Token that admin endpoints (clearing the cache) require; they are refused without one.
+    #[arg(
+        long,
+        env = "TECHNIC_ADMIN_TOKEN",
+        hide_env_values = true,
+        value_name = "TOKEN"
+    )]
+    pub admin_token: Option<String>,
+
+    /// Symbols in the synthetic demo universe.
+    #[arg(long, default_value_t = 500, value_name = "N")]
+    pub demo_symbols: usize,
 }
 
 /// `technic scan` arguments.

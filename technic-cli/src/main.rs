@@ -45,6 +45,7 @@ async fn run(cli: Cli) -> u8 {
     let verbose = cli.verbose;
     let result = match cli.command {
         Command::Scan(args) => run_scan(args).await,
+        Command::Serve(args) => run_serve(args).await,
     };
     match result {
         Ok(code) => code,
@@ -89,6 +90,20 @@ async fn run_scan(args: args::ScanArgs) -> anyhow::Result<u8> {
         ScanState::Cancelled => exit::CANCELLED,
         ScanState::Failed => exit::FAILED,
     })
+}
+
+async fn run_serve(args: args::ServeArgs) -> anyhow::Result<u8> {
+    let (state, addr) = wire::serve(&args)?;
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| anyhow::Error::new(wire::ConfigError(format!("cannot listen on {addr}: {e}"))))?;
+    eprintln!(
+        "Technic dashboard: http://{}/  (Ctrl-C to stop)",
+        listener.local_addr()?
+    );
+    technic_http::serve(listener, state, technic_http::shutdown_signal()).await?;
+    eprintln!("Stopped.");
+    Ok(exit::OK)
 }
 
 fn init_tracing(verbose: u8) {

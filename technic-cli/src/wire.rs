@@ -6,7 +6,7 @@ use std::sync::Arc;
 use technic_core::provider::{self, ProviderOptions, parse_universe};
 use technic_core::{DataProvider, Deps, Filters, MemoryCache, ScanRequest, Symbol, UniverseSelection};
 
-use crate::args::ScanArgs;
+use crate::args::{ScanArgs, ServeArgs};
 
 /// A problem with the command line or configuration (exit code 3).
 #[derive(Debug)]
@@ -79,6 +79,20 @@ pub fn scan(args: &ScanArgs) -> anyhow::Result<WiredScan> {
         ..ScanRequest::default()
     };
     Ok(WiredScan { deps, request })
+}
+
+/// Builds the server state and address for `technic serve`.
+pub fn serve(args: &ServeArgs) -> anyhow::Result<(technic_http::AppState, std::net::SocketAddr)> {
+    let provider = provider(&args.provider, args.demo_symbols)?;
+    let deps = Deps::new(provider, Arc::new(MemoryCache::default()));
+    let config = technic_http::ServerConfig {
+        admin_token: args.admin_token.clone(),
+        ..Default::default()
+    };
+    Ok((
+        technic_http::AppState::new(deps, config),
+        std::net::SocketAddr::new(args.bind, args.port),
+    ))
 }
 
 /// Parses `--provider` (see [`technic_core::provider::from_spec`]).

@@ -95,6 +95,28 @@ pub async fn serve(
     result
 }
 
+/// Completes on Ctrl-C or (on Unix) SIGTERM: the usual shutdown future for [`serve`].
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+}
+
 async fn sample_metrics(state: AppState) {
     let interval = state.config.sample_interval;
     let mut tick = tokio::time::interval(interval);
