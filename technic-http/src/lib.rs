@@ -26,6 +26,7 @@ pub mod dashboard;
 pub mod dto;
 pub mod error;
 pub mod metrics;
+pub mod pool;
 pub mod scans;
 pub mod state;
 

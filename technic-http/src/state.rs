@@ -9,6 +9,7 @@ use technic_core::{Deps, Symbol, UniverseEntry};
 use tokio::sync::OnceCell;
 
 use crate::metrics::ApiMetrics;
+use crate::pool::{CountingProvider, PoolCounters};
 use crate::scans::Scans;
 
 /// Server settings.
@@ -48,6 +49,8 @@ pub struct AppState {
     pub metrics: Arc<ApiMetrics>,
     /// When the server started.
     pub started: Instant,
+    /// Calls to the data provider (the connection-pool figures).
+    pub pool: Arc<PoolCounters>,
     /// Names and sectors by symbol, loaded from the provider on first use.
     pub names: Arc<OnceCell<HashMap<Symbol, UniverseEntry>>>,
 }
@@ -73,9 +76,12 @@ impl AppState {
             .unwrap_or_else(|| UniverseEntry::bare(symbol.clone()))
     }
 
-    /// State over `deps` with `config`.
-    pub fn new(deps: Deps, config: ServerConfig) -> Self {
+    /// State over `deps` with `config`. The provider is wrapped so its calls are counted.
+    pub fn new(mut deps: Deps, config: ServerConfig) -> Self {
+        let pool = Arc::new(PoolCounters::default());
+        deps.provider = Arc::new(CountingProvider::new(deps.provider, pool.clone()));
         Self {
+            pool,
             deps,
             config: Arc::new(config),
             scans: Arc::new(Scans::default()),

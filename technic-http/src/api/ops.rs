@@ -8,7 +8,7 @@ use axum::response::IntoResponse;
 use serde::Deserialize;
 use utoipa::{IntoParams, OpenApi};
 
-use crate::dto::{CacheDto, Health, MetricsCurrent, MetricsHistory, PoolDto};
+use crate::dto::{CacheDto, Health, MetricsCurrent, MetricsHistory};
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -19,13 +19,7 @@ pub async fn metrics_current(State(state): State<AppState>) -> Json<MetricsCurre
     let fetch_slots = technic_core::ScanRequest::default().fetch_concurrency as u64;
     Json(MetricsCurrent {
         cache: CacheDto::from(&cache),
-        connection_pool: PoolDto {
-            active: 0,
-            idle: fetch_slots,
-            max: fetch_slots,
-            reuse_rate: None,
-            requests: cache.misses,
-        },
+        connection_pool: state.pool.snapshot(fetch_slots),
         response_times: state.metrics.response_times(),
         requests_per_minute: state.metrics.requests_per_minute(),
         error_rate: state.metrics.error_rate(),
