@@ -545,7 +545,7 @@
     const w = 200;
     items.forEach((it, i) => {
       const y = 20 + i * 60;
-      const len = isNum(it.v) ? Math.max(1, (w * it.v) / max) : 0;
+      const len = isNum(it.v) && it.v > 0 ? Math.max(2, (w * it.v) / max) : 0;
       node.appendChild(svg('text', { x: x0 - 8, y: y + 22, class: 'axis', 'text-anchor': 'end', text: it.label }));
       node.appendChild(svg('rect', { x: x0, y, width: w, height: 34, rx: 4, class: 'bar-track' }));
       if (len) node.appendChild(svg('rect', { x: x0, y, width: len.toFixed(2), height: 34, rx: 4, class: it.cls }));
@@ -555,7 +555,7 @@
 
   function drawHistory(node, samples) {
     clear(node);
-    const W = 800, H = 220, L = 44, R = 10, T = 10, B = 26;
+    const W = 1200, H = 200, L = 44, R = 10, T = 10, B = 26;
     const pw = W - L - R, ph = H - T - B;
     for (const g of [0, 0.25, 0.5, 0.75, 1]) {
       const y = T + ph * (1 - g);
@@ -657,6 +657,7 @@
         const [snap, bars] = await Promise.all([api('GET', '/api/v1/symbols/' + enc), api('GET', '/api/v1/symbols/' + enc + '/bars')]);
         if (this.current !== sym) return;
         $('symbol-title').textContent = snap.symbol + (snap.name ? ' — ' + snap.name : '');
+        $('symbol-source').textContent = (snap.cached ? 'served from cache' : 'loaded from the provider') + ' · ' + fmtInt(bars.bars ? bars.bars.length : 0) + ' bars';
         if (snap.demo) show($('demo-banner'), true);
         this.renderSummary(snap);
         this.renderCharts(bars.bars || []);
@@ -681,7 +682,6 @@
         item('ADX 14', fmt(i.adx_14, 1)),
         item('MACD hist', fmt(i.macd_hist, 3)),
         item('1M return', fmtPct(i.return_21, 1), isNum(i.return_21) ? (i.return_21 >= 0 ? 'pos' : 'neg') : ''),
-        item('From cache', s.cached ? 'yes' : 'no'),
       ]);
     },
 
@@ -691,7 +691,7 @@
       clear(price);
       clear(rsiNode);
       if (!bars.length) {
-        price.appendChild(svg('text', { x: 450, y: 170, class: 'axis', 'text-anchor': 'middle', text: 'No bars' }));
+        price.appendChild(svg('text', { x: 600, y: 160, class: 'axis', 'text-anchor': 'middle', text: 'No bars' }));
         return;
       }
       const closes = bars.map((b) => b.close);
@@ -702,12 +702,12 @@
       const from = Math.max(0, bars.length - 252);
       const win = (a) => a.slice(from);
       const n = bars.length - from;
-      const W = 900, L = 56, R = 10;
+      const W = 1200, L = 56, R = 10;
       const pw = W - L - R;
       const xOf = (i) => L + (n <= 1 ? pw : (pw * i) / (n - 1));
 
       // Price panel.
-      const H = 340, T = 10, B = 24, ph = H - T - B;
+      const H = 320, T = 10, B = 24, ph = H - T - B;
       const visible = [win(closes), win(s20), win(s50), win(s200), win(bb.up), win(bb.lo)].flat().filter(isNum);
       let lo = Math.min(...visible), hi = Math.max(...visible);
       if (hi - lo < 1e-9) { hi += 1; lo -= 1; }

@@ -247,11 +247,12 @@ impl<'a> Run<'a> {
         // Chunks small enough that cancellation is seen within milliseconds, large enough that task
         // overhead stays negligible.
         let chunk = (total / (threads * 8)).clamp(16, 256);
-        let mut chunks = fetched
-            .chunks(chunk)
-            .map(<[_]>::to_vec)
-            .collect::<Vec<_>>()
-            .into_iter();
+        // Chunks take ownership of their entries (no copies of names and sectors).
+        let mut remaining = fetched.into_iter();
+        let mut chunks = std::iter::from_fn(move || {
+            let part: Fetched = remaining.by_ref().take(chunk).collect();
+            (!part.is_empty()).then_some(part)
+        });
         let mut running = tokio::task::JoinSet::new();
         let mut scored = Vec::with_capacity(total);
         let mut done = 0;

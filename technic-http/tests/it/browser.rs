@@ -470,6 +470,34 @@ async fn flow(client: &Client, base: &str) -> anyhow::Result<()> {
         .is_some_and(|a| a.iter().all(|s| s.as_u64() == Some(200)));
     ensure!(ok, "symbol lookups should all answer 200, got {statuses}");
 
+    // A second scan, now served from the cache: the hit rate climbs well above zero.
+    let created = js_async(
+        client,
+        "const done = arguments[arguments.length - 1];
+         fetch('/api/v1/scans', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: '{}' })
+           .then(r => r.json()).then(done, e => done({ __error: String(e) }));",
+        Vec::new(),
+    )
+    .await?;
+    let id = created["id"]
+        .as_str()
+        .with_context(|| format!("POST /api/v1/scans answered {created}"))?
+        .to_owned();
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let status = fetch_json(client, &format!("/api/v1/scans/{id}")).await?;
+        match status["state"].as_str() {
+            Some("complete") => break,
+            Some("running") => {}
+            other => bail!("the second scan ended as {other:?}: {status}"),
+        }
+        ensure!(
+            Instant::now() < deadline,
+            "the second scan did not complete within {WAIT:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
     // The symbol page draws a chart for one of them.
     client.goto(&format!("{base}/#symbol/{}", symbols[0])).await?;
     wait_text(client, "#symbol-title", "the symbol page title", |t| {
