@@ -141,6 +141,9 @@ fn capabilities(profile: &Path) -> fantoccini::wd::Capabilities {
     }
 }
 
+/// Lets the test clear the cache, so symbol lookups measure uncached responses too.
+const ADMIN_TOKEN: &str = "browser-test-token";
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dashboard_in_headless_chromium() {
     let Some(chromedriver) = find_on_path("chromedriver") else {
@@ -167,6 +170,7 @@ async fn dashboard_in_headless_chromium() {
         deps,
         ServerConfig {
             sample_interval: Duration::from_millis(500),
+            admin_token: Some(ADMIN_TOKEN.to_owned()),
             ..Default::default()
         },
     );
@@ -379,6 +383,25 @@ async fn flow(client: &Client, base: &str) -> anyhow::Result<()> {
         .await
         .context("find #start-button")?;
 
+    // A bad request is shown as a readable error from the API's JSON body.
+    let symbols_input = client.find(Locator::Css("#f-symbols")).await?;
+    symbols_input
+        .send_keys("B@D!")
+        .await
+        .context("type a bad symbol")?;
+    client
+        .find(Locator::Css("#start-button"))
+        .await?
+        .click()
+        .await
+        .context("click start")?;
+    let shown = wait_text(client, "#scan-error", "the API error message", |t| {
+        t.contains("B@D!") && t.contains("422")
+    })
+    .await?;
+    println!("error shown: {shown}");
+    symbols_input.clear().await.context("clear the symbols field")?;
+
     // Start a scan and watch the progress advance.
     client
         .find(Locator::Css("#start-button"))
@@ -390,17 +413,18 @@ async fn flow(client: &Client, base: &str) -> anyhow::Result<()> {
     let mut seen: Vec<f64> = Vec::new();
     let mut stages: Vec<String> = Vec::new();
     loop {
-        if let Some(t) = text_of(client, "#progress-percent").await? {
-            if let Some(p) = number_in(&t) {
-                if seen.last().is_none_or(|&last| p > last) {
-                    seen.push(p);
-                }
-            }
+        let percent = text_of(client, "#progress-percent")
+            .await?
+            .as_deref()
+            .and_then(number_in);
+        if let Some(p) = percent.filter(|&p| p > 0.0)
+            && seen.last().is_none_or(|&last| p > last)
+        {
+            seen.push(p);
         }
-        if let Some(s) = text_of(client, "#progress-stage").await? {
-            if !s.is_empty() && stages.last() != Some(&s) {
-                stages.push(s);
-            }
+        let stage = text_of(client, "#progress-stage").await?.unwrap_or_default();
+        if !stage.is_empty() && stages.last() != Some(&stage) {
+            stages.push(stage);
         }
         let increases = seen.windows(2).filter(|w| w[1] > w[0]).count();
         if increases >= 2 && seen.last().is_some_and(|&p| p < 100.0) {
@@ -456,12 +480,30 @@ async fn flow(client: &Client, base: &str) -> anyhow::Result<()> {
         !symbols.is_empty(),
         "result rows should carry data-symbol attributes"
     );
+    // Empty the cache first (admin token), so each symbol's first lookup loads from the provider
+    // (uncached) and the next four are served from memory (cached).
+    let cleared = js_async(
+        client,
+        "const [token, done] = [arguments[0], arguments[arguments.length - 1]];
+         fetch('/api/v1/cache', { method: 'DELETE', headers: { 'Authorization': 'Bearer ' + token } })
+           .then(r => r.status).then(done, e => done(String(e)));",
+        vec![json!(ADMIN_TOKEN)],
+    )
+    .await?;
+    ensure!(
+        cleared.as_u64() == Some(200),
+        "clearing the cache answered {cleared}"
+    );
     let statuses = js_async(
         client,
         "const [symbols, done] = [arguments[0], arguments[arguments.length - 1]];
          const urls = [];
-         for (let i = 0; i < 5; i++) for (const s of symbols) urls.push('/api/v1/symbols/' + encodeURIComponent(s));
-         Promise.all(urls.map(u => fetch(u).then(r => r.status))).then(done, e => done(String(e)));",
+         const get = u => fetch(u).then(r => r.status);
+         const once = () => Promise.all(symbols.map(s => get('/api/v1/symbols/' + encodeURIComponent(s))));
+         const rounds = [];
+         once().then(first => { rounds.push(...first); return once(); })
+           .then(r => { rounds.push(...r); return Promise.all([once(), once(), once()]); })
+           .then(rs => { rs.forEach(r => rounds.push(...r)); done(rounds); }, e => done(String(e)));",
         vec![json!(symbols)],
     )
     .await?;
@@ -470,32 +512,35 @@ async fn flow(client: &Client, base: &str) -> anyhow::Result<()> {
         .is_some_and(|a| a.iter().all(|s| s.as_u64() == Some(200)));
     ensure!(ok, "symbol lookups should all answer 200, got {statuses}");
 
-    // A second scan, now served from the cache: the hit rate climbs well above zero.
-    let created = js_async(
-        client,
-        "const done = arguments[arguments.length - 1];
-         fetch('/api/v1/scans', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: '{}' })
-           .then(r => r.json()).then(done, e => done({ __error: String(e) }));",
-        Vec::new(),
-    )
-    .await?;
-    let id = created["id"]
-        .as_str()
-        .with_context(|| format!("POST /api/v1/scans answered {created}"))?
-        .to_owned();
-    let deadline = Instant::now() + WAIT;
-    loop {
-        let status = fetch_json(client, &format!("/api/v1/scans/{id}")).await?;
-        match status["state"].as_str() {
-            Some("complete") => break,
-            Some("running") => {}
-            other => bail!("the second scan ended as {other:?}: {status}"),
+    // Two more scans: the first reloads what the clear dropped, the second is served from the cache,
+    // so the hit rate climbs well above zero.
+    for round in 0..2 {
+        let created = js_async(
+            client,
+            "const done = arguments[arguments.length - 1];
+             fetch('/api/v1/scans', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: '{}' })
+               .then(r => r.json()).then(done, e => done({ __error: String(e) }));",
+            Vec::new(),
+        )
+        .await?;
+        let id = created["id"]
+            .as_str()
+            .with_context(|| format!("POST /api/v1/scans answered {created}"))?
+            .to_owned();
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let status = fetch_json(client, &format!("/api/v1/scans/{id}")).await?;
+            match status["state"].as_str() {
+                Some("complete") => break,
+                Some("running") => {}
+                other => bail!("scan {round} ended as {other:?}: {status}"),
+            }
+            ensure!(
+                Instant::now() < deadline,
+                "scan {round} did not complete within {WAIT:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        ensure!(
-            Instant::now() < deadline,
-            "the second scan did not complete within {WAIT:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 
     // The symbol page draws a chart for one of them.
