@@ -37,6 +37,7 @@ pub mod scan;
 pub mod score;
 pub mod store;
 pub mod testing;
+pub mod warm;
 
 pub use cache::{BarsKey, Cache, CacheStats, MemoryCache, MemoryCacheConfig};
 pub use error::{Action, Category, Error, Result};
@@ -51,3 +52,4 @@ pub use scan::{
 pub use score::{Signal, SubScores, TechRating};
 pub use store::{MemoryStore, Store};
 pub use tokio_util::sync::CancellationToken;
+pub use warm::{CacheWarmer, SymbolTracker, WarmerConfig, WarmerStatus};
