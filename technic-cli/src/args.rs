@@ -26,9 +26,23 @@ pub enum Command {
 /// `technic scan` arguments.
 #[derive(Debug, Args)]
 pub struct ScanArgs {
-    /// Data source: `synthetic` (built-in demo data) or `csv:DIR` (one SYMBOL.csv per symbol).
-    #[arg(long, default_value = "synthetic", value_name = "synthetic|csv:DIR")]
+    /// Data source: `synthetic` (built-in demo data), `csv:DIR` (one SYMBOL.csv per symbol) or `polygon`
+    /// (the Polygon HTTP API; the key is read from the POLYGON_API_KEY environment variable).
+    #[arg(long, default_value = "synthetic", value_name = "synthetic|csv:DIR|polygon")]
     pub provider: String,
+
+    /// Base URL of the Polygon-style API (for `--provider polygon`).
+    #[arg(
+        long,
+        env = "POLYGON_BASE_URL",
+        default_value = technic_core::provider::http::DEFAULT_BASE_URL,
+        value_name = "URL"
+    )]
+    pub base_url: String,
+
+    /// Most requests per second sent to the API (for `--provider polygon`); 0 for no limit.
+    #[arg(long, default_value_t = 50, value_name = "N")]
+    pub rate_limit: u32,
 
     /// Show the best N results; 0 shows all.
     #[arg(long, default_value_t = 20, value_name = "N")]

@@ -26,7 +26,11 @@ mod exit {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_tracing(cli.verbose);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().max_blocking_threads(4).build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .max_blocking_threads(4)
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -45,7 +49,11 @@ async fn run(cli: Cli) -> u8 {
     match result {
         Ok(code) => code,
         Err(e) => {
-            let code = if e.downcast_ref::<wire::ConfigError>().is_some() {
+            let fix_config = e
+                .chain()
+                .filter_map(|c| c.downcast_ref::<technic_core::Error>())
+                .any(|c| c.actions().contains(&technic_core::Action::FixConfig));
+            let code = if e.downcast_ref::<wire::ConfigError>().is_some() || fix_config {
                 exit::CONFIG
             } else {
                 exit::FAILED

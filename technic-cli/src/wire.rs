@@ -3,10 +3,11 @@
 use std::fmt;
 use std::sync::Arc;
 
+use technic_core::provider::http::ApiKey;
 use technic_core::provider::parse_universe;
 use technic_core::{
-    CsvDirProvider, DataProvider, Deps, Filters, MemoryCache, ScanRequest, Symbol, SyntheticConfig,
-    SyntheticProvider, UniverseSelection,
+    BreakerConfig, CsvDirProvider, DataProvider, Deps, Filters, HttpConfig, HttpProvider, MemoryCache,
+    Resilient, RetryPolicy, ScanRequest, Symbol, SyntheticConfig, SyntheticProvider, UniverseSelection,
 };
 
 use crate::args::ScanArgs;
@@ -35,7 +36,7 @@ pub struct WiredScan {
 
 /// Builds the provider, cache and request for `technic scan`.
 pub fn scan(args: &ScanArgs) -> anyhow::Result<WiredScan> {
-    let provider = provider(&args.provider, args.demo_symbols)?;
+    let provider = provider(args)?;
     let deps = Deps::new(provider, Arc::new(MemoryCache::default()));
     let universe = if let Some(path) = &args.universe {
         let text = std::fs::read_to_string(path)
@@ -84,9 +85,15 @@ pub fn scan(args: &ScanArgs) -> anyhow::Result<WiredScan> {
     Ok(WiredScan { deps, request })
 }
 
+/// The environment variable holding the Polygon API key. Read here, never from a flag, so the key does
+/// not show in shell history or process listings.
+const KEY_VAR: &str = "POLYGON_API_KEY";
+
 /// Parses `--provider`.
-pub fn provider(spec: &str, demo_symbols: usize) -> anyhow::Result<Arc<dyn DataProvider>> {
+pub fn provider(args: &ScanArgs) -> anyhow::Result<Arc<dyn DataProvider>> {
+    let (spec, demo_symbols) = (args.provider.as_str(), args.demo_symbols);
     match spec.split_once(':') {
+        None if spec == "polygon" => polygon(args),
         None if spec == "synthetic" => {
             if demo_symbols == 0 {
                 return Err(config("--demo-symbols must be at least 1"));
@@ -101,7 +108,27 @@ pub fn provider(spec: &str, demo_symbols: usize) -> anyhow::Result<Arc<dyn DataP
             CsvDirProvider::new(dir).map_err(|e| config(e.user_message()))?,
         )),
         _ => Err(config(format!(
-            "unknown provider `{spec}`; use `synthetic` (built-in demo data) or `csv:DIR` (a folder of SYMBOL.csv files)"
+            "unknown provider `{spec}`; use `synthetic` (built-in demo data), `csv:DIR` (a folder of SYMBOL.csv files) or `polygon` (the Polygon API)"
         ))),
     }
+}
+
+/// The Polygon HTTP provider, with retries and a circuit breaker around it.
+fn polygon(args: &ScanArgs) -> anyhow::Result<Arc<dyn DataProvider>> {
+    let key = std::env::var(KEY_VAR).unwrap_or_default();
+    if key.trim().is_empty() {
+        return Err(config(format!(
+            "{KEY_VAR} is not set: export your Polygon API key as {KEY_VAR} to use --provider polygon"
+        )));
+    }
+    let config_ = HttpConfig {
+        requests_per_second: std::num::NonZeroU32::new(args.rate_limit),
+        ..HttpConfig::new(args.base_url.trim(), ApiKey::new(key))
+    };
+    let http = HttpProvider::new(config_).map_err(|e| config(e.user_message()))?;
+    Ok(Arc::new(Resilient::new(
+        Arc::new(http),
+        RetryPolicy::default(),
+        BreakerConfig::default(),
+    )))
 }

@@ -1,17 +1,25 @@
 //! The [`DataProvider`] trait: where universes and daily bars come from.
 //!
 //! Implementations beside it: [`SyntheticProvider`] (deterministic demo data, the embedded default) and
-//! [`CsvDirProvider`] (one CSV file per symbol).
+//! [`CsvDirProvider`] (one CSV file per symbol); [`HttpProvider`] reads a Polygon-style HTTP API and
+//! [`Resilient`] wraps any provider with retries and a circuit breaker.
 
+pub mod breaker;
 mod csv_dir;
+pub mod http;
+mod resilient;
 mod rng;
 mod synthetic;
 
 use std::fmt::Debug;
 
 use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
 
+pub use breaker::{BreakerConfig, CircuitBreaker};
 pub use csv_dir::{CsvDirProvider, format_bars, parse_bars, parse_universe};
+pub use http::{ApiKey, HttpConfig, HttpProvider};
+pub use resilient::Resilient;
 pub use rng::SplitMix64;
 pub use synthetic::{SECTORS, SyntheticConfig, SyntheticProvider};
 
@@ -37,6 +45,11 @@ pub trait DataProvider: Send + Sync + Debug {
         DateRange::ending(chrono::Local::now().date_naive(), 800)
     }
 
+    /// Call counters (zero for providers that do not count; [`Resilient`] does).
+    fn stats(&self) -> ProviderStats {
+        ProviderStats::default()
+    }
+
     /// Every symbol this provider can serve, with names and sectors where known.
     async fn universe(&self) -> Result<Universe>;
 
@@ -51,5 +64,30 @@ pub trait DataProvider: Send + Sync + Debug {
             out.push(self.daily_bars(s, range).await);
         }
         out
+    }
+}
+
+/// What a provider did: calls attempted, retried, failed and refused by its circuit breaker.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProviderStats {
+    /// Calls that reached the underlying provider (each retry counts).
+    pub attempts: u64,
+    /// Retries after transient failures.
+    pub retries: u64,
+    /// Calls that failed after all retries.
+    pub failures: u64,
+    /// Calls refused at once because the circuit breaker was open.
+    pub short_circuited: u64,
+}
+
+impl ProviderStats {
+    /// The change from `earlier` to `self`.
+    pub fn since(&self, earlier: &Self) -> Self {
+        Self {
+            attempts: self.attempts.saturating_sub(earlier.attempts),
+            retries: self.retries.saturating_sub(earlier.retries),
+            failures: self.failures.saturating_sub(earlier.failures),
+            short_circuited: self.short_circuited.saturating_sub(earlier.short_circuited),
+        }
     }
 }

@@ -4,6 +4,7 @@
 //! every stage (within ~100 ms), runs I/O with bounded concurrency and indicator maths on blocking threads,
 //! and records every symbol it could not score as [`Skipped`] with the reason.
 
+mod fetch;
 mod pipeline;
 mod rank;
 mod reporter;
@@ -20,7 +21,7 @@ use crate::cache::{Cache, CacheStats};
 use crate::error::Category;
 use crate::indicators::Snapshot;
 use crate::model::{DateRange, Symbol, UniverseEntry};
-use crate::provider::DataProvider;
+use crate::provider::{DataProvider, ProviderStats};
 use crate::score::{Signal, SubScores};
 use crate::store::Store;
 
@@ -189,6 +190,9 @@ pub struct ScanResult {
     pub sub_scores: SubScores,
     /// Indicator values at the last bar.
     pub indicators: Snapshot,
+    /// True when the provider failed and these are cached bars past their time to live.
+    #[serde(default)]
+    pub stale: bool,
 }
 
 /// Everything a scan produced.
@@ -222,6 +226,18 @@ pub struct ScanReport {
     pub timing: StageTimings,
     /// Cache activity during this scan (counters are this scan's; sizes are the cache's at the end).
     pub cache: CacheStats,
+    /// Provider calls retried after transient failures during this scan.
+    #[serde(default)]
+    pub retries: u64,
+    /// Results computed from stale cached bars because the provider failed.
+    #[serde(default)]
+    pub stale: usize,
+    /// Provider call counters for this scan.
+    #[serde(default)]
+    pub provider_calls: ProviderStats,
+    /// Things that went wrong without stopping the scan, once each (e.g. the cache failing).
+    #[serde(default)]
+    pub warnings: Vec<String>,
 }
 
 #[cfg(test)]
