@@ -187,7 +187,7 @@ pub fn error(e: &anyhow::Error, verbose: u8) {
     let friendly = e
         .chain()
         .find_map(|c| c.downcast_ref::<technic_core::Error>())
-        .map_or_else(|| e.root_cause().to_string(), technic_core::Error::user_message);
+        .map_or_else(|| e.root_cause().to_string(), technic_core::Error::final_message);
     eprintln!("error: {friendly}");
     if verbose > 0 {
         for (i, cause) in e.chain().enumerate() {

@@ -211,6 +211,23 @@ impl Error {
         }
     }
 
+    /// The message once retrying is over: "Connection issue — retrying…" is right while a retry is
+    /// pending, not when a scan has given up. Other errors read as [`Error::user_message`].
+    pub fn final_message(&self) -> String {
+        match self {
+            Self::Unavailable { network: true, .. } => {
+                "Cannot reach the data provider — check the connection and try again".to_owned()
+            }
+            Self::Unavailable { service, .. } => {
+                format!(
+                    "{} temporarily unavailable — try again later",
+                    capitalise(service)
+                )
+            }
+            other => other.user_message(),
+        }
+    }
+
     /// The technical detail (the `Display` text).
     pub fn detail(&self) -> String {
         self.to_string()
@@ -267,6 +284,11 @@ mod tests {
         };
         assert_eq!(busy.category(), Category::Provider);
         assert_eq!(busy.user_message(), "Data provider temporarily unavailable");
+        assert_eq!(
+            busy.final_message(),
+            "Data provider temporarily unavailable — try again later"
+        );
+        assert!(net.final_message().starts_with("Cannot reach the data provider"));
 
         let bad = Error::invalid_data("XYZ", "high < low on 2024-01-02");
         assert_eq!(bad.user_message(), "Invalid data for XYZ — skipped");

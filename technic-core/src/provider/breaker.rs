@@ -99,7 +99,8 @@ impl CircuitBreaker {
                 true,
             ) => {
                 let failures = failures + 1;
-                tracing::warn!(
+                // Info, not warn: the scan reports the outcome to the user in its own words.
+                tracing::info!(
                     service = %self.service,
                     failures,
                     cool_down_s = self.config.cool_down.as_secs_f64(),

@@ -38,7 +38,7 @@ pub async fn scan(
     match run.execute().instrument(span).await {
         Ok(report) => Ok(report),
         Err(e) => {
-            let msg = e.user_message();
+            let msg = e.final_message();
             run.reporter
                 .finish(Stage::Failed, 0, 0, format!("Scan failed: {msg}"));
             Err(e)
@@ -413,7 +413,7 @@ fn skip(entry: &UniverseEntry, e: &Error) -> Skipped {
     let reason = match e {
         Error::InvalidData { subject, detail } => format!("invalid data in {subject}: {detail}"),
         // "Connection issue — retrying…" is right while retrying, not once the retries are spent.
-        Error::Unavailable { .. } => format!("Data provider unavailable after retries: {}", e.detail()),
+        Error::Unavailable { .. } => format!("{}: {}", e.final_message(), e.detail()),
         other => format!("{}: {}", other.user_message(), other.detail()),
     };
     Skipped {
