@@ -215,7 +215,7 @@ impl<'a> Run<'a> {
         let mut fetched = Vec::with_capacity(total);
         let mut stale = Vec::new();
         let mut skipped = Vec::new();
-        let mut last_unavailable = None;
+        let (mut last_unavailable, mut n_unavailable) = (None, 0);
         let mut done = 0;
         let mut cache_warned = false;
         loop {
@@ -239,6 +239,7 @@ impl<'a> Run<'a> {
                     debug!(symbol = %entry.symbol, error = %e, "symbol skipped");
                     if e.is_transient() || matches!(e, Error::CircuitOpen { .. }) {
                         last_unavailable = Some(e.clone());
+                        n_unavailable += 1;
                     }
                     skipped.push(skip(&entry, &e));
                 }
@@ -261,8 +262,8 @@ impl<'a> Run<'a> {
         self.skipped.extend(skipped);
         if !cancelled
             && fetched.is_empty()
+            && n_unavailable == total
             && let Some(e) = last_unavailable
-            && self.skipped.len() == total
         {
             // Nothing arrived and the provider is the reason: one clear line beats N skipped symbols.
             return Err(e);
