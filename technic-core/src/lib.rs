@@ -8,11 +8,11 @@
 //! - [`score`]: the `tech_rating` composite and its [`Signal`].
 //! - [`provider`]: the [`DataProvider`] trait with the synthetic, CSV-directory and HTTP providers, and
 //!   [`Resilient`] (retries and a circuit breaker around any provider).
-//! - [`retry`]: [`RetryPolicy`] and the [`retry()`] function.
+//! - [`mod@retry`]: [`RetryPolicy`] and the [`retry()`] function.
 //! - [`cache`]: the [`Cache`] trait and the `quick_cache`-backed [`MemoryCache`].
 //! - [`store`]: the [`Store`] trait and an in-memory store.
 //! - [`progress`]: [`ProgressSink`] and the events a scan emits.
-//! - [`scan`]: the scan pipeline (load universe → fetch bars → compute and score → rank).
+//! - [`mod@scan`]: the scan pipeline (load universe → fetch bars → compute and score → rank).
 //!
 //! ```no_run
 //! # async fn demo() -> technic_core::Result<()> {

@@ -1,8 +1,10 @@
 //! The scan: load the universe, fetch daily bars (through the cache), compute indicators and scores, rank.
 //!
-//! [`scan`] reports progress to a [`ProgressSink`] as work finishes, honours a [`CancellationToken`] in
-//! every stage (within ~100 ms), runs I/O with bounded concurrency and indicator maths on blocking threads,
-//! and records every symbol it could not score as [`Skipped`] with the reason.
+//! [`scan`] reports progress to a [`ProgressSink`](crate::ProgressSink) as work finishes, honours a
+//! [`CancellationToken`](crate::CancellationToken) in every stage (within ~100 ms), runs I/O with bounded
+//! concurrency and indicator maths on blocking threads, and records every symbol it could not score as
+//! [`Skipped`] with the reason. When the provider fails it serves stale cached bars (marked `stale`), and
+//! when the cache fails it goes on without it, saying so once.
 
 mod fetch;
 mod pipeline;

@@ -399,3 +399,47 @@ async fn a_failing_cache_is_bypassed_with_one_warning() {
         "the cache is not called again once it failed"
     );
 }
+
+#[tokio::test]
+async fn a_scan_fails_for_an_unavailable_provider_only_when_every_symbol_failed_that_way() {
+    let server = MockServer::start().await;
+    Mock::given(path_regex("^/v2/aggs/"))
+        .respond_with(ResponseTemplate::new(502))
+        .mount(&server)
+        .await;
+    let breaker = BreakerConfig {
+        failure_threshold: 1000,
+        cool_down: Duration::from_secs(1),
+    };
+    let deps = Deps::new(http(&server, breaker), Arc::new(MemoryCache::default()));
+    let symbols: Vec<String> = (0..6).map(|i| format!("U{i}")).collect();
+    let e = scan(&request(&symbols), &deps, &NoopSink, CancellationToken::new())
+        .await
+        .unwrap_err();
+    assert!(e.is_transient(), "{e:?}");
+    assert_eq!(
+        e.final_message(),
+        "Data provider temporarily unavailable — try again later"
+    );
+
+    // One unknown symbol among them: the failures are not all the provider's, so the scan completes
+    // and lists every symbol as skipped with its own reason.
+    Mock::given(path_regex("^/v2/aggs/ticker/U0/"))
+        .respond_with(ResponseTemplate::new(404))
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    let report = scan(&request(&symbols), &deps, &NoopSink, CancellationToken::new())
+        .await
+        .unwrap();
+    assert_eq!(report.scanned, 0);
+    assert_eq!(report.skipped.len(), 6);
+    let u0 = report.skipped.iter().find(|s| s.symbol.as_str() == "U0").unwrap();
+    assert!(u0.reason.starts_with("Not found"), "{}", u0.reason);
+    let u1 = report.skipped.iter().find(|s| s.symbol.as_str() == "U1").unwrap();
+    assert!(u1.reason.contains("HTTP 502"), "{}", u1.reason);
+    assert_eq!(
+        report.retries, 10,
+        "two retries for each of the five unavailable symbols"
+    );
+}
