@@ -235,7 +235,12 @@ impl HttpProvider {
     /// A transport failure (connect, timeout, broken body): transient. The URL is dropped from reqwest's
     /// message and our redacted one used instead.
     fn transport_error(&self, e: &reqwest::Error, shown: &str) -> Error {
-        let kind = if e.is_timeout() {
+        let kind = if e.is_timeout() && e.is_connect() {
+            format!(
+                "could not connect within {:.1} s",
+                self.config.connect_timeout.as_secs_f64()
+            )
+        } else if e.is_timeout() {
             format!(
                 "timed out after {:.1} s",
                 self.config.request_timeout.as_secs_f64()
