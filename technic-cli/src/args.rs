@@ -25,12 +25,38 @@ pub enum Command {
     Serve(ServeArgs),
 }
 
+/// Where bars come from: shared by `scan` and `serve`.
+#[derive(Debug, Args)]
+pub struct SourceArgs {
+    /// Data source: `synthetic` (built-in demo data), `csv:DIR` (one SYMBOL.csv per symbol) or `polygon`
+    /// (the Polygon HTTP API; the key is read from the POLYGON_API_KEY environment variable).
+    #[arg(long, default_value = "synthetic", value_name = "synthetic|csv:DIR|polygon")]
+    pub provider: String,
+
+    /// Base URL of the Polygon-style API (for `--provider polygon`).
+    #[arg(
+        long,
+        env = "POLYGON_BASE_URL",
+        default_value = technic_core::provider::http::DEFAULT_BASE_URL,
+        value_name = "URL"
+    )]
+    pub base_url: String,
+
+    /// Most requests per second sent to the API (for `--provider polygon`); 0 for no limit.
+    #[arg(long, default_value_t = 50, value_name = "N")]
+    pub rate_limit: u32,
+
+    /// Symbols in the synthetic demo universe.
+    #[arg(long, default_value_t = 500, value_name = "N")]
+    pub demo_symbols: usize,
+}
+
 /// `technic serve` arguments.
 #[derive(Debug, Args)]
 pub struct ServeArgs {
-    /// Data source: `synthetic` (built-in demo data) or `csv:DIR`.
-    #[arg(long, default_value = "synthetic", value_name = "synthetic|csv:DIR")]
-    pub provider: String,
+    /// Where the data comes from.
+    #[command(flatten)]
+    pub source: SourceArgs,
 
     /// Address to listen on (loopback by default: expose the server deliberately).
     #[arg(long, default_value = "127.0.0.1", value_name = "IP")]
@@ -48,18 +74,14 @@ pub struct ServeArgs {
         value_name = "TOKEN"
     )]
     pub admin_token: Option<String>,
-
-    /// Symbols in the synthetic demo universe.
-    #[arg(long, default_value_t = 500, value_name = "N")]
-    pub demo_symbols: usize,
 }
 
 /// `technic scan` arguments.
 #[derive(Debug, Args)]
 pub struct ScanArgs {
-    /// Data source: `synthetic` (built-in demo data) or `csv:DIR` (one SYMBOL.csv per symbol).
-    #[arg(long, default_value = "synthetic", value_name = "synthetic|csv:DIR")]
-    pub provider: String,
+    /// Where the data comes from.
+    #[command(flatten)]
+    pub source: SourceArgs,
 
     /// Show the best N results; 0 shows all.
     #[arg(long, default_value_t = 20, value_name = "N")]
@@ -101,10 +123,6 @@ pub struct ScanArgs {
     /// Scan at most this many symbols.
     #[arg(long, value_name = "N")]
     pub max_symbols: Option<usize>,
-
-    /// Symbols in the synthetic demo universe.
-    #[arg(long, default_value_t = 500, value_name = "N")]
-    pub demo_symbols: usize,
 
     /// No progress output.
     #[arg(short, long)]

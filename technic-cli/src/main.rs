@@ -50,7 +50,11 @@ async fn run(cli: Cli) -> u8 {
     match result {
         Ok(code) => code,
         Err(e) => {
-            let code = if e.downcast_ref::<wire::ConfigError>().is_some() {
+            let fix_config = e
+                .chain()
+                .filter_map(|c| c.downcast_ref::<technic_core::Error>())
+                .any(|c| c.actions().contains(&technic_core::Action::FixConfig));
+            let code = if e.downcast_ref::<wire::ConfigError>().is_some() || fix_config {
                 exit::CONFIG
             } else {
                 exit::FAILED

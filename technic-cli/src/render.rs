@@ -42,7 +42,11 @@ pub fn table(out: &mut impl Write, r: &ScanReport) -> std::io::Result<()> {
             let ind = &res.indicators;
             t.add_row(vec![
                 Cell::new(res.rank).set_alignment(CellAlignment::Right),
-                Cell::new(&res.symbol),
+                Cell::new(if res.stale {
+                    format!("{}*", res.symbol)
+                } else {
+                    res.symbol.to_string()
+                }),
                 Cell::new(if res.sector.is_empty() { "—" } else { &res.sector }),
                 Cell::new(format!("{:.2}", res.close)).set_alignment(CellAlignment::Right),
                 Cell::new(format!("{:.1}", res.tech_rating)).set_alignment(CellAlignment::Right),
@@ -77,6 +81,24 @@ pub fn summary(out: &mut impl Write, r: &ScanReport) -> std::io::Result<()> {
         r.provider,
         if r.demo { ", demo data" } else { "" }
     )?;
+    for w in &r.warnings {
+        writeln!(out, "  warning: {w}")?;
+    }
+    let p = &r.provider_calls;
+    if r.retries > 0 || p.short_circuited > 0 {
+        writeln!(
+            out,
+            "  provider: {} retries, {} requests, {} failed after retries, {} refused while the provider was down",
+            r.retries, p.attempts, p.failures, p.short_circuited
+        )?;
+    }
+    if r.stale > 0 {
+        writeln!(
+            out,
+            "  stale: {} results (marked *) use cached bars past their expiry because the provider failed",
+            r.stale
+        )?;
+    }
     let f = &r.filtered;
     if f.total() > 0 {
         writeln!(
@@ -165,7 +187,7 @@ pub fn error(e: &anyhow::Error, verbose: u8) {
     let friendly = e
         .chain()
         .find_map(|c| c.downcast_ref::<technic_core::Error>())
-        .map_or_else(|| e.root_cause().to_string(), technic_core::Error::user_message);
+        .map_or_else(|| e.root_cause().to_string(), technic_core::Error::final_message);
     eprintln!("error: {friendly}");
     if verbose > 0 {
         for (i, cause) in e.chain().enumerate() {

@@ -3,10 +3,10 @@
 use std::fmt;
 use std::sync::Arc;
 
-use technic_core::provider::{self, ProviderOptions, parse_universe};
+use technic_core::provider::{self, ApiKey, ProviderOptions, parse_universe};
 use technic_core::{DataProvider, Deps, Filters, MemoryCache, ScanRequest, Symbol, UniverseSelection};
 
-use crate::args::{ScanArgs, ServeArgs};
+use crate::args::{ScanArgs, ServeArgs, SourceArgs};
 
 /// A problem with the command line or configuration (exit code 3).
 #[derive(Debug)]
@@ -32,7 +32,7 @@ pub struct WiredScan {
 
 /// Builds the provider, cache and request for `technic scan`.
 pub fn scan(args: &ScanArgs) -> anyhow::Result<WiredScan> {
-    let provider = provider(&args.provider, args.demo_symbols)?;
+    let provider = provider(&args.source)?;
     let deps = Deps::new(provider, Arc::new(MemoryCache::default()));
     let universe = if let Some(path) = &args.universe {
         let text = std::fs::read_to_string(path)
@@ -83,7 +83,7 @@ pub fn scan(args: &ScanArgs) -> anyhow::Result<WiredScan> {
 
 /// Builds the server state and address for `technic serve`.
 pub fn serve(args: &ServeArgs) -> anyhow::Result<(technic_http::AppState, std::net::SocketAddr)> {
-    let provider = provider(&args.provider, args.demo_symbols)?;
+    let provider = provider(&args.source)?;
     let deps = Deps::new(provider, Arc::new(MemoryCache::default()));
     let config = technic_http::ServerConfig {
         admin_token: args.admin_token.clone(),
@@ -95,12 +95,26 @@ pub fn serve(args: &ServeArgs) -> anyhow::Result<(technic_http::AppState, std::n
     ))
 }
 
-/// Parses `--provider` (see [`technic_core::provider::from_spec`]).
-pub fn provider(spec: &str, demo_symbols: usize) -> anyhow::Result<Arc<dyn DataProvider>> {
-    if demo_symbols == 0 {
+/// The environment variable holding the Polygon API key. Read here, never from a flag, so the key does
+/// not show in shell history or process listings.
+const KEY_VAR: &str = "POLYGON_API_KEY";
+
+/// Builds the provider `--provider` names (see [`technic_core::provider::from_spec`]).
+pub fn provider(args: &SourceArgs) -> anyhow::Result<Arc<dyn DataProvider>> {
+    if args.demo_symbols == 0 {
         return Err(config("--demo-symbols must be at least 1"));
     }
-    provider::from_spec(spec, &ProviderOptions { demo_symbols }).map_err(|e| match e {
+    let api_key = std::env::var(KEY_VAR)
+        .ok()
+        .filter(|k| !k.trim().is_empty())
+        .map(ApiKey::new);
+    let options = ProviderOptions {
+        demo_symbols: args.demo_symbols,
+        base_url: args.base_url.clone(),
+        api_key,
+        rate_limit: args.rate_limit,
+    };
+    provider::from_spec(&args.provider, &options).map_err(|e| match e {
         technic_core::Error::Config { detail } => config(detail),
         other => config(other.user_message()),
     })

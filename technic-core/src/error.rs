@@ -86,6 +86,19 @@ pub enum Error {
         service: String,
         /// Technical detail.
         detail: String,
+        /// What the user should do, when the caller knows (e.g. "Invalid API key: set POLYGON_API_KEY").
+        advice: Option<String>,
+    },
+    /// A circuit breaker stopped calling a service after repeated failures; calls fail fast until the
+    /// cool-down ends. Not retried: retrying is exactly what the breaker prevents.
+    #[error("{service} unavailable: {failures} consecutive failures; not calling it for {}s", retry_in.as_secs_f64().ceil())]
+    CircuitOpen {
+        /// What was being called.
+        service: String,
+        /// Consecutive transient failures that opened the breaker.
+        failures: u32,
+        /// Time until the breaker lets a trial call through.
+        retry_in: Duration,
     },
     /// The thing asked for does not exist (unknown symbol, unknown scan id).
     #[error("not found: {what}")]
@@ -162,7 +175,7 @@ impl Error {
     pub fn category(&self) -> Category {
         match self {
             Self::Unavailable { network: true, .. } => Category::Network,
-            Self::Unavailable { .. } | Self::Rejected { .. } => Category::Provider,
+            Self::Unavailable { .. } | Self::Rejected { .. } | Self::CircuitOpen { .. } => Category::Provider,
             Self::NotFound { .. } | Self::InvalidData { .. } => Category::Data,
             Self::Cache { .. } => Category::Cache,
             Self::Store { .. } | Self::Internal { .. } => Category::Internal,
@@ -178,7 +191,16 @@ impl Error {
             Self::Unavailable { service, .. } => {
                 format!("{} temporarily unavailable", capitalise(service))
             }
+            Self::Rejected {
+                advice: Some(advice), ..
+            } => advice.clone(),
             Self::Rejected { service, .. } => format!("Request rejected by {service}: check credentials"),
+            Self::CircuitOpen { service, .. } => {
+                format!(
+                    "{} unavailable — too many failures, pausing requests",
+                    capitalise(service)
+                )
+            }
             Self::NotFound { what } => format!("Not found: {what}"),
             Self::InvalidData { subject, .. } => format!("Invalid data for {subject} — skipped"),
             Self::Cache { .. } => "Cache unavailable — running without caching".to_owned(),
@@ -186,6 +208,23 @@ impl Error {
             Self::Config { detail } => format!("Configuration problem: {detail}"),
             Self::Cancelled => "Cancelled".to_owned(),
             Self::Internal { .. } => "Unexpected internal error — please report it".to_owned(),
+        }
+    }
+
+    /// The message once retrying is over: "Connection issue — retrying…" is right while a retry is
+    /// pending, not when a scan has given up. Other errors read as [`Error::user_message`].
+    pub fn final_message(&self) -> String {
+        match self {
+            Self::Unavailable { network: true, .. } => {
+                "Cannot reach the data provider — check the connection and try again".to_owned()
+            }
+            Self::Unavailable { service, .. } => {
+                format!(
+                    "{} temporarily unavailable — try again later",
+                    capitalise(service)
+                )
+            }
+            other => other.user_message(),
         }
     }
 
@@ -197,7 +236,7 @@ impl Error {
     /// What a user or program can do next.
     pub fn actions(&self) -> &'static [Action] {
         match self {
-            Self::Unavailable { .. } => &[Action::Retry, Action::Cancel],
+            Self::Unavailable { .. } | Self::CircuitOpen { .. } => &[Action::Retry, Action::Cancel],
             Self::Rejected { .. } | Self::Config { .. } => &[Action::FixConfig],
             Self::NotFound { .. } | Self::InvalidData { .. } => &[Action::Skip],
             Self::Cache { .. } | Self::Store { .. } => &[Action::Retry, Action::Skip],
@@ -245,11 +284,36 @@ mod tests {
         };
         assert_eq!(busy.category(), Category::Provider);
         assert_eq!(busy.user_message(), "Data provider temporarily unavailable");
+        assert_eq!(
+            busy.final_message(),
+            "Data provider temporarily unavailable — try again later"
+        );
+        assert!(net.final_message().starts_with("Cannot reach the data provider"));
 
         let bad = Error::invalid_data("XYZ", "high < low on 2024-01-02");
         assert_eq!(bad.user_message(), "Invalid data for XYZ — skipped");
         assert_eq!(bad.actions(), &[Action::Skip]);
         assert!(!bad.is_transient());
         assert_eq!(Error::Cancelled.category().as_str(), "cancelled");
+
+        let key = Error::Rejected {
+            service: "data provider".into(),
+            detail: "HTTP 401".into(),
+            advice: Some("Invalid API key: set POLYGON_API_KEY".into()),
+        };
+        assert_eq!(key.user_message(), "Invalid API key: set POLYGON_API_KEY");
+        assert!(!key.is_transient());
+
+        let open = Error::CircuitOpen {
+            service: "data provider".into(),
+            failures: 5,
+            retry_in: Duration::from_millis(29_100),
+        };
+        assert_eq!(
+            open.user_message(),
+            "Data provider unavailable — too many failures, pausing requests"
+        );
+        assert!(open.detail().contains("5 consecutive failures") && open.detail().contains("30s"));
+        assert!(!open.is_transient());
     }
 }

@@ -6,7 +6,9 @@
 //! - [`model`]: symbols, column-wise [`Bars`], universe entries.
 //! - [`indicators`]: pure indicator maths (TA-Lib conventions) and the last-bar [`Snapshot`].
 //! - [`score`]: the `tech_rating` composite and its [`Signal`].
-//! - [`provider`]: the [`DataProvider`] trait with the synthetic and CSV-directory providers.
+//! - [`provider`]: the [`DataProvider`] trait with the synthetic, CSV-directory and HTTP providers, and
+//!   [`Resilient`] (retries and a circuit breaker around any provider).
+//! - [`mod@retry`]: [`RetryPolicy`] and the [`retry()`] function.
 //! - [`cache`]: the [`Cache`] trait and the `quick_cache`-backed [`MemoryCache`].
 //! - [`store`]: the [`Store`] trait and an in-memory store.
 //! - [`progress`]: [`ProgressSink`] and the events a scan emits.
@@ -33,6 +35,7 @@ pub mod indicators;
 pub mod model;
 pub mod progress;
 pub mod provider;
+pub mod retry;
 pub mod scan;
 pub mod score;
 pub mod store;
@@ -44,7 +47,11 @@ pub use error::{Action, Category, Error, Result};
 pub use indicators::Snapshot;
 pub use model::{Bar, Bars, DateRange, Symbol, Universe, UniverseEntry};
 pub use progress::{NoopSink, ProgressEvent, ProgressSink, Stage};
-pub use provider::{CsvDirProvider, DataProvider, SyntheticConfig, SyntheticProvider};
+pub use provider::{
+    BreakerConfig, CsvDirProvider, DataProvider, HttpConfig, HttpProvider, ProviderStats, Resilient,
+    SyntheticConfig, SyntheticProvider,
+};
+pub use retry::{Jitter, RetryPolicy, retry};
 pub use scan::{
     Deps, FilterCounts, Filters, ScanReport, ScanRequest, ScanResult, ScanState, Skipped, StageTimings,
     UniverseSelection, scan,

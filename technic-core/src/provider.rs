@@ -1,17 +1,25 @@
 //! The [`DataProvider`] trait: where universes and daily bars come from.
 //!
 //! Implementations beside it: [`SyntheticProvider`] (deterministic demo data, the embedded default) and
-//! [`CsvDirProvider`] (one CSV file per symbol).
+//! [`CsvDirProvider`] (one CSV file per symbol); [`HttpProvider`] reads a Polygon-style HTTP API and
+//! [`Resilient`] wraps any provider with retries and a circuit breaker.
 
+pub mod breaker;
 mod csv_dir;
+pub mod http;
+mod resilient;
 mod rng;
 mod synthetic;
 
 use std::fmt::Debug;
 
 use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
 
+pub use breaker::{BreakerConfig, CircuitBreaker};
 pub use csv_dir::{CsvDirProvider, format_bars, parse_bars, parse_universe};
+pub use http::{ApiKey, HttpConfig, HttpProvider};
+pub use resilient::Resilient;
 pub use rng::SplitMix64;
 pub use synthetic::{SECTORS, SyntheticConfig, SyntheticProvider};
 
@@ -23,19 +31,29 @@ use crate::model::{Bars, DateRange, Symbol, Universe};
 pub struct ProviderOptions {
     /// Size of the synthetic demo universe.
     pub demo_symbols: usize,
+    /// Base URL of the Polygon-style API.
+    pub base_url: String,
+    /// API key for `polygon` (the frontends read it from `POLYGON_API_KEY`).
+    pub api_key: Option<ApiKey>,
+    /// Most requests per second to the API; 0 for no limit.
+    pub rate_limit: u32,
 }
 
 impl Default for ProviderOptions {
     fn default() -> Self {
         Self {
             demo_symbols: SyntheticConfig::default().n_symbols,
+            base_url: http::DEFAULT_BASE_URL.to_owned(),
+            api_key: None,
+            rate_limit: 50,
         }
     }
 }
 
-/// Builds the provider a spec names: `synthetic` (demo data) or `csv:DIR`. Errors are
-/// [`crate::Error::Config`] saying what is accepted.
+/// Builds the provider a spec names: `synthetic` (demo data), `csv:DIR` or `polygon` (the HTTP API,
+/// wrapped in retries and a circuit breaker). Errors are [`crate::Error::Config`] saying what is accepted.
 pub fn from_spec(spec: &str, options: &ProviderOptions) -> Result<std::sync::Arc<dyn DataProvider>> {
+    use std::sync::Arc;
     match spec.split_once(':') {
         None if spec == "synthetic" => {
             if options.demo_symbols == 0 {
@@ -45,11 +63,28 @@ pub fn from_spec(spec: &str, options: &ProviderOptions) -> Result<std::sync::Arc
                 n_symbols: options.demo_symbols,
                 ..SyntheticConfig::default()
             };
-            Ok(std::sync::Arc::new(SyntheticProvider::new(cfg)))
+            Ok(Arc::new(SyntheticProvider::new(cfg)))
         }
-        Some(("csv", dir)) if !dir.is_empty() => Ok(std::sync::Arc::new(CsvDirProvider::new(dir)?)),
+        None if spec == "polygon" => {
+            let key = options.api_key.clone().ok_or_else(|| {
+                crate::Error::config(
+                    "POLYGON_API_KEY is not set: export your Polygon API key as POLYGON_API_KEY to use --provider polygon",
+                )
+            })?;
+            let config = HttpConfig {
+                requests_per_second: std::num::NonZeroU32::new(options.rate_limit),
+                ..HttpConfig::new(options.base_url.trim(), key)
+            };
+            let http = HttpProvider::new(config)?;
+            Ok(Arc::new(Resilient::new(
+                Arc::new(http),
+                crate::retry::RetryPolicy::default(),
+                BreakerConfig::default(),
+            )))
+        }
+        Some(("csv", dir)) if !dir.is_empty() => Ok(Arc::new(CsvDirProvider::new(dir)?)),
         _ => Err(crate::Error::config(format!(
-            "unknown provider `{spec}`; use `synthetic` (built-in demo data) or `csv:DIR` (a folder of SYMBOL.csv files)"
+            "unknown provider `{spec}`; use `synthetic` (built-in demo data), `csv:DIR` (a folder of SYMBOL.csv files) or `polygon` (the Polygon API)"
         ))),
     }
 }
@@ -73,6 +108,11 @@ pub trait DataProvider: Send + Sync + Debug {
         DateRange::ending(chrono::Local::now().date_naive(), 800)
     }
 
+    /// Call counters (zero for providers that do not count; [`Resilient`] does).
+    fn stats(&self) -> ProviderStats {
+        ProviderStats::default()
+    }
+
     /// Every symbol this provider can serve, with names and sectors where known.
     async fn universe(&self) -> Result<Universe>;
 
@@ -87,5 +127,30 @@ pub trait DataProvider: Send + Sync + Debug {
             out.push(self.daily_bars(s, range).await);
         }
         out
+    }
+}
+
+/// What a provider did: calls attempted, retried, failed and refused by its circuit breaker.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProviderStats {
+    /// Calls that reached the underlying provider (each retry counts).
+    pub attempts: u64,
+    /// Retries after transient failures.
+    pub retries: u64,
+    /// Calls that failed after all retries.
+    pub failures: u64,
+    /// Calls refused at once because the circuit breaker was open.
+    pub short_circuited: u64,
+}
+
+impl ProviderStats {
+    /// The change from `earlier` to `self`.
+    pub fn since(&self, earlier: &Self) -> Self {
+        Self {
+            attempts: self.attempts.saturating_sub(earlier.attempts),
+            retries: self.retries.saturating_sub(earlier.retries),
+            failures: self.failures.saturating_sub(earlier.failures),
+            short_circuited: self.short_circuited.saturating_sub(earlier.short_circuited),
+        }
     }
 }

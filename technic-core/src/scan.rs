@@ -1,9 +1,12 @@
 //! The scan: load the universe, fetch daily bars (through the cache), compute indicators and scores, rank.
 //!
-//! [`scan()`] reports progress to a [`crate::ProgressSink`] as work finishes, honours a [`crate::CancellationToken`] in
-//! every stage (within ~100 ms), runs I/O with bounded concurrency and indicator maths on blocking threads,
-//! and records every symbol it could not score as [`Skipped`] with the reason.
+//! [`scan()`] reports progress to a [`ProgressSink`](crate::ProgressSink) as work finishes, honours a
+//! [`CancellationToken`](crate::CancellationToken) in every stage (within ~100 ms), runs I/O with bounded
+//! concurrency and indicator maths on blocking threads, and records every symbol it could not score as
+//! [`Skipped`] with the reason. When the provider fails it serves stale cached bars (marked `stale`), and
+//! when the cache fails it goes on without it, saying so once.
 
+mod fetch;
 mod pipeline;
 mod rank;
 mod reporter;
@@ -20,7 +23,7 @@ use crate::cache::{Cache, CacheStats};
 use crate::error::Category;
 use crate::indicators::Snapshot;
 use crate::model::{DateRange, Symbol, UniverseEntry};
-use crate::provider::DataProvider;
+use crate::provider::{DataProvider, ProviderStats};
 use crate::score::{Signal, SubScores};
 use crate::store::Store;
 
@@ -189,6 +192,9 @@ pub struct ScanResult {
     pub sub_scores: SubScores,
     /// Indicator values at the last bar.
     pub indicators: Snapshot,
+    /// True when the provider failed and these are cached bars past their time to live.
+    #[serde(default)]
+    pub stale: bool,
 }
 
 /// Everything a scan produced.
@@ -222,6 +228,18 @@ pub struct ScanReport {
     pub timing: StageTimings,
     /// Cache activity during this scan (counters are this scan's; sizes are the cache's at the end).
     pub cache: CacheStats,
+    /// Provider calls retried after transient failures during this scan.
+    #[serde(default)]
+    pub retries: u64,
+    /// Results computed from stale cached bars because the provider failed.
+    #[serde(default)]
+    pub stale: usize,
+    /// Provider call counters for this scan.
+    #[serde(default)]
+    pub provider_calls: ProviderStats,
+    /// Things that went wrong without stopping the scan, once each (e.g. the cache failing).
+    #[serde(default)]
+    pub warnings: Vec<String>,
 }
 
 #[cfg(test)]

@@ -15,7 +15,7 @@ struct Args {
     /// Address to bind (loopback by default; expose deliberately).
     #[arg(long, default_value = DEFAULT_BIND)]
     bind: SocketAddr,
-    /// Data source: `synthetic` or `csv:DIR`.
+    /// Data source: `synthetic`, `csv:DIR` or `polygon` (key in POLYGON_API_KEY, URL in POLYGON_BASE_URL).
     #[arg(long, default_value = "synthetic")]
     provider: String,
     /// Token for admin endpoints (clearing the cache); without one they are refused.
@@ -32,8 +32,17 @@ async fn main() -> anyhow::Result<()> {
         )
         .init();
     let args = Args::parse();
-    let provider = provider::from_spec(&args.provider, &provider::ProviderOptions::default())
-        .map_err(|e| anyhow::anyhow!(e.user_message()))?;
+    let options = provider::ProviderOptions {
+        api_key: std::env::var("POLYGON_API_KEY")
+            .ok()
+            .filter(|k| !k.trim().is_empty())
+            .map(provider::ApiKey::new),
+        base_url: std::env::var("POLYGON_BASE_URL")
+            .unwrap_or_else(|_| provider::http::DEFAULT_BASE_URL.to_owned()),
+        ..provider::ProviderOptions::default()
+    };
+    let provider =
+        provider::from_spec(&args.provider, &options).map_err(|e| anyhow::anyhow!(e.user_message()))?;
     let deps = Deps::new(provider, Arc::new(MemoryCache::default()));
     let config = ServerConfig {
         admin_token: args.admin_token,

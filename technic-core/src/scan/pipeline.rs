@@ -10,15 +10,16 @@ use futures::StreamExt;
 use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, debug, info, info_span, warn};
 
+use super::fetch::{CACHE_DOWN, CacheHealth, fetch_symbol};
 use super::reporter::Reporter;
 use super::{
     Deps, FilterCounts, Filters, ScanReport, ScanRequest, ScanResult, ScanState, Skipped, StageTimings,
     UniverseSelection, rank, score_symbol,
 };
-use crate::cache::BarsKey;
 use crate::error::{Error, Result};
 use crate::model::{Bars, DateRange, Universe, UniverseEntry};
 use crate::progress::{ProgressSink, Stage};
+use crate::provider::ProviderStats;
 
 /// Runs one scan. See the [module docs](super).
 ///
@@ -37,7 +38,7 @@ pub async fn scan(
     match run.execute().instrument(span).await {
         Ok(report) => Ok(report),
         Err(e) => {
-            let msg = e.user_message();
+            let msg = e.final_message();
             run.reporter
                 .finish(Stage::Failed, 0, 0, format!("Scan failed: {msg}"));
             Err(e)
@@ -63,6 +64,10 @@ struct Run<'a> {
     skipped: Vec<Skipped>,
     filtered: FilterCounts,
     timing: StageTimings,
+    cache_health: CacheHealth,
+    /// Symbols served from stale cached bars because the provider failed.
+    stale: std::collections::HashSet<crate::model::Symbol>,
+    provider_before: ProviderStats,
 }
 
 impl<'a> Run<'a> {
@@ -82,6 +87,9 @@ impl<'a> Run<'a> {
             skipped: Vec::new(),
             filtered: FilterCounts::default(),
             timing: StageTimings::default(),
+            cache_health: CacheHealth::default(),
+            stale: std::collections::HashSet::new(),
+            provider_before: deps.provider.stats(),
         }
     }
 
@@ -113,7 +121,7 @@ impl<'a> Run<'a> {
         self.timing.loading_universe_ms = ms(t);
 
         let t = Instant::now();
-        let (fetched, cancelled) = self.fetch(universe, range).await;
+        let (fetched, cancelled) = self.fetch(universe, range).await?;
         self.timing.fetching_ms = ms(t);
         if cancelled {
             return self
@@ -154,6 +162,8 @@ impl<'a> Run<'a> {
                     // cannot list its universe still serves the symbols bare.
                     let known: HashMap<_, _> = match provider.universe().await {
                         Ok(u) => u.into_iter().map(|e| (e.symbol.clone(), e)).collect(),
+                        // A rejected key fails every later call too: say so now, once.
+                        Err(e @ Error::Rejected { .. }) => return Err(e),
                         Err(e) => {
                             warn!(error = %e, "provider universe unavailable; scanning the symbols given without names");
                             HashMap::new()
@@ -185,56 +195,80 @@ impl<'a> Run<'a> {
         Ok(Some((universe, universe_size)))
     }
 
-    /// Fetches bars through the cache with bounded concurrency. Returns what arrived and whether the scan
-    /// was cancelled.
-    async fn fetch(&mut self, universe: Universe, range: DateRange) -> (Fetched, bool) {
+    /// Fetches bars (see [`fetch_symbol`] for the fallbacks) with bounded concurrency. Returns what
+    /// arrived and whether the scan was cancelled; fails the scan when the provider rejects the key or
+    /// nothing could be fetched because the provider is down.
+    async fn fetch(&mut self, universe: Universe, range: DateRange) -> Result<(Fetched, bool)> {
         let total = universe.len();
         self.reporter.begin(
             Stage::FetchingData,
             total,
             format!("Fetching data for {total} symbols…"),
         );
-        let (cache, provider) = (&self.deps.cache, &self.deps.provider);
+        let (deps, health) = (self.deps, &self.cache_health);
         let mut stream = futures::stream::iter(universe)
             .map(|entry| async move {
-                let key = BarsKey::new(entry.symbol.clone(), range);
-                let load = Box::pin(async {
-                    let bars = provider.daily_bars(&entry.symbol, range).await?;
-                    if bars.is_empty() {
-                        let detail = format!("no bars between {} and {}", range.from, range.to);
-                        return Err(Error::invalid_data(entry.symbol.as_str(), detail));
-                    }
-                    bars.validate()
-                        .map_err(|bad| Error::invalid_data(entry.symbol.as_str(), bad.reason))?;
-                    Ok(Arc::new(bars))
-                });
-                let result = cache.get_or_load(&key, load).await.map(|l| l.into_bars());
+                let result = fetch_symbol(deps, health, &entry.symbol, range).await;
                 (entry, result)
             })
             .buffer_unordered(self.req.fetch_concurrency.max(1));
         let mut fetched = Vec::with_capacity(total);
+        let mut stale = Vec::new();
+        let mut skipped = Vec::new();
+        let (mut last_unavailable, mut n_unavailable) = (None, 0);
         let mut done = 0;
+        let mut cache_warned = false;
         loop {
             let next = tokio::select! {
                 biased;
-                () = self.cancel.cancelled() => return (fetched, true),
+                () = self.cancel.cancelled() => break,
                 next = stream.next() => next,
             };
             let Some((entry, result)) = next else { break };
             done += 1;
             match result {
-                Ok(bars) => fetched.push((entry, bars)),
+                Ok(f) => {
+                    if f.stale {
+                        stale.push(entry.symbol.clone());
+                    }
+                    fetched.push((entry, f.bars));
+                }
+                // A bad key fails every call: stop at the first instead of skipping every symbol.
+                Err(e @ Error::Rejected { .. }) => return Err(e),
                 Err(e) => {
                     debug!(symbol = %entry.symbol, error = %e, "symbol skipped");
-                    self.skip(&entry, &e);
+                    if e.is_transient() || matches!(e, Error::CircuitOpen { .. }) {
+                        last_unavailable = Some(e.clone());
+                        n_unavailable += 1;
+                    }
+                    skipped.push(skip(&entry, &e));
                 }
             }
-            let n_skipped = self.skipped.len();
+            let n_skipped = skipped.len();
+            let retries = deps.provider.stats().since(&self.provider_before).retries;
+            let cache_down = !health.ok() && !std::mem::replace(&mut cache_warned, true);
             self.reporter.advance(done, total, || {
-                format!("Fetched {done}/{total} ({n_skipped} skipped)")
+                if cache_down {
+                    CACHE_DOWN.to_owned()
+                } else if retries > 0 {
+                    format!("Fetched {done}/{total} ({n_skipped} skipped, {retries} retries)")
+                } else {
+                    format!("Fetched {done}/{total} ({n_skipped} skipped)")
+                }
             });
         }
-        (fetched, false)
+        let cancelled = self.cancel.is_cancelled() && done < total;
+        self.stale.extend(stale);
+        self.skipped.extend(skipped);
+        if !cancelled
+            && fetched.is_empty()
+            && n_unavailable == total
+            && let Some(e) = last_unavailable
+        {
+            // Nothing arrived and the provider is the reason: one clear line beats N skipped symbols.
+            return Err(e);
+        }
+        Ok((fetched, cancelled))
     }
 
     /// Applies the bar-based filters, then scores every symbol on blocking threads in chunks.
@@ -311,8 +345,18 @@ impl<'a> Run<'a> {
         if state == ScanState::Complete {
             self.reporter.begin(Stage::Finalizing, 1, "Finalizing results…");
         }
+        let mut scored = scored;
+        for r in &mut scored {
+            r.stale = self.stale.contains(&r.symbol);
+        }
+        let n_stale = scored.iter().filter(|r| r.stale).count();
         let scanned = scored.len();
         let results = rank(scored, self.req.top);
+        let provider_calls = self.deps.provider.stats().since(&self.provider_before);
+        let mut warnings = Vec::new();
+        if !self.cache_health.ok() {
+            warnings.push(CACHE_DOWN.to_owned());
+        }
         self.timing.finalizing_ms = ms(t);
         self.timing.total_ms = self.reporter.elapsed().as_secs_f64() * 1e3;
         let report = ScanReport {
@@ -330,6 +374,10 @@ impl<'a> Run<'a> {
             filtered: self.filtered,
             timing: self.timing,
             cache: self.deps.cache.stats().since(&cache_before),
+            retries: provider_calls.retries,
+            stale: n_stale,
+            provider_calls,
+            warnings,
         };
         if let Some(store) = &self.deps.store
             && let Err(e) = store.save_scan(&report).await
@@ -360,17 +408,20 @@ impl<'a> Run<'a> {
         );
         Ok(report)
     }
+}
 
-    fn skip(&mut self, entry: &UniverseEntry, e: &Error) {
-        let reason = match e {
-            Error::InvalidData { subject, detail } => format!("invalid data in {subject}: {detail}"),
-            other => format!("{}: {}", other.user_message(), other.detail()),
-        };
-        self.skipped.push(Skipped {
-            symbol: entry.symbol.clone(),
-            reason,
-            category: e.category(),
-        });
+/// The skipped record for `entry`: what went wrong in words, then the detail.
+fn skip(entry: &UniverseEntry, e: &Error) -> Skipped {
+    let reason = match e {
+        Error::InvalidData { subject, detail } => format!("invalid data in {subject}: {detail}"),
+        // "Connection issue — retrying…" is right while retrying, not once the retries are spent.
+        Error::Unavailable { .. } => format!("{}: {}", e.final_message(), e.detail()),
+        other => format!("{}: {}", other.user_message(), other.detail()),
+    };
+    Skipped {
+        symbol: entry.symbol.clone(),
+        reason,
+        category: e.category(),
     }
 }
 

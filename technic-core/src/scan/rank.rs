@@ -23,6 +23,7 @@ pub fn score_symbol(entry: &UniverseEntry, bars: &Bars) -> Option<ScanResult> {
         signal: rating.signal,
         sub_scores: rating.sub_scores,
         indicators,
+        stale: false,
     })
 }
 
