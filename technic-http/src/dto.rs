@@ -194,6 +194,8 @@ pub struct ResultDto {
     pub sub_scores: BTreeMap<String, Option<f64>>,
     /// Indicator values at the last bar by name (null without enough history).
     pub indicators: BTreeMap<String, Option<f64>>,
+    /// True when the provider failed and cached bars past their TTL were used.
+    pub stale: bool,
 }
 
 fn indicators(s: &Snapshot) -> BTreeMap<String, Option<f64>> {
@@ -227,6 +229,7 @@ impl From<&ScanResult> for ResultDto {
             signal: r.signal.to_string(),
             sub_scores: sub_scores(&r.sub_scores),
             indicators: indicators(&r.indicators),
+            stale: r.stale,
         }
     }
 }
@@ -290,6 +293,12 @@ pub struct ScanResults {
     pub timing: TimingDto,
     /// Cache activity during the scan.
     pub cache: CacheDto,
+    /// Provider calls retried.
+    pub retries: u64,
+    /// Results computed from stale cached bars.
+    pub stale: usize,
+    /// Warnings for people ("Cache unavailable — running without caching").
+    pub warnings: Vec<String>,
 }
 
 impl ScanResults {
@@ -298,7 +307,12 @@ impl ScanResults {
         let t = &r.timing;
         Self {
             id: r.id.clone(),
-            state: format!("{:?}", r.state).to_lowercase(),
+            state: match r.state {
+                technic_core::ScanState::Complete => "complete",
+                technic_core::ScanState::Cancelled => "cancelled",
+                technic_core::ScanState::Failed => "failed",
+            }
+            .to_owned(),
             demo: r.demo,
             total: r.results.len(),
             offset: 0,
@@ -313,6 +327,9 @@ impl ScanResults {
             },
             timing: timing(t),
             cache: CacheDto::from(&r.cache),
+            retries: r.retries,
+            stale: r.stale,
+            warnings: r.warnings.clone(),
         }
     }
 }

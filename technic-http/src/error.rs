@@ -74,7 +74,7 @@ impl From<Error> for ApiError {
             Error::NotFound { .. } => StatusCode::NOT_FOUND,
             Error::InvalidData { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             Error::Config { .. } => StatusCode::BAD_REQUEST,
-            Error::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            Error::Unavailable { .. } | Error::CircuitOpen { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Error::Rejected { .. } => StatusCode::BAD_GATEWAY,
             Error::Cancelled => StatusCode::CONFLICT,
             _ => StatusCode::INTERNAL_SERVER_ERROR,

@@ -335,3 +335,45 @@ async fn health_openapi_prometheus_and_dashboard() {
         "the page loads nothing from elsewhere"
     );
 }
+
+#[tokio::test]
+async fn provider_outages_are_503_with_a_friendly_message() {
+    #[derive(Debug)]
+    struct Down;
+    #[async_trait::async_trait]
+    impl technic_core::DataProvider for Down {
+        fn name(&self) -> &str {
+            "down"
+        }
+        async fn universe(&self) -> technic_core::Result<technic_core::Universe> {
+            Ok(Vec::new())
+        }
+        async fn daily_bars(
+            &self,
+            _: &technic_core::Symbol,
+            _: technic_core::DateRange,
+        ) -> technic_core::Result<technic_core::Bars> {
+            Err(technic_core::Error::Unavailable {
+                service: "data provider".into(),
+                detail: "HTTP 503 from the API".into(),
+                retry_after: None,
+                network: false,
+            })
+        }
+    }
+    let deps = Deps::new(Arc::new(Down), Arc::new(MemoryCache::default()));
+    let app = router(AppState::new(deps, ServerConfig::default()));
+    let (s, v) = call(&app, "GET", "/api/v1/symbols/AAPL", None, None).await;
+    assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE);
+    assert_error(&v, 503, "Data provider temporarily unavailable");
+    assert_eq!(v["category"], "provider");
+    assert!(
+        v["actions"].as_array().unwrap().iter().any(|a| a == "retry"),
+        "{v}"
+    );
+    let (_, m) = call(&app, "GET", "/api/v1/metrics/current", None, None).await;
+    assert!(
+        m["error_rate"].as_f64().unwrap() > 0.0,
+        "server errors count in the error rate: {m}"
+    );
+}
