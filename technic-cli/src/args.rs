@@ -74,6 +74,10 @@ pub struct ServeArgs {
         value_name = "TOKEN"
     )]
     pub admin_token: Option<String>,
+
+    /// Do not run the cache warmer (by default the most popular symbols are kept in the cache).
+    #[arg(long)]
+    pub no_warm: bool,
 }
 
 /// `technic scan` arguments.

@@ -85,9 +85,11 @@ pub fn scan(args: &ScanArgs) -> anyhow::Result<WiredScan> {
 pub fn serve(args: &ServeArgs) -> anyhow::Result<(technic_http::AppState, std::net::SocketAddr)> {
     let provider = provider(&args.source)?;
     let deps = Deps::new(provider, Arc::new(MemoryCache::default()));
+    let defaults = technic_http::ServerConfig::default();
     let config = technic_http::ServerConfig {
         admin_token: args.admin_token.clone(),
-        ..Default::default()
+        warm: if args.no_warm { None } else { defaults.warm.clone() },
+        ..defaults
     };
     Ok((
         technic_http::AppState::new(deps, config),

@@ -452,17 +452,36 @@
       if (this.inFlight) return;
       this.inFlight = true;
       try {
-        const [cur, hist] = await Promise.all([
+        const [cur, hist, warm] = await Promise.all([
           api('GET', '/api/v1/metrics/current'),
           api('GET', '/api/v1/metrics/history?minutes=60'),
+          api('GET', '/api/v1/warmer'),
         ]);
         showError($('cache-error'), null);
         this.render(cur, hist);
+        this.renderWarmer(warm);
         $('cache-updated').textContent = 'updated ' + new Date().toLocaleTimeString();
       } catch (e) {
         showError($('cache-error'), e);
       } finally {
         this.inFlight = false;
+      }
+    },
+
+    renderWarmer(w) {
+      const state = !w.enabled ? 'disabled' : w.paused ? 'paused' : w.running ? 'running' : 'stopped';
+      $('warmer-state').textContent = state + (w.pause_reason ? ' — ' + w.pause_reason : '');
+      $('warmer-last-run').textContent = w.last_run ? new Date(w.last_run).toLocaleTimeString() : '—';
+      $('warmer-next-run').textContent = w.next_run ? new Date(w.next_run).toLocaleTimeString() : '—';
+      $('warmer-warmed').textContent = fmtInt(w.total_warmed);
+      $('warmer-failures').textContent = fmtInt(w.total_failures);
+      $('warmer-top-n').textContent = fmtInt(w.top_n);
+      const ul = $('warmer-popular');
+      clear(ul);
+      const popular = Array.isArray(w.popular) ? w.popular : [];
+      if (!popular.length) ul.appendChild(el('li', { class: 'muted', text: 'No symbol lookups yet' }));
+      for (const p of popular.slice(0, 10)) {
+        ul.appendChild(el('li', {}, [el('a', { href: '#symbol/' + encodeURIComponent(p.symbol), text: p.symbol }), ' ' + fmt(p.score, 1)]));
       }
     },
 

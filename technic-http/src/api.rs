@@ -22,6 +22,8 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/metrics/history", get(ops::metrics_history))
         .route("/api/v1/cache/stats", get(ops::cache_stats))
         .route("/api/v1/cache", axum::routing::delete(ops::cache_clear))
+        .route("/api/v1/cache/warm", post(ops::cache_warm))
+        .route("/api/v1/warmer", get(ops::warmer))
         .route("/healthz", get(ops::health))
         .route("/metrics", get(ops::prometheus))
         .route("/openapi.json", get(ops::openapi))

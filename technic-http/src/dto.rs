@@ -601,3 +601,96 @@ pub struct Health {
     /// Server version.
     pub version: String,
 }
+
+/// What one warming pass did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct WarmPassDto {
+    /// Symbols considered.
+    pub considered: usize,
+    /// Symbols loaded into the cache.
+    pub warmed: usize,
+    /// Symbols already fresh.
+    pub fresh: usize,
+    /// Loads that failed.
+    pub failures: usize,
+}
+
+impl From<technic_core::warm::WarmPass> for WarmPassDto {
+    fn from(p: technic_core::warm::WarmPass) -> Self {
+        Self {
+            considered: p.considered,
+            warmed: p.warmed,
+            fresh: p.fresh,
+            failures: p.failures,
+        }
+    }
+}
+
+/// A popular symbol and its decayed access score.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct PopularDto {
+    /// Ticker.
+    pub symbol: String,
+    /// Accesses, decayed with the tracker's half-life.
+    pub score: f64,
+}
+
+/// `GET /api/v1/warmer`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct WarmerDto {
+    /// False when the server runs without a warmer.
+    pub enabled: bool,
+    /// True while the background task runs.
+    pub running: bool,
+    /// True while paused.
+    pub paused: bool,
+    /// Why it is paused.
+    pub pause_reason: Option<String>,
+    /// When the last pass ended.
+    pub last_run: Option<DateTime<Utc>>,
+    /// What the last pass did.
+    pub last_pass: WarmPassDto,
+    /// Symbols loaded since start.
+    pub total_warmed: u64,
+    /// Failed loads since start.
+    pub total_failures: u64,
+    /// When the next full pass is due.
+    pub next_run: Option<DateTime<Utc>>,
+    /// When the next pre-market warm-up is due.
+    pub next_premarket: Option<DateTime<Utc>>,
+    /// Symbols kept warm.
+    pub top_n: usize,
+    /// Seconds between full passes.
+    pub interval_seconds: u64,
+    /// The most popular symbols.
+    pub popular: Vec<PopularDto>,
+    /// Accesses per hour of the day (UTC).
+    pub hourly: Vec<u64>,
+}
+
+impl WarmerDto {
+    /// From the warmer (if any), the popular symbols and the hourly pattern.
+    pub fn new(
+        warmer: Option<&technic_core::CacheWarmer>,
+        popular: Vec<PopularDto>,
+        hourly: [u64; 24],
+    ) -> Self {
+        let status = warmer.map(technic_core::CacheWarmer::status).unwrap_or_default();
+        Self {
+            enabled: warmer.is_some(),
+            running: status.running,
+            paused: status.paused,
+            pause_reason: status.pause_reason,
+            last_run: status.last_run,
+            last_pass: WarmPassDto::from(status.last_pass),
+            total_warmed: status.total_warmed,
+            total_failures: status.total_failures,
+            next_run: status.next_run,
+            next_premarket: status.next_premarket,
+            top_n: warmer.map_or(0, |w| w.config().top_n),
+            interval_seconds: warmer.map_or(0, |w| w.config().interval.as_secs()),
+            popular,
+            hourly: hourly.to_vec(),
+        }
+    }
+}

@@ -80,6 +80,8 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let sampler = tokio::spawn(sample_metrics(state.clone()));
+    let warming = technic_core::CancellationToken::new();
+    let warmer = state.warmer.clone().map(|w| tokio::spawn(w.run(warming.clone())));
     let scans = state.scans.clone();
     let app = router(state);
     if let Ok(addr) = listener.local_addr() {
@@ -93,6 +95,10 @@ pub async fn serve(
         })
         .await;
     sampler.abort();
+    warming.cancel();
+    if let Some(task) = warmer {
+        let _ = task.await;
+    }
     result
 }
 

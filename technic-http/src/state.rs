@@ -5,7 +5,8 @@ use std::time::{Duration, Instant};
 
 use std::collections::HashMap;
 
-use technic_core::{Deps, Symbol, UniverseEntry};
+use technic_core::warm::CacheWarmer;
+use technic_core::{Deps, Symbol, SymbolTracker, UniverseEntry, WarmerConfig};
 use tokio::sync::OnceCell;
 
 use crate::metrics::ApiMetrics;
@@ -23,6 +24,8 @@ pub struct ServerConfig {
     pub request_timeout: Duration,
     /// How often metrics are sampled for the history.
     pub sample_interval: Duration,
+    /// The cache warmer's settings; `None` runs no warmer.
+    pub warm: Option<WarmerConfig>,
 }
 
 impl Default for ServerConfig {
@@ -32,6 +35,7 @@ impl Default for ServerConfig {
             max_body_bytes: 64 * 1024,
             request_timeout: Duration::from_secs(30),
             sample_interval: Duration::from_secs(5),
+            warm: Some(WarmerConfig::default()),
         }
     }
 }
@@ -51,6 +55,10 @@ pub struct AppState {
     pub started: Instant,
     /// Calls to the data provider (the connection-pool figures).
     pub pool: Arc<PoolCounters>,
+    /// Which symbols users ask for.
+    pub tracker: Arc<SymbolTracker>,
+    /// Keeps popular symbols in the cache (when configured).
+    pub warmer: Option<Arc<CacheWarmer>>,
     /// Names and sectors by symbol, loaded from the provider on first use.
     pub names: Arc<OnceCell<HashMap<Symbol, UniverseEntry>>>,
 }
@@ -80,11 +88,26 @@ impl AppState {
     pub fn new(mut deps: Deps, config: ServerConfig) -> Self {
         let pool = Arc::new(PoolCounters::default());
         deps.provider = Arc::new(CountingProvider::new(deps.provider, pool.clone()));
+        let tracker = Arc::new(SymbolTracker::default());
+        let scans = Arc::new(Scans::default());
+        let warmer = config.warm.clone().map(|warm| {
+            // Warming waits while two or more scans run, so it never competes with users for the provider.
+            let running = scans.clone();
+            Arc::new(CacheWarmer::new(
+                deps.provider.clone(),
+                deps.cache.clone(),
+                tracker.clone(),
+                warm,
+                Arc::new(move || running.running() >= 2),
+            ))
+        });
         Self {
             pool,
+            tracker,
+            warmer,
             deps,
             config: Arc::new(config),
-            scans: Arc::new(Scans::default()),
+            scans,
             metrics: Arc::new(ApiMetrics::default()),
             started: Instant::now(),
             names: Arc::new(OnceCell::new()),

@@ -8,7 +8,7 @@ use axum::response::IntoResponse;
 use serde::Deserialize;
 use utoipa::{IntoParams, OpenApi};
 
-use crate::dto::{CacheDto, Health, MetricsCurrent, MetricsHistory};
+use crate::dto::{CacheDto, Health, MetricsCurrent, MetricsHistory, PopularDto, WarmPassDto, WarmerDto};
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -66,6 +66,42 @@ pub async fn cache_clear(
     state.deps.cache.clear().await?;
     tracing::info!("cache cleared through the API");
     Ok(Json(CacheDto::from(&state.deps.cache.stats())))
+}
+
+/// Warm the most popular symbols now (one pass of `top_n`). Needs the admin token.
+#[utoipa::path(post, path = "/api/v1/cache/warm", responses((status = 200, body = WarmPassDto), (status = 401, body = crate::dto::ErrorBody), (status = 403, body = crate::dto::ErrorBody), (status = 409, body = crate::dto::ErrorBody)))]
+pub async fn cache_warm(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Json<WarmPassDto>, ApiError> {
+    require_admin(&state, &headers)?;
+    let Some(warmer) = &state.warmer else {
+        let msg = "Cache warming is disabled on this server (started with --no-warm)";
+        return Err(ApiError::request(StatusCode::CONFLICT, msg, msg));
+    };
+    let pass = warmer
+        .warm_top(warmer.config().top_n, &technic_core::CancellationToken::new())
+        .await;
+    Ok(Json(WarmPassDto::from(pass)))
+}
+
+/// The warmer's status, settings and the most popular symbols.
+#[utoipa::path(get, path = "/api/v1/warmer", responses((status = 200, body = WarmerDto)))]
+pub async fn warmer(State(state): State<AppState>) -> Json<WarmerDto> {
+    let popular = state
+        .tracker
+        .top(20, chrono::Utc::now())
+        .into_iter()
+        .map(|(symbol, score)| PopularDto {
+            symbol: symbol.to_string(),
+            score,
+        })
+        .collect();
+    Json(WarmerDto::new(
+        state.warmer.as_deref(),
+        popular,
+        state.tracker.hourly_pattern(),
+    ))
 }
 
 /// Checks the admin token in constant time.

@@ -78,6 +78,9 @@ pub async fn create(
         Err(e) => return Err(e.into()),
     };
     let req = to_request(body)?;
+    if let UniverseSelection::Symbols(symbols) = &req.universe {
+        state.tracker.record_many(symbols, chrono::Utc::now());
+    }
     let entry = state.scans.start(req, state.deps.clone());
     let base = format!("/api/v1/scans/{}", entry.id);
     Ok((

@@ -377,3 +377,46 @@ async fn provider_outages_are_503_with_a_friendly_message() {
         "server errors count in the error rate: {m}"
     );
 }
+
+#[tokio::test]
+async fn warmer_status_popular_symbols_and_manual_warm() {
+    let st = state(30, Some("tok"));
+    let app = router(st.clone());
+    let sym = SyntheticProvider::new(SyntheticConfig {
+        n_symbols: 30,
+        n_bars: 300,
+        ..SyntheticConfig::default()
+    });
+    let universe = technic_core::DataProvider::universe(&sym).await.unwrap();
+    let (a, b) = (universe[5].symbol.to_string(), universe[9].symbol.to_string());
+    for _ in 0..3 {
+        call(&app, "GET", &format!("/api/v1/symbols/{a}"), None, None).await;
+    }
+    call(&app, "GET", &format!("/api/v1/symbols/{b}"), None, None).await;
+    let (s, w) = call(&app, "GET", "/api/v1/warmer", None, None).await;
+    assert_eq!(s, StatusCode::OK, "{w}");
+    assert_eq!(w["enabled"], true);
+    assert_eq!(w["popular"][0]["symbol"], a.as_str());
+    assert_eq!(w["popular"][1]["symbol"], b.as_str());
+    assert_eq!(
+        w["hourly"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|h| h.as_u64().unwrap())
+            .sum::<u64>(),
+        4
+    );
+
+    let (s, _) = call(&app, "POST", "/api/v1/cache/warm", None, None).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    call(&app, "DELETE", "/api/v1/cache", None, Some("tok")).await;
+    let (s, pass) = call(&app, "POST", "/api/v1/cache/warm", None, Some("tok")).await;
+    assert_eq!(s, StatusCode::OK, "{pass}");
+    assert_eq!(
+        (pass["considered"].as_u64(), pass["warmed"].as_u64()),
+        (Some(2), Some(2))
+    );
+    let (_, snap) = call(&app, "GET", &format!("/api/v1/symbols/{b}"), None, None).await;
+    assert_eq!(snap["cached"], true, "warmed symbols are answered from the cache");
+}
