@@ -8,7 +8,8 @@
 //! - [`score`]: the `tech_rating` composite and its [`Signal`].
 //! - [`provider`]: the [`DataProvider`] trait with the synthetic and CSV-directory providers.
 //! - [`cache`]: the [`Cache`] trait and the `quick_cache`-backed [`MemoryCache`].
-//! - [`store`]: the [`Store`] trait and an in-memory store.
+//! - [`store`]: the [`Store`] trait, an in-memory store and [`SqliteStore`].
+//! - [`monitor`]: the performance [`Monitor`]: samples, alert rules, CSV log.
 //! - [`progress`]: [`ProgressSink`] and the events a scan emits.
 //! - [`scan`]: the scan pipeline (load universe → fetch bars → compute and score → rank).
 //!
@@ -31,6 +32,7 @@ pub mod cache;
 pub mod error;
 pub mod indicators;
 pub mod model;
+pub mod monitor;
 pub mod progress;
 pub mod provider;
 pub mod scan;
@@ -42,6 +44,7 @@ pub use cache::{BarsKey, Cache, CacheStats, MemoryCache, MemoryCacheConfig};
 pub use error::{Action, Category, Error, Result};
 pub use indicators::Snapshot;
 pub use model::{Bar, Bars, DateRange, Symbol, Universe, UniverseEntry};
+pub use monitor::{Alert, MetricSample, MetricSummary, Monitor, MonitorConfig, Severity};
 pub use progress::{NoopSink, ProgressEvent, ProgressSink, Stage};
 pub use provider::{CsvDirProvider, DataProvider, SyntheticConfig, SyntheticProvider};
 pub use scan::{
@@ -49,5 +52,5 @@ pub use scan::{
     UniverseSelection, scan,
 };
 pub use score::{Signal, SubScores, TechRating};
-pub use store::{MemoryStore, Store};
+pub use store::{BarExtent, BarsUpdate, MemoryStore, SqliteStore, Store};
 pub use tokio_util::sync::CancellationToken;

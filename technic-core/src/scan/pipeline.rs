@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Instant;
 
 use chrono::Utc;
@@ -10,6 +10,7 @@ use futures::StreamExt;
 use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, debug, info, info_span, warn};
 
+use super::history::StoredHistory;
 use super::reporter::Reporter;
 use super::{
     Deps, FilterCounts, Filters, ScanReport, ScanRequest, ScanResult, ScanState, Skipped, StageTimings,
@@ -17,7 +18,7 @@ use super::{
 };
 use crate::cache::BarsKey;
 use crate::error::{Error, Result};
-use crate::model::{Bars, DateRange, Universe, UniverseEntry};
+use crate::model::{Bars, DateRange, Symbol, Universe, UniverseEntry};
 use crate::progress::{ProgressSink, Stage};
 
 /// Runs one scan. See the [module docs](super).
@@ -185,8 +186,9 @@ impl<'a> Run<'a> {
         Ok(Some((universe, universe_size)))
     }
 
-    /// Fetches bars through the cache with bounded concurrency. Returns what arrived and whether the scan
-    /// was cancelled.
+    /// Fetches bars through the cache with bounded concurrency; with a store, reads the stored history
+    /// first (batched), asks the provider only for missing dates and writes new bars back in one
+    /// transaction. Returns what arrived and whether the scan was cancelled.
     async fn fetch(&mut self, universe: Universe, range: DateRange) -> (Fetched, bool) {
         let total = universe.len();
         self.reporter.begin(
@@ -194,12 +196,66 @@ impl<'a> Run<'a> {
             total,
             format!("Fetching data for {total} symbols…"),
         );
-        let (cache, provider) = (&self.deps.cache, &self.deps.provider);
+        let symbols: Vec<Symbol> = universe.iter().map(|e| e.symbol.clone()).collect();
+        let history = match &self.deps.store {
+            Some(store) => {
+                let load = StoredHistory::load(store.as_ref(), &symbols, range);
+                let loaded = tokio::select! {
+                    biased;
+                    () = self.cancel.cancelled() => return (Vec::new(), true),
+                    loaded = load => loaded,
+                };
+                match loaded {
+                    Ok(h) => Some(h),
+                    Err(e) => {
+                        warn!(error = %e, "store unreadable; fetching everything from the provider");
+                        None
+                    }
+                }
+            }
+            None => None,
+        };
+        let (fetched, cancelled) = self.fetch_all(universe, range, history.as_ref()).await;
+        if let (Some(store), Some(history)) = (&self.deps.store, &history) {
+            let updates = history.take_updates();
+            let n_updates = updates.len();
+            if let Err(e) = store.save_bars_batch(&updates).await {
+                warn!(error = %e, "could not store fetched bars");
+            }
+            let accessed: Vec<Symbol> = fetched.iter().map(|(e, _)| e.symbol.clone()).collect();
+            if let Err(e) = store.record_access(&accessed).await {
+                warn!(error = %e, "could not record symbol access counts");
+            }
+            debug!(n_updates, "fetched bars written to the store");
+        }
+        (fetched, cancelled)
+    }
+
+    async fn fetch_all(
+        &mut self,
+        universe: Universe,
+        range: DateRange,
+        history: Option<&StoredHistory>,
+    ) -> (Fetched, bool) {
+        let total = universe.len();
+        let (cache, provider, monitor) = (&self.deps.cache, &self.deps.provider, &self.deps.monitor);
         let mut stream = futures::stream::iter(universe)
             .map(|entry| async move {
                 let key = BarsKey::new(entry.symbol.clone(), range);
+                let asked_provider = AtomicBool::new(false);
+                let started = Instant::now();
                 let load = Box::pin(async {
-                    let bars = provider.daily_bars(&entry.symbol, range).await?;
+                    let bars = match history {
+                        Some(h) => {
+                            let (bars, asked) = h.bars(provider.as_ref(), &entry.symbol, range).await?;
+                            asked_provider.store(asked, Ordering::Relaxed);
+                            bars
+                        }
+                        None => {
+                            asked_provider.store(true, Ordering::Relaxed);
+                            provider.daily_bars(&entry.symbol, range).await?
+                        }
+                    };
                     if bars.is_empty() {
                         let detail = format!("no bars between {} and {}", range.from, range.to);
                         return Err(Error::invalid_data(entry.symbol.as_str(), detail));
@@ -209,6 +265,11 @@ impl<'a> Run<'a> {
                     Ok(Arc::new(bars))
                 });
                 let result = cache.get_or_load(&key, load).await.map(|l| l.into_bars());
+                if let Some(m) = monitor {
+                    // Cached: answered by the memory cache or the store without asking the provider.
+                    let cached = !asked_provider.load(Ordering::Relaxed);
+                    m.record(started.elapsed(), cached, result.is_err());
+                }
                 (entry, result)
             })
             .buffer_unordered(self.req.fetch_concurrency.max(1));
@@ -331,7 +392,7 @@ impl<'a> Run<'a> {
             cache: self.deps.cache.stats().since(&cache_before),
         };
         if let Some(store) = &self.deps.store
-            && let Err(e) = store.save_scan(&report).await
+            && let Err(e) = store.save_scan_run(self.req, &report).await
         {
             warn!(error = %e, "could not save the scan");
         }

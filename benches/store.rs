@@ -1,0 +1,2 @@
+//! Store benches (placeholder until written).
+fn main() {}
