@@ -4,6 +4,7 @@
 mod args;
 mod progress;
 mod render;
+mod report;
 mod wire;
 
 use std::io::Write;
@@ -45,6 +46,7 @@ async fn run(cli: Cli) -> u8 {
     let verbose = cli.verbose;
     let result = match cli.command {
         Command::Scan(args) => run_scan(args).await,
+        Command::Report(args) => report::run(&args).await,
     };
     match result {
         Ok(code) => code,
@@ -61,7 +63,7 @@ async fn run(cli: Cli) -> u8 {
 }
 
 async fn run_scan(args: args::ScanArgs) -> anyhow::Result<u8> {
-    let wired = wire::scan(&args)?;
+    let wired = wire::scan(&args).await?;
     let cancel = CancellationToken::new();
     let on_signal = cancel.clone();
     tokio::spawn(async move {
@@ -72,6 +74,11 @@ async fn run_scan(args: args::ScanArgs) -> anyhow::Result<u8> {
     let sink = progress::TerminalSink::new(args.quiet);
     let report = scan(&wired.request, &wired.deps, &sink, cancel).await;
     sink.finish();
+    // One performance sample per scan, so `technic report` has figures for command-line use too.
+    let store = wired.store.as_deref().map(|s| s as &dyn technic_core::Store);
+    if let Err(e) = wired.monitor.sample_and_record(store).await {
+        tracing::warn!(error = %e, "could not record the performance sample");
+    }
     let report = report.map_err(|e| anyhow::Error::new(e).context("the scan could not run"))?;
 
     let mut out = std::io::stdout().lock();

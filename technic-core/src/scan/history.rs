@@ -1,16 +1,18 @@
-//! Bars through the store: the lazy history window, delta fetches and write-through.
+//! Bars through the store: delta fetches, write-through and lazy loading of the history window.
 //!
-//! Before fetching, the scan reads in two batched queries what the store holds for every symbol (its
-//! [`BarExtent`]) and the bars inside the history window. Per symbol it then asks the provider only for
-//! what is missing:
-//! - nothing stored: the window (not the whole requested range: indicators need no more);
-//! - the window starts before the earliest date the provider was asked from: that earlier part;
+//! Before fetching, the scan reads in batched queries what the store holds for every symbol (its
+//! [`BarExtent`]) and the stored bars inside the history window. Per symbol it then asks the provider
+//! only for what is missing ([`missing_ranges`]):
+//! - nothing stored: the requested range;
+//! - fewer than [`HISTORY_BARS`] stored and the range starts before the earliest date the provider was
+//!   asked from: that earlier part (once: the ask is remembered even when it brings nothing);
 //! - the store is behind: the dates after the last stored bar, up to the range's end.
 //!
-//! The store is **current** for a symbol when the provider has already been asked through the range's
-//! end (`fetched_to ≥ to`; a holiday or a bar not yet published is not asked for twice), or its last
-//! stored bar is on or after the last weekday on or before the range's end (Saturday and Sunday have no
-//! bars). New bars are written back in one transaction once the fetch stage ends.
+//! The store is **current** for a symbol when its last stored bar is on or after the last weekday on or
+//! before the range's end (weekends have no bars), or the provider has already been asked through the
+//! range's end (`fetched_to`, never later than today: a holiday, or a bar not yet published when an
+//! earlier scan ran that day, is not asked for again until the next day). Each symbol is scored on its
+//! last [`HISTORY_BARS`] bars; new bars are written back in one transaction when the fetch stage ends.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -32,9 +34,10 @@ pub const HISTORY_BARS: usize = 504;
 /// holidays and gaps.
 pub const HISTORY_CALENDAR_DAYS: u64 = 762;
 
-/// The part of `range` a scan reads: its last [`HISTORY_CALENDAR_DAYS`].
-pub fn history_window(range: DateRange) -> DateRange {
-    let lazy = DateRange::ending(range.to, HISTORY_CALENDAR_DAYS);
+/// The part of `range` a scan reads from the store, given the earliest last-bar date among the symbols
+/// (`anchor`): [`HISTORY_CALENDAR_DAYS`] ending there, so every symbol gets its full history window.
+pub fn history_window(range: DateRange, anchor: NaiveDate) -> DateRange {
+    let lazy = DateRange::ending(anchor.min(range.to), HISTORY_CALENDAR_DAYS);
     DateRange {
         from: lazy.from.max(range.from),
         to: range.to,
@@ -53,22 +56,21 @@ pub fn last_weekday(d: NaiveDate) -> NaiveDate {
 
 /// The ranges to ask the provider for, given what is stored (see the module docs).
 pub fn missing_ranges(extent: Option<&BarExtent>, range: DateRange) -> Vec<DateRange> {
-    let window = history_window(range);
     let Some(e) = extent else {
-        return vec![window];
+        return vec![range];
     };
     let mut out = Vec::new();
-    if window.from < e.fetched_from {
+    if e.n_bars < HISTORY_BARS && range.from < e.fetched_from {
         let to = e.fetched_from.pred_opt().unwrap_or(e.fetched_from);
         out.push(DateRange {
-            from: window.from,
-            to: to.min(window.to),
+            from: range.from,
+            to: to.min(range.to),
         });
     }
-    let current = e.fetched_to >= window.to || e.last >= last_weekday(window.to);
+    let current = e.fetched_to >= range.to || e.last >= last_weekday(range.to);
     if !current {
-        let from = e.last.succ_opt().unwrap_or(e.last).max(window.from);
-        out.push(DateRange { from, to: window.to });
+        let from = e.last.succ_opt().unwrap_or(e.last).max(range.from);
+        out.push(DateRange { from, to: range.to });
     }
     out
 }
@@ -90,10 +92,10 @@ impl StoredHistory {
             .filter(|s| extents.contains_key(*s))
             .cloned()
             .collect();
-        let bars = if stored.is_empty() {
-            HashMap::new()
-        } else {
-            store.load_bars(&stored, history_window(range)).await?
+        let anchor = extents.values().map(|e| e.last).min();
+        let bars = match anchor {
+            Some(anchor) => store.load_bars(&stored, history_window(range, anchor)).await?,
+            None => HashMap::new(),
         };
         Ok(Self {
             extents,
@@ -111,11 +113,15 @@ impl StoredHistory {
         range: DateRange,
     ) -> Result<(Bars, bool)> {
         let asks = missing_ranges(self.extents.get(symbol), range);
+        let today = chrono::Utc::now().date_naive();
         let mut bars = self.bars.get(symbol).cloned().unwrap_or_default();
         for ask in &asks {
             let new = provider.daily_bars(symbol, *ask).await?.into_range(*ask);
-            new.validate()
-                .map_err(|bad| Error::invalid_data(symbol.as_str(), bad.reason))?;
+            // Nothing new is a valid answer (a holiday, or no bar published yet).
+            if !new.is_empty() {
+                new.validate()
+                    .map_err(|bad| Error::invalid_data(symbol.as_str(), bad.reason))?;
+            }
             bars = merge_bars(&bars, &new);
             self.updates
                 .lock()
@@ -124,10 +130,10 @@ impl StoredHistory {
                     symbol: symbol.clone(),
                     bars: new,
                     fetched_from: ask.from,
-                    fetched_to: ask.to,
+                    fetched_to: ask.to.min(today).max(ask.from),
                 });
         }
-        let bars = bars.into_range(history_window(range));
+        let bars = bars.into_range(range);
         Ok((bars.tail(HISTORY_BARS), !asks.is_empty()))
     }
 
@@ -156,18 +162,23 @@ mod tests {
     }
 
     #[test]
-    fn nothing_stored_asks_for_the_window_only() {
+    fn nothing_stored_asks_for_the_range() {
         let range = DateRange::new(d(2020, 1, 1), d(2024, 6, 28)).unwrap();
-        let asks = missing_ranges(None, range);
-        assert_eq!(asks, vec![history_window(range)]);
-        assert!(asks[0].from > range.from);
-        assert_eq!(asks[0].to, range.to);
+        assert_eq!(missing_ranges(None, range), vec![range]);
+    }
+
+    #[test]
+    fn the_window_ends_at_the_earliest_last_bar() {
+        let range = DateRange::new(d(2000, 1, 1), NaiveDate::MAX).unwrap();
+        let w = history_window(range, d(2023, 12, 29));
+        assert_eq!(w.to, NaiveDate::MAX);
+        assert_eq!(w.from, d(2023, 12, 29) - Days::new(HISTORY_CALENDAR_DAYS - 1));
     }
 
     #[test]
     fn current_behind_and_weekend() {
         let range = DateRange::new(d(2022, 6, 1), d(2024, 6, 30)).unwrap(); // a Sunday
-        let first = history_window(range).from;
+        let first = d(2022, 6, 1);
         // Last bar on Friday the 28th: current.
         assert!(missing_ranges(Some(&extent(first, d(2024, 6, 28), d(2024, 6, 28))), range).is_empty());
         // Behind: ask from the day after the last bar.
@@ -181,11 +192,14 @@ mod tests {
     }
 
     #[test]
-    fn earlier_history_is_backfilled() {
+    fn short_history_is_backfilled_once() {
         let range = DateRange::new(d(2022, 6, 1), d(2024, 6, 28)).unwrap();
-        let window = history_window(range);
-        let e = extent(d(2024, 1, 2), d(2024, 6, 28), d(2024, 6, 28));
+        let mut e = extent(d(2024, 1, 2), d(2024, 6, 28), d(2024, 6, 28));
+        e.n_bars = 120;
         let asks = missing_ranges(Some(&e), range);
-        assert_eq!(asks, vec![DateRange::new(window.from, d(2024, 1, 1)).unwrap()]);
+        assert_eq!(asks, vec![DateRange::new(range.from, d(2024, 1, 1)).unwrap()]);
+        // Once asked from the range's start, not again, even if the provider had nothing.
+        e.fetched_from = range.from;
+        assert!(missing_ranges(Some(&e), range).is_empty());
     }
 }

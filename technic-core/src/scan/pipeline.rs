@@ -216,7 +216,8 @@ impl<'a> Run<'a> {
             None => None,
         };
         let (fetched, cancelled) = self.fetch_all(universe, range, history.as_ref()).await;
-        if let (Some(store), Some(history)) = (&self.deps.store, &history) {
+        // A cancelled scan leaves at once; what it fetched is asked for again next time.
+        if let (false, Some(store), Some(history)) = (cancelled, &self.deps.store, &history) {
             let updates = history.take_updates();
             let n_updates = updates.len();
             if let Err(e) = store.save_bars_batch(&updates).await {

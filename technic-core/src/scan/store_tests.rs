@@ -76,16 +76,14 @@ async fn scan_with(p: &Arc<CountingProvider>, store: Arc<dyn Store>, range: Date
 async fn second_scan_asks_the_provider_for_no_stored_bar() {
     let dir = tempfile::tempdir().unwrap();
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open(dir.path().join("s.db")).await.unwrap());
-    // 700 bars: more than the history a scan needs, so the lazy window is visible.
+    // 700 bars: more than the history a scan needs.
     let p = Arc::new(CountingProvider::new(30, 700));
     let range = p.default_range();
-    let window = history_window(range);
-    assert!(window.from > range.from);
 
     let cold = scan_with(&p, store.clone(), range).await;
     let asked = p.take();
     assert_eq!(asked.len(), 30, "one request per symbol");
-    assert!(asked.iter().all(|(_, r)| *r == window), "{asked:?}");
+    assert!(asked.iter().all(|(_, r)| *r == range), "{asked:?}");
 
     let warm = scan_with(&p, store.clone(), range).await;
     assert_eq!(p.take(), Vec::new(), "the warm scan asked the provider");
