@@ -1,10 +1,10 @@
 //! The SQLite schema and its migrations, tracked in `PRAGMA user_version`.
 //!
-//! Each entry of [`MIGRATIONS`] moves the schema one version up and runs in its own transaction. A file
+//! Each entry of [`MIGRATIONS`] moves the schema one version up; pending ones run in one transaction. A file
 //! whose `user_version` is above [`SCHEMA_VERSION`] was written by a newer Technic and is refused, never
 //! downgraded; a file that is not a SQLite database is refused and left untouched.
 
-use rusqlite::{Connection, ErrorCode};
+use rusqlite::{Connection, ErrorCode, TransactionBehavior};
 
 use crate::error::{Error, Result};
 
@@ -115,19 +115,15 @@ CREATE INDEX symbol_access_by_count ON symbol_access (count DESC, symbol);
 "];
 
 /// Sets the connection's pragmas and brings the schema up to [`SCHEMA_VERSION`].
+///
+/// Several processes may open one new file at once: the migration runs in an IMMEDIATE transaction
+/// (one writer at a time) and re-reads the version inside it, so only the first process migrates.
 pub(super) fn prepare(conn: &mut Connection, path: &str) -> Result<()> {
-    // The first read of the header tells a non-database apart before anything is written.
-    let version: i64 = conn
-        .pragma_query_value(None, "user_version", |r| r.get(0))
+    // Wait for other processes' locks instead of failing at once, from the first statement on.
+    conn.busy_timeout(std::time::Duration::from_secs(5))
         .map_err(|e| open_error(path, &e))?;
-    if version > SCHEMA_VERSION {
-        return Err(Error::Store {
-            detail: format!(
-                "{path} has schema version {version}, newer than the {SCHEMA_VERSION} this Technic \
-                 understands; upgrade Technic or point --store at another file (the file was not changed)"
-            ),
-        });
-    }
+    // The first read of the header tells a non-database apart before anything is written.
+    let version = user_version(conn, path)?;
     // WAL lets readers run beside a writer and survives a killed process; NORMAL sync is durable across
     // process crashes in WAL mode (only an OS crash can lose the last commits).
     let mode: String = conn
@@ -142,20 +138,39 @@ pub(super) fn prepare(conn: &mut Connection, path: &str) -> Result<()> {
     };
     set("synchronous", &"NORMAL")?;
     set("foreign_keys", &true)?;
-    conn.busy_timeout(std::time::Duration::from_secs(5))
+    if version == SCHEMA_VERSION {
+        return Ok(());
+    }
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(|e| open_error(path, &e))?;
+    let version = user_version(&tx, path)?;
     for (from, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
         let to = from as i64 + 1;
-        let tx = conn.transaction().map_err(|e| open_error(path, &e))?;
         tx.execute_batch(sql)
             .and_then(|()| tx.pragma_update(None, "user_version", to))
-            .and_then(|()| tx.commit())
             .map_err(|e| Error::Store {
                 detail: format!("{path}: migrating the schema to version {to} failed: {e}"),
             })?;
         tracing::info!(path, version = to, "store schema migrated");
     }
-    Ok(())
+    tx.commit().map_err(|e| open_error(path, &e))
+}
+
+/// The file's schema version; refuses versions newer than this build's.
+fn user_version(conn: &Connection, path: &str) -> Result<i64> {
+    let version: i64 = conn
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .map_err(|e| open_error(path, &e))?;
+    if version > SCHEMA_VERSION {
+        return Err(Error::Store {
+            detail: format!(
+                "{path} has schema version {version}, newer than the {SCHEMA_VERSION} this Technic \
+                 understands; upgrade Technic or point --store at another file (the file was not changed)"
+            ),
+        });
+    }
+    Ok(version)
 }
 
 fn open_error(path: &str, e: &rusqlite::Error) -> Error {

@@ -353,3 +353,18 @@ async fn reopening_keeps_the_schema_version_and_wal_mode() {
     }
     assert_eq!(store.integrity_check().await.unwrap(), "ok");
 }
+
+#[test]
+fn concurrent_first_opens_migrate_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("shared.db");
+    let opened: Vec<_> = (0..6)
+        .map(|_| {
+            let path = path.clone();
+            std::thread::spawn(move || SqliteStore::open_blocking(&path).map(drop))
+        })
+        .collect();
+    for t in opened {
+        t.join().unwrap().unwrap();
+    }
+}
