@@ -79,7 +79,9 @@ pub fn missing_ranges(extent: Option<&BarExtent>, range: DateRange) -> Vec<DateR
 #[derive(Debug)]
 pub(super) struct StoredHistory {
     extents: HashMap<Symbol, BarExtent>,
-    bars: HashMap<Symbol, Bars>,
+    /// Taken out symbol by symbol, so each symbol's bars are moved, not copied, and memory is freed as
+    /// the fetch stage goes.
+    bars: Mutex<HashMap<Symbol, Bars>>,
     updates: Mutex<Vec<BarsUpdate>>,
 }
 
@@ -99,7 +101,7 @@ impl StoredHistory {
         };
         Ok(Self {
             extents,
-            bars,
+            bars: Mutex::new(bars),
             updates: Mutex::new(Vec::new()),
         })
     }
@@ -114,7 +116,8 @@ impl StoredHistory {
     ) -> Result<(Bars, bool)> {
         let asks = missing_ranges(self.extents.get(symbol), range);
         let today = chrono::Utc::now().date_naive();
-        let mut bars = self.bars.get(symbol).cloned().unwrap_or_default();
+        let stored = self.bars.lock().unwrap_or_else(|e| e.into_inner()).remove(symbol);
+        let mut bars = stored.unwrap_or_default();
         for ask in &asks {
             let new = provider.daily_bars(symbol, *ask).await?.into_range(*ask);
             // Nothing new is a valid answer (a holiday, or no bar published yet).
@@ -134,7 +137,12 @@ impl StoredHistory {
                 });
         }
         let bars = bars.into_range(range);
-        Ok((bars.tail(HISTORY_BARS), !asks.is_empty()))
+        let bars = if bars.len() > HISTORY_BARS {
+            bars.tail(HISTORY_BARS)
+        } else {
+            bars
+        };
+        Ok((bars, !asks.is_empty()))
     }
 
     /// The updates gathered so far, emptied.
