@@ -11,7 +11,7 @@
 //! - [`store`]: the [`Store`] trait, an in-memory store and [`SqliteStore`].
 //! - [`monitor`]: the performance [`Monitor`]: samples, alert rules, CSV log.
 //! - [`progress`]: [`ProgressSink`] and the events a scan emits.
-//! - [`scan`]: the scan pipeline (load universe → fetch bars → compute and score → rank).
+//! - [`mod@scan`]: the scan pipeline (load universe → fetch bars → compute and score → rank).
 //!
 //! ```no_run
 //! # async fn demo() -> technic_core::Result<()> {

@@ -1,6 +1,7 @@
 //! The scan: load the universe, fetch daily bars (through the cache), compute indicators and scores, rank.
 //!
-//! [`scan`] reports progress to a [`ProgressSink`] as work finishes, honours a [`CancellationToken`] in
+//! [`scan()`] reports progress to a [`ProgressSink`](crate::ProgressSink) as work finishes, honours a
+//! [`CancellationToken`](crate::CancellationToken) in
 //! every stage (within ~100 ms), runs I/O with bounded concurrency and indicator maths on blocking threads,
 //! and records every symbol it could not score as [`Skipped`] with the reason.
 //!
