@@ -72,8 +72,17 @@ async fn run_scan(args: args::ScanArgs) -> anyhow::Result<u8> {
         }
     });
     let sink = progress::TerminalSink::new(args.quiet);
+    // Long scans (a cold fetch from a remote provider) are sampled on the monitor's interval too.
+    let stop_monitor = CancellationToken::new();
+    let store_dyn = wired
+        .store
+        .clone()
+        .map(|s| s as std::sync::Arc<dyn technic_core::Store>);
+    let monitor_task = tokio::spawn(wired.monitor.clone().run(store_dyn, stop_monitor.clone()));
     let report = scan(&wired.request, &wired.deps, &sink, cancel).await;
     sink.finish();
+    stop_monitor.cancel();
+    let _ = monitor_task.await;
     // One performance sample per scan, so `technic report` has figures for command-line use too.
     let store = wired.store.as_deref().map(|s| s as &dyn technic_core::Store);
     if let Err(e) = wired.monitor.sample_and_record(store).await {

@@ -155,3 +155,61 @@ async fn the_monitor_sees_store_answers_as_cached() {
     assert_eq!(totals.errors, 0);
     assert!((totals.cache_hit_rate - 0.5).abs() < 1e-12);
 }
+
+/// Serves bad data for one symbol until told otherwise.
+#[derive(Debug)]
+struct FlakyProvider {
+    inner: CountingProvider,
+    bad: Mutex<Option<Symbol>>,
+}
+
+#[async_trait]
+impl DataProvider for FlakyProvider {
+    fn name(&self) -> &str {
+        "flaky"
+    }
+    fn default_range(&self) -> DateRange {
+        self.inner.default_range()
+    }
+    async fn universe(&self) -> Result<Universe> {
+        self.inner.universe().await
+    }
+    async fn daily_bars(&self, symbol: &Symbol, range: DateRange) -> Result<Bars> {
+        let mut bars = self.inner.daily_bars(symbol, range).await?;
+        if self.bad.lock().unwrap().as_ref() == Some(symbol) {
+            bars.high[3] = bars.low[3] - 1.0;
+        }
+        Ok(bars)
+    }
+}
+
+#[tokio::test]
+async fn bad_data_is_not_stored_and_is_asked_for_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(dir.path().join("s.db")).await.unwrap());
+    let inner = CountingProvider::new(8, 300);
+    let bad = inner.inner.universe().await.unwrap()[2].symbol.clone();
+    let p = Arc::new(FlakyProvider {
+        inner,
+        bad: Mutex::new(Some(bad.clone())),
+    });
+    let req = ScanRequest::default();
+    let run = || async {
+        let deps = Deps::new(p.clone(), Arc::new(MemoryCache::default())).with_store(store.clone());
+        scan(&req, &deps, &NoopSink, CancellationToken::new())
+            .await
+            .unwrap()
+    };
+    let first = run().await;
+    assert_eq!(first.skipped.len(), 1);
+    assert_eq!(first.skipped[0].symbol, bad);
+    let extents = store.bar_extents(std::slice::from_ref(&bad)).await.unwrap();
+    assert!(extents.is_empty(), "bad bars were stored");
+    p.inner.take();
+
+    *p.bad.lock().unwrap() = None;
+    let second = run().await;
+    assert!(second.skipped.is_empty());
+    let asked: Vec<Symbol> = p.inner.take().into_iter().map(|(s, _)| s).collect();
+    assert_eq!(asked, vec![bad]);
+}
