@@ -133,7 +133,7 @@ fn store_benches(c: &mut Criterion) {
                 fetched_to: range.to,
             })
             .collect();
-        store.save_bars_batch(&updates).await.unwrap();
+        store.save_bars_batch(updates).await.unwrap();
         Arc::new(store)
     });
     let rows = row_per_bar(&dir.path().join("rows.db"), &bars);

@@ -65,9 +65,10 @@ pub trait Store: Send + Sync + Debug {
     /// Bars of several symbols within `range`; symbols with no stored bars are absent from the map.
     async fn load_bars(&self, symbols: &[Symbol], range: DateRange) -> Result<HashMap<Symbol, Bars>>;
 
-    /// Saves bars of many symbols at once. The default calls [`Store::save_bars`] for each update and
-    /// forgets `fetched_to`; stores override it to write everything in one transaction.
-    async fn save_bars_batch(&self, updates: &[BarsUpdate]) -> Result<()> {
+    /// Saves bars of many symbols at once (taking them, so a large batch is not copied). The default
+    /// calls [`Store::save_bars`] for each update and forgets the fetched range; stores override it to
+    /// write everything in one transaction.
+    async fn save_bars_batch(&self, updates: Vec<BarsUpdate>) -> Result<()> {
         for u in updates.iter().filter(|u| !u.bars.is_empty()) {
             self.save_bars(&u.symbol, &u.bars).await?;
         }
@@ -213,8 +214,8 @@ impl Store for MemoryStore {
         Ok(())
     }
 
-    async fn save_bars_batch(&self, updates: &[BarsUpdate]) -> Result<()> {
-        for u in updates {
+    async fn save_bars_batch(&self, updates: Vec<BarsUpdate>) -> Result<()> {
+        for u in &updates {
             if !u.bars.is_empty() {
                 self.save_bars(&u.symbol, &u.bars).await?;
             }

@@ -220,7 +220,7 @@ impl<'a> Run<'a> {
         if let (false, Some(store), Some(history)) = (cancelled, &self.deps.store, &history) {
             let updates = history.take_updates();
             let n_updates = updates.len();
-            if let Err(e) = store.save_bars_batch(&updates).await {
+            if let Err(e) = store.save_bars_batch(updates).await {
                 warn!(error = %e, "could not store fetched bars");
             }
             let accessed: Vec<Symbol> = fetched.iter().map(|(e, _)| e.symbol.clone()).collect();

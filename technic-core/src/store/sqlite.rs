@@ -492,14 +492,13 @@ impl Store for SqliteStore {
             fetched_from: bars.date.first().copied().unwrap_or(NaiveDate::MAX),
             fetched_to: bars.date.last().copied().unwrap_or(NaiveDate::MIN),
         };
-        self.save_bars_batch(std::slice::from_ref(&update)).await
+        self.save_bars_batch(vec![update]).await
     }
 
-    async fn save_bars_batch(&self, updates: &[BarsUpdate]) -> Result<()> {
+    async fn save_bars_batch(&self, updates: Vec<BarsUpdate>) -> Result<()> {
         if updates.is_empty() {
             return Ok(());
         }
-        let updates = updates.to_vec();
         self.call(move |conn, p| {
             let now_ms = ms(Utc::now());
             let tx = conn.transaction().map_err(|e| store_err("begin", e))?;

@@ -62,7 +62,7 @@ async fn writer_child() {
                 }
             })
             .collect();
-        store.save_bars_batch(&updates).await.unwrap();
+        store.save_bars_batch(updates).await.unwrap();
         println!("saved {}", r.id);
     }
 }

@@ -106,7 +106,7 @@ async fn batched_load_uses_one_query_per_chunk_of_symbols() {
             }
         })
         .collect();
-    store.save_bars_batch(&updates).await.unwrap();
+    store.save_bars_batch(updates.clone()).await.unwrap();
     assert_eq!(
         store.profile().count("commit"),
         1,
@@ -135,7 +135,7 @@ async fn fetched_range_is_remembered_even_without_new_bars() {
         fetched_from: bars.date[0],
         fetched_to: later,
     };
-    store.save_bars_batch(&[update]).await.unwrap();
+    store.save_bars_batch(vec![update]).await.unwrap();
     let ext = store.bar_extents(std::slice::from_ref(&a)).await.unwrap()[&a];
     assert_eq!(ext.last, bars.date[9]);
     assert_eq!(ext.fetched_to, later);
