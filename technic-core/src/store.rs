@@ -340,6 +340,11 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn memory_store_keeps_the_contract() {
+        crate::testing::store_contract(&MemoryStore::default()).await;
+    }
+
+    #[tokio::test]
     async fn bars_upsert_by_date() {
         let store = MemoryStore::default();
         let sym = Symbol::new("A");

@@ -58,6 +58,12 @@ fn report(id: &str, n_results: usize) -> ScanReport {
 }
 
 #[tokio::test]
+async fn sqlite_store_keeps_the_contract() {
+    let (_dir, store) = temp_store().await;
+    crate::testing::store_contract(&store).await;
+}
+
+#[tokio::test]
 async fn bars_round_trip_across_years_and_upsert_by_date() {
     let (_dir, store) = temp_store().await;
     let a = Symbol::new("A");
