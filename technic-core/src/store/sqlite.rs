@@ -15,6 +15,8 @@ use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, Transaction, params, params_from_iter};
 
+use self::runs::{load_run, save_run};
+use self::sql::*;
 use super::codec;
 use super::profile::{QueryProfile, QueryStats};
 use super::schema;
@@ -22,7 +24,7 @@ use super::{BarExtent, BarsUpdate, Store, merge_bars};
 use crate::error::{Error, Result};
 use crate::model::{Bars, DateRange, Symbol};
 use crate::monitor::{Alert, MetricSample, MetricSummary, Severity};
-use crate::scan::{ScanReport, ScanRequest, ScanResult, Skipped};
+use crate::scan::{ScanReport, ScanRequest};
 
 /// Symbols per `IN (…)` list: one statement shape for all full chunks (so it stays in the statement
 /// cache), well under SQLite's limit of 32766 parameters.
@@ -31,47 +33,6 @@ const IN_CHUNK: usize = 500;
 /// How long a computed [`MetricSummary`] is served from memory. Writes through this store clear the
 /// cache at once; the TTL bounds staleness when another process writes the same file.
 pub const SUMMARY_TTL: Duration = Duration::from_secs(30);
-
-pub(super) const SQL_LOAD_BLOCKS: &str = "SELECT symbol, data FROM bar_blocks WHERE symbol IN ({in}) AND year BETWEEN ? AND ? ORDER BY symbol, year";
-pub(super) const SQL_EXTENTS: &str = "SELECT symbol, first_day, last_day, n_bars, fetched_from, fetched_to FROM symbols WHERE symbol IN ({in})";
-const SQL_BLOCK: &str = "SELECT data FROM bar_blocks WHERE symbol = ?1 AND year = ?2";
-const SQL_UPSERT_BLOCK: &str = "INSERT INTO bar_blocks (symbol, year, n_bars, first_day, last_day, data) \
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (symbol, year) DO UPDATE SET \
-     n_bars = excluded.n_bars, first_day = excluded.first_day, last_day = excluded.last_day, data = excluded.data";
-pub(super) const SQL_SYMBOL_SPAN: &str =
-    "SELECT min(first_day), max(last_day), sum(n_bars) FROM bar_blocks WHERE symbol = ?1";
-const SQL_UPSERT_SYMBOL: &str = "INSERT INTO symbols (symbol, first_day, last_day, n_bars, fetched_from, fetched_to, \
-     updated_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (symbol) DO UPDATE SET first_day = excluded.first_day, \
-     last_day = excluded.last_day, n_bars = excluded.n_bars, \
-     fetched_from = min(symbols.fetched_from, excluded.fetched_from), \
-     fetched_to = max(symbols.fetched_to, excluded.fetched_to), updated_ms = excluded.updated_ms";
-const SQL_TOUCH_SYMBOL: &str = "UPDATE symbols SET fetched_from = min(fetched_from, ?2), \
-     fetched_to = max(fetched_to, ?3), updated_ms = ?4 WHERE symbol = ?1";
-const SQL_DELETE_RUN: &str = "DELETE FROM scan_runs WHERE id = ?1";
-const SQL_INSERT_RUN: &str = "INSERT INTO scan_runs (id, started_ms, finished_ms, state, error, provider, demo, \
-     range_from, range_to, universe_size, scanned, n_results, n_skipped, total_ms, request, timing, filtered, cache) \
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)";
-const SQL_INSERT_RESULT: &str = "INSERT INTO scan_results (run_id, rank, symbol, tech_rating, signal, result) \
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
-const SQL_INSERT_SKIPPED: &str =
-    "INSERT INTO scan_skipped (run_id, idx, symbol, category, reason) VALUES (?1, ?2, ?3, ?4, ?5)";
-const SQL_RUN: &str = "SELECT id, started_ms, state, error, provider, demo, range_from, range_to, universe_size, \
-     scanned, timing, filtered, cache FROM scan_runs WHERE id = ?1";
-pub(super) const SQL_RESULTS: &str = "SELECT result FROM scan_results WHERE run_id = ?1 ORDER BY rank";
-const SQL_SKIPPED: &str = "SELECT symbol, category, reason FROM scan_skipped WHERE run_id = ?1 ORDER BY idx";
-pub(super) const SQL_RECENT_RUNS: &str = "SELECT id FROM scan_runs ORDER BY started_ms DESC LIMIT ?1";
-const SQL_INSERT_SAMPLE: &str = "INSERT INTO metric_samples (at_ms, cache_hit_rate, avg_response_ms, \
-     active_connections, error_rate, requests, p95_cached_ms, p95_uncached_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
-pub(super) const SQL_SAMPLES: &str = "SELECT at_ms, cache_hit_rate, avg_response_ms, active_connections, error_rate, \
-     requests, p95_cached_ms, p95_uncached_ms FROM metric_samples WHERE at_ms >= ?1 ORDER BY at_ms";
-const SQL_INSERT_ALERT: &str = "INSERT INTO alerts (at_ms, rule, severity, value, threshold, message) \
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
-pub(super) const SQL_ALERTS: &str = "SELECT at_ms, rule, severity, value, threshold, message FROM alerts \
-     WHERE at_ms >= ?1 ORDER BY at_ms";
-const SQL_RECORD_ACCESS: &str = "INSERT INTO symbol_access (symbol, count, last_access_ms) VALUES (?1, 1, ?2) \
-     ON CONFLICT (symbol) DO UPDATE SET count = count + 1, last_access_ms = excluded.last_access_ms";
-pub(super) const SQL_ACCESS_COUNTS: &str =
-    "SELECT symbol, count FROM symbol_access ORDER BY count DESC, symbol LIMIT ?1";
 
 /// A [`Store`] in a SQLite file. Cheap to clone (clones share the connection).
 #[derive(Debug, Clone)]
@@ -318,169 +279,6 @@ fn load_blocks(
     }
     out.retain(|_, b: &mut Bars| !b.is_empty());
     Ok(out)
-}
-
-fn load_run(conn: &Connection, p: &QueryProfile, id: &str) -> Result<Option<ScanReport>> {
-    type RunRow = (
-        String,
-        i64,
-        String,
-        Option<String>,
-        String,
-        bool,
-        i64,
-        i64,
-        i64,
-        i64,
-        String,
-        String,
-        String,
-    );
-    let row: Option<RunRow> = timed(p, "load_run", || {
-        conn.prepare_cached(SQL_RUN)?
-            .query_row(params![id], |r| {
-                Ok((
-                    r.get(0)?,
-                    r.get(1)?,
-                    r.get(2)?,
-                    r.get(3)?,
-                    r.get(4)?,
-                    r.get(5)?,
-                    r.get(6)?,
-                    r.get(7)?,
-                    r.get(8)?,
-                    r.get(9)?,
-                    r.get(10)?,
-                    r.get(11)?,
-                    r.get(12)?,
-                ))
-            })
-            .optional()
-    })?;
-    let Some((
-        id,
-        started,
-        state,
-        error,
-        provider,
-        demo,
-        from,
-        to,
-        universe_size,
-        scanned,
-        timing,
-        filtered,
-        cache,
-    )) = row
-    else {
-        return Ok(None);
-    };
-    let results: Vec<String> = timed(p, "load_results", || {
-        conn.prepare_cached(SQL_RESULTS)?
-            .query_map(params![id], |r| r.get(0))?
-            .collect()
-    })?;
-    let skipped: Vec<(String, String, String)> = timed(p, "load_skipped", || {
-        conn.prepare_cached(SQL_SKIPPED)?
-            .query_map(params![id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
-            .collect()
-    })?;
-    let range = DateRange {
-        from: date_of(from, "range").map_err(|e| store_err("load_run", e))?,
-        to: date_of(to, "range").map_err(|e| store_err("load_run", e))?,
-    };
-    Ok(Some(ScanReport {
-        state: unjson(&format!("\"{state}\""), "scan state")?,
-        error,
-        provider,
-        demo,
-        started_at: from_ms(started),
-        range,
-        universe_size: universe_size as usize,
-        scanned: scanned as usize,
-        results: results
-            .iter()
-            .map(|r| unjson::<ScanResult>(r, "scan result"))
-            .collect::<Result<_>>()?,
-        skipped: skipped
-            .into_iter()
-            .map(|(symbol, category, reason)| {
-                Ok(Skipped {
-                    symbol: Symbol::new(symbol),
-                    reason,
-                    category: unjson(&format!("\"{category}\""), "skip category")?,
-                })
-            })
-            .collect::<Result<_>>()?,
-        filtered: unjson(&filtered, "filter counts")?,
-        timing: unjson(&timing, "stage timings")?,
-        cache: unjson(&cache, "cache stats")?,
-        id,
-    }))
-}
-
-fn save_run(
-    tx: &Transaction<'_>,
-    p: &QueryProfile,
-    request: Option<&ScanRequest>,
-    r: &ScanReport,
-) -> Result<()> {
-    let state = json(&r.state)?;
-    let request = request.map(json).transpose()?;
-    let (timing, filtered, cache) = (json(&r.timing)?, json(&r.filtered)?, json(&r.cache)?);
-    // Replacing a run deletes its old results and skips through the foreign keys' ON DELETE CASCADE.
-    timed(p, "delete_run", || {
-        tx.prepare_cached(SQL_DELETE_RUN)?.execute(params![r.id])
-    })?;
-    timed(p, "insert_run", || {
-        tx.prepare_cached(SQL_INSERT_RUN)?.execute(params![
-            r.id,
-            ms(r.started_at),
-            ms(Utc::now()),
-            state.trim_matches('"'),
-            r.error,
-            r.provider,
-            r.demo,
-            codec::day(r.range.from),
-            codec::day(r.range.to),
-            r.universe_size as i64,
-            r.scanned as i64,
-            r.results.len() as i64,
-            r.skipped.len() as i64,
-            r.timing.total_ms,
-            request,
-            timing,
-            filtered,
-            cache
-        ])
-    })?;
-    for res in &r.results {
-        let data = json(res)?;
-        let signal = json(&res.signal)?;
-        timed(p, "insert_result", || {
-            tx.prepare_cached(SQL_INSERT_RESULT)?.execute(params![
-                r.id,
-                res.rank as i64,
-                res.symbol.as_str(),
-                res.tech_rating,
-                signal.trim_matches('"'),
-                data
-            ])
-        })?;
-    }
-    for (idx, s) in r.skipped.iter().enumerate() {
-        let category = json(&s.category)?;
-        timed(p, "insert_skipped", || {
-            tx.prepare_cached(SQL_INSERT_SKIPPED)?.execute(params![
-                r.id,
-                idx as i64,
-                s.symbol.as_str(),
-                category.trim_matches('"'),
-                s.reason
-            ])
-        })?;
-    }
-    Ok(())
 }
 
 #[async_trait]
@@ -731,6 +529,9 @@ impl Store for SqliteStore {
         self.inner.profile.stats()
     }
 }
+
+mod runs;
+mod sql;
 
 #[cfg(test)]
 mod tests;

@@ -3,7 +3,7 @@
 use chrono::{Duration as ChronoDuration, NaiveDate};
 
 use super::*;
-use crate::scan::{ScanState, StageTimings};
+use crate::scan::{ScanResult, ScanState, Skipped, StageTimings};
 use crate::testing::sample_bars;
 
 fn all() -> DateRange {
