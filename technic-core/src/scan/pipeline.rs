@@ -196,7 +196,17 @@ impl<'a> Run<'a> {
             total,
             format!("Fetching data for {total} symbols…"),
         );
-        let symbols: Vec<Symbol> = universe.iter().map(|e| e.symbol.clone()).collect();
+        // Symbols the memory cache holds fresh are not read from the store: a long-running server with a
+        // warm cache should not copy every bar out of SQLite on every scan. (Should such an entry expire
+        // mid-scan, that symbol is fetched from the provider, which is correct, only slower.)
+        let symbols: Vec<Symbol> = universe
+            .iter()
+            .map(|e| e.symbol.clone())
+            .filter(|s| {
+                let key = BarsKey::new(s.clone(), range);
+                self.deps.cache.time_to_live(&key).is_none()
+            })
+            .collect();
         let history = match &self.deps.store {
             Some(store) => {
                 let load = StoredHistory::load(store.as_ref(), &symbols, range);

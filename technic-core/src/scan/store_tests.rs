@@ -213,3 +213,27 @@ async fn bad_data_is_not_stored_and_is_asked_for_again() {
     let asked: Vec<Symbol> = p.inner.take().into_iter().map(|(s, _)| s).collect();
     assert_eq!(asked, vec![bad]);
 }
+
+#[tokio::test]
+async fn symbols_fresh_in_the_memory_cache_are_not_read_from_the_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(SqliteStore::open(dir.path().join("s.db")).await.unwrap());
+    let p = Arc::new(CountingProvider::new(10, 300));
+    let deps = Deps::new(p.clone(), Arc::new(MemoryCache::default())).with_store(store.clone());
+    let req = ScanRequest::default();
+    scan(&req, &deps, &NoopSink, CancellationToken::new())
+        .await
+        .unwrap();
+    let reads = store.profile().count("load_bar_blocks") + store.profile().count("bar_extents");
+    p.take();
+    let again = scan(&req, &deps, &NoopSink, CancellationToken::new())
+        .await
+        .unwrap();
+    assert_eq!(again.cache.hits, 10);
+    assert_eq!(p.take(), Vec::new());
+    assert_eq!(
+        store.profile().count("load_bar_blocks") + store.profile().count("bar_extents"),
+        reads,
+        "a scan answered by the memory cache read bars from the store"
+    );
+}
