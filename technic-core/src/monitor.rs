@@ -13,7 +13,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use chrono::Utc;
@@ -125,6 +125,8 @@ pub struct Monitor {
     total: Mutex<Latencies>,
     active_connections: AtomicU64,
     cooldowns: Mutex<Cooldowns>,
+    /// Whether cooldowns were seeded from the store's recent alerts.
+    seeded: AtomicBool,
 }
 
 impl Default for Monitor {
@@ -158,6 +160,7 @@ impl Monitor {
             total: Mutex::new(Latencies::new()),
             active_connections: AtomicU64::new(0),
             cooldowns: Mutex::new(Cooldowns::default()),
+            seeded: AtomicBool::new(false),
         }
     }
 
@@ -231,7 +234,15 @@ impl Monitor {
 
     /// Samples, checks the rules, and keeps the sample and any alerts in `store` and the CSV file;
     /// alerts are logged (warnings as `warn`, errors as `error`). Returns the sample and the alerts.
+    ///
+    /// The first call seeds the cooldowns from alerts the store kept within the last cooldown, so a rule
+    /// that fired in an earlier process (each `technic scan` is one) stays quiet for the rest of it.
     pub async fn sample_and_record(&self, store: Option<&dyn Store>) -> Result<(MetricSample, Vec<Alert>)> {
+        if let Some(store) = store
+            && !self.seeded.swap(true, Ordering::Relaxed)
+        {
+            self.seed_cooldowns(store).await?;
+        }
         let sample = self.sample();
         let alerts = self.evaluate(&sample);
         for a in &alerts {
@@ -255,6 +266,19 @@ impl Monitor {
             }
         }
         Ok((sample, alerts))
+    }
+
+    async fn seed_cooldowns(&self, store: &dyn Store) -> Result<()> {
+        let cooldown = self.config.rules.cooldown;
+        let now = Utc::now();
+        let since = now - chrono::Duration::from_std(cooldown).unwrap_or(chrono::Duration::MAX);
+        let recent = store.alerts(since).await?;
+        let mut cooldowns = self.cooldowns.lock().unwrap_or_else(|e| e.into_inner());
+        for a in recent {
+            let age = (now - a.at).to_std().unwrap_or(Duration::ZERO);
+            cooldowns.seed(&a.rule, age);
+        }
+        Ok(())
     }
 
     /// Samples every interval until `cancel` fires. A failed write is logged and sampling goes on.

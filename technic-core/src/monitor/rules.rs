@@ -97,6 +97,14 @@ pub struct Cooldowns {
 }
 
 impl Cooldowns {
+    /// Remembers that `rule` fired `age` ago (e.g. in an earlier process, as kept in the store).
+    pub fn seed(&mut self, rule: &str, age: Duration) {
+        let now = Instant::now();
+        let at = now.checked_sub(age).unwrap_or(now);
+        let last = self.last.entry(rule.to_owned()).or_insert(at);
+        *last = (*last).max(at);
+    }
+
     /// True (and remembers now) when `rule` has not fired within `cooldown`.
     pub fn admit(&mut self, rule: &str, cooldown: Duration) -> bool {
         let now = Instant::now();

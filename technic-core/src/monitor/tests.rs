@@ -175,3 +175,35 @@ async fn idle_intervals_are_sampled_without_alerts() {
     cancel.cancel();
     task.await.unwrap();
 }
+
+#[tokio::test]
+async fn a_rule_that_fired_in_an_earlier_process_stays_in_cooldown() {
+    let store = MemoryStore::default();
+    let degraded = |m: &Monitor| {
+        for _ in 0..4 {
+            m.record(Duration::from_millis(1), false, false);
+        }
+    };
+    let config = || MonitorConfig {
+        csv_path: None,
+        ..MonitorConfig::default()
+    };
+    let first = Monitor::new(config());
+    degraded(&first);
+    let (_, fired) = first.sample_and_record(Some(&store)).await.unwrap();
+    assert_eq!(fired.len(), 1);
+    assert_eq!(fired[0].rule, "low_cache_hit_rate");
+
+    // A new process (a new monitor) on the same store: the rule is still in its cooldown.
+    let second = Monitor::new(config());
+    degraded(&second);
+    let (_, fired) = second.sample_and_record(Some(&store)).await.unwrap();
+    assert!(fired.is_empty(), "{fired:?}");
+    assert_eq!(store.alerts(since_epoch()).await.unwrap().len(), 1);
+
+    // Without the store's history a new monitor fires again.
+    let third = Monitor::new(config());
+    degraded(&third);
+    let (_, fired) = third.sample_and_record(None).await.unwrap();
+    assert_eq!(fired.len(), 1);
+}
