@@ -23,6 +23,8 @@ pub enum Command {
     Scan(ScanArgs),
     /// Serve the JSON API and the web dashboard.
     Serve(ServeArgs),
+    /// Summarise performance samples and alerts kept in the store.
+    Report(ReportArgs),
 }
 
 /// Where bars come from: shared by `scan` and `serve`.
@@ -78,6 +80,37 @@ pub struct ServeArgs {
     /// Do not run the cache warmer (by default the most popular symbols are kept in the cache).
     #[arg(long)]
     pub no_warm: bool,
+
+    #[command(flatten)]
+    pub store: StoreArgs,
+
+    /// Run without a store (nothing is read from or written to disk).
+    #[arg(long, conflicts_with = "store")]
+    pub no_store: bool,
+}
+
+/// Where the store is, shared by the commands that use one.
+#[derive(Debug, Args)]
+pub struct StoreArgs {
+    /// The SQLite store for bars, scans and metrics [default: technic/technic.db in the user's data
+    /// directory, e.g. ~/.local/share].
+    #[arg(long, value_name = "PATH", env = "TECHNIC_STORE")]
+    pub store: Option<PathBuf>,
+}
+
+/// `technic report` arguments.
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+
+    /// The period to summarise, ending now: e.g. 30m, 24h, 7d, 2w.
+    #[arg(long, default_value = "24h", value_name = "DURATION")]
+    pub since: String,
+
+    /// Also write the summary as Markdown to this file.
+    #[arg(long, value_name = "FILE")]
+    pub markdown: Option<PathBuf>,
 }
 
 /// `technic scan` arguments.
@@ -131,6 +164,13 @@ pub struct ScanArgs {
     /// No progress output.
     #[arg(short, long)]
     pub quiet: bool,
+
+    #[command(flatten)]
+    pub store: StoreArgs,
+
+    /// Run without a store: fetch everything, keep nothing.
+    #[arg(long, conflicts_with = "store")]
+    pub no_store: bool,
 }
 
 /// How results are printed.

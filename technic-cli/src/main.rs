@@ -4,6 +4,7 @@
 mod args;
 mod progress;
 mod render;
+mod report;
 mod wire;
 
 use std::io::Write;
@@ -46,6 +47,7 @@ async fn run(cli: Cli) -> u8 {
     let result = match cli.command {
         Command::Scan(args) => run_scan(args).await,
         Command::Serve(args) => run_serve(args).await,
+        Command::Report(args) => report::run(&args).await,
     };
     match result {
         Ok(code) => code,
@@ -66,7 +68,7 @@ async fn run(cli: Cli) -> u8 {
 }
 
 async fn run_scan(args: args::ScanArgs) -> anyhow::Result<u8> {
-    let wired = wire::scan(&args)?;
+    let wired = wire::scan(&args).await?;
     let cancel = CancellationToken::new();
     let on_signal = cancel.clone();
     tokio::spawn(async move {
@@ -75,8 +77,22 @@ async fn run_scan(args: args::ScanArgs) -> anyhow::Result<u8> {
         }
     });
     let sink = progress::TerminalSink::new(args.quiet);
+    // Long scans (a cold fetch from a remote provider) are sampled on the monitor's interval too.
+    let stop_monitor = CancellationToken::new();
+    let store_dyn = wired
+        .store
+        .clone()
+        .map(|s| s as std::sync::Arc<dyn technic_core::Store>);
+    let monitor_task = tokio::spawn(wired.monitor.clone().run(store_dyn, stop_monitor.clone()));
     let report = scan(&wired.request, &wired.deps, &sink, cancel).await;
     sink.finish();
+    stop_monitor.cancel();
+    let _ = monitor_task.await;
+    // One performance sample per scan, so `technic report` has figures for command-line use too.
+    let store = wired.store.as_deref().map(|s| s as &dyn technic_core::Store);
+    if let Err(e) = wired.monitor.sample_and_record(store).await {
+        tracing::warn!(error = %e, "could not record the performance sample");
+    }
     let report = report.map_err(|e| anyhow::Error::new(e).context("the scan could not run"))?;
 
     let mut out = std::io::stdout().lock();
@@ -97,7 +113,7 @@ async fn run_scan(args: args::ScanArgs) -> anyhow::Result<u8> {
 }
 
 async fn run_serve(args: args::ServeArgs) -> anyhow::Result<u8> {
-    let (state, addr) = wire::serve(&args)?;
+    let (state, addr) = wire::serve(&args).await?;
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|e| anyhow::Error::new(wire::ConfigError(format!("cannot listen on {addr}: {e}"))))?;

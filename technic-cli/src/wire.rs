@@ -1,12 +1,16 @@
 //! Wiring: turns parsed arguments into the core's provider, cache and scan request, in one place.
 
 use std::fmt;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use technic_core::provider::{self, ApiKey, ProviderOptions, parse_universe};
-use technic_core::{DataProvider, Deps, Filters, MemoryCache, ScanRequest, Symbol, UniverseSelection};
+use technic_core::{
+    DataProvider, Deps, Filters, MemoryCache, Monitor, MonitorConfig, ScanRequest, SqliteStore, Symbol,
+    UniverseSelection,
+};
 
-use crate::args::{ScanArgs, ServeArgs, SourceArgs};
+use crate::args::{ScanArgs, ServeArgs, SourceArgs, StoreArgs};
 
 /// A problem with the command line or configuration (exit code 3).
 #[derive(Debug)]
@@ -28,12 +32,29 @@ fn config(msg: impl Into<String>) -> anyhow::Error {
 pub struct WiredScan {
     pub deps: Deps,
     pub request: ScanRequest,
+    /// The store, when one is used (also in `deps`).
+    pub store: Option<Arc<SqliteStore>>,
+    /// The monitor (also in `deps`).
+    pub monitor: Arc<Monitor>,
 }
 
-/// Builds the provider, cache and request for `technic scan`.
-pub fn scan(args: &ScanArgs) -> anyhow::Result<WiredScan> {
+/// Builds the provider, cache, store, monitor and request for `technic scan`.
+pub async fn scan(args: &ScanArgs) -> anyhow::Result<WiredScan> {
     let provider = provider(&args.source)?;
-    let deps = Deps::new(provider, Arc::new(MemoryCache::default()));
+    let mut deps = Deps::new(provider, Arc::new(MemoryCache::default()));
+    let store = if args.no_store {
+        None
+    } else {
+        Some(open_store(&store_path(&args.store)?).await?)
+    };
+    let monitor = Arc::new(Monitor::new(MonitorConfig {
+        csv_path: store.as_ref().map(|s| metrics_csv(Path::new(s.path()))),
+        ..MonitorConfig::default()
+    }));
+    deps = deps.with_monitor(monitor.clone());
+    if let Some(store) = &store {
+        deps = deps.with_store(store.clone());
+    }
     let universe = if let Some(path) = &args.universe {
         let text = std::fs::read_to_string(path)
             .map_err(|e| config(format!("cannot read universe file {}: {e}", path.display())))?;
@@ -78,13 +99,48 @@ pub fn scan(args: &ScanArgs) -> anyhow::Result<WiredScan> {
         top: (args.top > 0).then_some(args.top),
         ..ScanRequest::default()
     };
-    Ok(WiredScan { deps, request })
+    Ok(WiredScan {
+        deps,
+        request,
+        store,
+        monitor,
+    })
 }
 
-/// Builds the server state and address for `technic serve`.
-pub fn serve(args: &ServeArgs) -> anyhow::Result<(technic_http::AppState, std::net::SocketAddr)> {
+/// `--store`, or `technic/technic.db` in the user's data directory.
+pub fn store_path(args: &StoreArgs) -> anyhow::Result<PathBuf> {
+    if let Some(path) = &args.store {
+        return Ok(path.clone());
+    }
+    dirs::data_dir()
+        .map(|d| d.join("technic").join("technic.db"))
+        .ok_or_else(|| config("no user data directory (HOME unset?); pass --store PATH or --no-store"))
+}
+
+/// The performance CSV beside the store: `<store folder>/logs/performance_metrics.csv`.
+pub fn metrics_csv(store: &Path) -> PathBuf {
+    store
+        .parent()
+        .unwrap_or_else(|| Path::new("."))
+        .join("logs")
+        .join("performance_metrics.csv")
+}
+
+/// Opens the store; a file that cannot be a store is a configuration problem (exit code 3).
+pub async fn open_store(path: &Path) -> anyhow::Result<Arc<SqliteStore>> {
+    SqliteStore::open(path)
+        .await
+        .map(Arc::new)
+        .map_err(|e| config(e.detail()))
+}
+
+/// Builds the server state and address for `technic serve` (with the store unless `--no-store`).
+pub async fn serve(args: &ServeArgs) -> anyhow::Result<(technic_http::AppState, std::net::SocketAddr)> {
     let provider = provider(&args.source)?;
-    let deps = Deps::new(provider, Arc::new(MemoryCache::default()));
+    let mut deps = Deps::new(provider, Arc::new(MemoryCache::default()));
+    if !args.no_store {
+        deps = deps.with_store(open_store(&store_path(&args.store)?).await?);
+    }
     let defaults = technic_http::ServerConfig::default();
     let config = technic_http::ServerConfig {
         admin_token: args.admin_token.clone(),

@@ -10,7 +10,8 @@
 //!   [`Resilient`] (retries and a circuit breaker around any provider).
 //! - [`mod@retry`]: [`RetryPolicy`] and the [`retry()`] function.
 //! - [`cache`]: the [`Cache`] trait and the `quick_cache`-backed [`MemoryCache`].
-//! - [`store`]: the [`Store`] trait and an in-memory store.
+//! - [`store`]: the [`Store`] trait, an in-memory store and [`SqliteStore`].
+//! - [`monitor`]: the performance [`Monitor`]: samples, alert rules, CSV log.
 //! - [`progress`]: [`ProgressSink`] and the events a scan emits.
 //! - [`mod@scan`]: the scan pipeline (load universe → fetch bars → compute and score → rank).
 //!
@@ -33,6 +34,7 @@ pub mod cache;
 pub mod error;
 pub mod indicators;
 pub mod model;
+pub mod monitor;
 pub mod progress;
 pub mod provider;
 pub mod retry;
@@ -46,6 +48,7 @@ pub use cache::{BarsKey, Cache, CacheStats, MemoryCache, MemoryCacheConfig};
 pub use error::{Action, Category, Error, Result};
 pub use indicators::Snapshot;
 pub use model::{Bar, Bars, DateRange, Symbol, Universe, UniverseEntry};
+pub use monitor::{Alert, MetricSample, MetricSummary, Monitor, MonitorConfig, Severity};
 pub use progress::{NoopSink, ProgressEvent, ProgressSink, Stage};
 pub use provider::{
     BreakerConfig, CsvDirProvider, DataProvider, HttpConfig, HttpProvider, ProviderStats, Resilient,
@@ -57,6 +60,6 @@ pub use scan::{
     UniverseSelection, scan,
 };
 pub use score::{Signal, SubScores, TechRating};
-pub use store::{MemoryStore, Store};
+pub use store::{BarExtent, BarsUpdate, MemoryStore, SqliteStore, Store};
 pub use tokio_util::sync::CancellationToken;
 pub use warm::{CacheWarmer, SymbolTracker, WarmerConfig, WarmerStatus};

@@ -135,6 +135,13 @@ impl Bars {
         self.volume.push(b.volume);
     }
 
+    /// Appends bar `idx` of `other` (nothing when out of range).
+    pub(crate) fn extend_one(&mut self, other: &Bars, idx: usize) {
+        if let Some(b) = other.get(idx) {
+            self.push(b);
+        }
+    }
+
     /// Number of bars.
     pub fn len(&self) -> usize {
         self.close.len()

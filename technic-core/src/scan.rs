@@ -5,8 +5,12 @@
 //! concurrency and indicator maths on blocking threads, and records every symbol it could not score as
 //! [`Skipped`] with the reason. When the provider fails it serves stale cached bars (marked `stale`), and
 //! when the cache fails it goes on without it, saying so once.
+//!
+//! With a store in [`Deps`], bars are read from the store first and only missing dates are fetched
+//! (see [`missing_ranges`]); each symbol's history is then its last [`HISTORY_BARS`] bars.
 
 mod fetch;
+mod history;
 mod pipeline;
 mod rank;
 mod reporter;
@@ -16,6 +20,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+pub use history::{HISTORY_BARS, HISTORY_CALENDAR_DAYS, history_window, last_weekday, missing_ranges};
 pub use pipeline::scan;
 pub use rank::{rank, score_symbol};
 
@@ -23,6 +28,7 @@ use crate::cache::{Cache, CacheStats};
 use crate::error::Category;
 use crate::indicators::Snapshot;
 use crate::model::{DateRange, Symbol, UniverseEntry};
+use crate::monitor::Monitor;
 use crate::provider::{DataProvider, ProviderStats};
 use crate::score::{Signal, SubScores};
 use crate::store::Store;
@@ -90,8 +96,11 @@ pub struct Deps {
     pub provider: Arc<dyn DataProvider>,
     /// Bars are read through this cache.
     pub cache: Arc<dyn Cache>,
-    /// Finished scans are saved here when present.
+    /// With a store: bars are read from it first, only missing dates are fetched, new bars and finished
+    /// scans are saved to it.
     pub store: Option<Arc<dyn Store>>,
+    /// Records each symbol fetch (latency, cached or not, failed or not) when present.
+    pub monitor: Option<Arc<Monitor>>,
 }
 
 impl Deps {
@@ -101,12 +110,19 @@ impl Deps {
             provider,
             cache,
             store: None,
+            monitor: None,
         }
     }
 
     /// The same with a store.
     pub fn with_store(mut self, store: Arc<dyn Store>) -> Self {
         self.store = Some(store);
+        self
+    }
+
+    /// The same with a performance monitor.
+    pub fn with_monitor(mut self, monitor: Arc<Monitor>) -> Self {
+        self.monitor = Some(monitor);
         self
     }
 }
@@ -242,5 +258,7 @@ pub struct ScanReport {
     pub warnings: Vec<String>,
 }
 
+#[cfg(test)]
+mod store_tests;
 #[cfg(test)]
 mod tests;

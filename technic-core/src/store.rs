@@ -1,17 +1,62 @@
-//! The [`Store`] trait: durable bars and scan history. [`MemoryStore`] is the simplest real
-//! implementation (process lifetime only); a SQLite store persists across runs.
+//! The [`Store`] trait: durable bars, scan history, metric samples, alerts and symbol access counts.
+//!
+//! [`MemoryStore`] is the simplest real implementation (process lifetime only); [`SqliteStore`] persists
+//! across runs in one SQLite file (see its module for the schema).
+
+mod codec;
+pub(crate) mod profile;
+mod schema;
+mod sqlite;
 
 use std::collections::HashMap;
 use std::fmt::Debug;
 use std::sync::Mutex;
 
 use async_trait::async_trait;
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+
+pub use profile::{QueryProfile, QueryStats, SLOW_QUERY};
+pub use sqlite::SqliteStore;
 
 use crate::error::{Error, Result};
 use crate::model::{Bars, DateRange, Symbol};
-use crate::scan::ScanReport;
+use crate::monitor::{Alert, MetricSample, MetricSummary};
+use crate::scan::{ScanReport, ScanRequest};
 
-/// Durable storage for bars and scan runs.
+/// What the store holds for one symbol's bars.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BarExtent {
+    /// Date of the first stored bar.
+    pub first: NaiveDate,
+    /// Date of the last stored bar.
+    pub last: NaiveDate,
+    /// Bars stored.
+    pub n_bars: usize,
+    /// The earliest date the provider has been asked from (at most `first`).
+    pub fetched_from: NaiveDate,
+    /// The latest date the provider has been asked through (at least `last`). A provider may have no bar
+    /// for a date (holiday, not yet published); remembering how far it was asked avoids asking again.
+    pub fetched_to: NaiveDate,
+}
+
+/// New bars of one symbol to store, and how far the provider was asked.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BarsUpdate {
+    /// The symbol.
+    pub symbol: Symbol,
+    /// Bars to insert or replace (matched by date); may be empty when the provider had nothing new.
+    pub bars: Bars,
+    /// The start of the range the provider was asked for.
+    pub fetched_from: NaiveDate,
+    /// The end of the range the provider was asked for.
+    pub fetched_to: NaiveDate,
+}
+
+/// Durable storage for bars, scan runs, metric samples, alerts and symbol access counts.
+///
+/// Batch methods exist so that implementations can use one query or one transaction for many symbols;
+/// callers should prefer them to loops over the single-symbol methods.
 #[async_trait]
 pub trait Store: Send + Sync + Debug {
     /// Inserts or replaces `bars` of `symbol` (matched by date).
@@ -20,14 +65,122 @@ pub trait Store: Send + Sync + Debug {
     /// Bars of several symbols within `range`; symbols with no stored bars are absent from the map.
     async fn load_bars(&self, symbols: &[Symbol], range: DateRange) -> Result<HashMap<Symbol, Bars>>;
 
+    /// Saves bars of many symbols at once (taking them, so a large batch is not copied). The default
+    /// calls [`Store::save_bars`] for each update and forgets the fetched range; stores override it to
+    /// write everything in one transaction.
+    async fn save_bars_batch(&self, updates: Vec<BarsUpdate>) -> Result<()> {
+        for u in updates.iter().filter(|u| !u.bars.is_empty()) {
+            self.save_bars(&u.symbol, &u.bars).await?;
+        }
+        Ok(())
+    }
+
+    /// What is stored for each of `symbols`; symbols with nothing stored are absent. The default loads
+    /// every stored bar; stores override it with a query on their per-symbol summary.
+    async fn bar_extents(&self, symbols: &[Symbol]) -> Result<HashMap<Symbol, BarExtent>> {
+        let all = DateRange {
+            from: NaiveDate::MIN,
+            to: NaiveDate::MAX,
+        };
+        Ok(self
+            .load_bars(symbols, all)
+            .await?
+            .into_iter()
+            .filter_map(|(s, b)| {
+                let (first, last) = (*b.date.first()?, *b.date.last()?);
+                let extent = BarExtent {
+                    first,
+                    last,
+                    n_bars: b.len(),
+                    fetched_from: first,
+                    fetched_to: last,
+                };
+                Some((s, extent))
+            })
+            .collect())
+    }
+
     /// Saves a finished (complete, cancelled or failed) scan with its results.
     async fn save_scan(&self, report: &ScanReport) -> Result<()>;
+
+    /// Saves a finished scan together with the request that started it. The default drops the request.
+    async fn save_scan_run(&self, request: &ScanRequest, report: &ScanReport) -> Result<()> {
+        let _ = request;
+        self.save_scan(report).await
+    }
 
     /// A saved scan by id.
     async fn scan(&self, id: &str) -> Result<Option<ScanReport>>;
 
     /// The most recent scans, newest first, at most `limit`.
     async fn recent_scans(&self, limit: usize) -> Result<Vec<ScanReport>>;
+
+    /// Keeps a metric sample.
+    async fn save_metric_sample(&self, sample: &MetricSample) -> Result<()>;
+
+    /// Samples taken at or after `since`, oldest first.
+    async fn metric_samples(&self, since: DateTime<Utc>) -> Result<Vec<MetricSample>>;
+
+    /// Keeps an alert that fired.
+    async fn save_alert(&self, alert: &Alert) -> Result<()>;
+
+    /// Alerts fired at or after `since`, oldest first.
+    async fn alerts(&self, since: DateTime<Utc>) -> Result<Vec<Alert>>;
+
+    /// Min/avg/max per metric and alert counts since `since`. The default computes it from
+    /// [`Store::metric_samples`] and [`Store::alerts`]; stores may compute it in a query and cache it.
+    async fn metric_summary(&self, since: DateTime<Utc>) -> Result<MetricSummary> {
+        let samples = self.metric_samples(since).await?;
+        let alerts = self.alerts(since).await?;
+        Ok(MetricSummary::compute(since, &samples, &alerts))
+    }
+
+    /// Counts one access to each of `symbols` (the cache warmer ranks symbols by these counts).
+    async fn record_access(&self, symbols: &[Symbol]) -> Result<()>;
+
+    /// The most accessed symbols with their counts, most first, at most `limit`.
+    async fn access_counts(&self, limit: usize) -> Result<Vec<(Symbol, u64)>>;
+
+    /// Per-query counts and latency percentiles. Empty for stores that run no queries.
+    fn query_stats(&self) -> Vec<QueryStats> {
+        Vec::new()
+    }
+}
+
+/// Merges `new` into `old` (both ascending by date); on equal dates the new bar wins.
+pub(crate) fn merge_bars(old: &Bars, new: &Bars) -> Bars {
+    if old.is_empty() {
+        return new.clone();
+    }
+    if new.date.first().zip(old.date.last()).is_some_and(|(n, o)| n > o) {
+        let mut out = old.clone();
+        for i in 0..new.len() {
+            out.extend_one(new, i);
+        }
+        return out;
+    }
+    let mut out = Bars::with_capacity(old.len() + new.len());
+    let (mut i, mut j) = (0, 0);
+    while i < old.len() || j < new.len() {
+        let take_new = match (old.date.get(i), new.date.get(j)) {
+            (Some(a), Some(b)) => {
+                if a == b {
+                    i += 1;
+                }
+                b <= a
+            }
+            (None, Some(_)) => true,
+            _ => false,
+        };
+        if take_new {
+            out.extend_one(new, j);
+            j += 1;
+        } else {
+            out.extend_one(old, i);
+            i += 1;
+        }
+    }
+    out
 }
 
 /// A [`Store`] in memory: nothing survives the process. Useful for tests and one-off runs.
@@ -35,6 +188,11 @@ pub trait Store: Send + Sync + Debug {
 pub struct MemoryStore {
     bars: Mutex<HashMap<Symbol, Bars>>,
     scans: Mutex<Vec<ScanReport>>,
+    samples: Mutex<Vec<MetricSample>>,
+    alerts: Mutex<Vec<Alert>>,
+    access: Mutex<HashMap<Symbol, u64>>,
+    /// The dates the provider was asked for, per symbol (see [`BarExtent`]).
+    fetched: Mutex<HashMap<Symbol, (NaiveDate, NaiveDate)>>,
 }
 
 fn poisoned<T>(_: T) -> Error {
@@ -54,6 +212,41 @@ impl Store for MemoryStore {
         merged.sort_by_key(|b| b.date);
         *existing = Bars::from_bars(&merged);
         Ok(())
+    }
+
+    async fn save_bars_batch(&self, updates: Vec<BarsUpdate>) -> Result<()> {
+        for u in &updates {
+            if !u.bars.is_empty() {
+                self.save_bars(&u.symbol, &u.bars).await?;
+            }
+            let mut fetched = self.fetched.lock().map_err(poisoned)?;
+            let span = fetched
+                .entry(u.symbol.clone())
+                .or_insert((u.fetched_from, u.fetched_to));
+            *span = (span.0.min(u.fetched_from), span.1.max(u.fetched_to));
+        }
+        Ok(())
+    }
+
+    async fn bar_extents(&self, symbols: &[Symbol]) -> Result<HashMap<Symbol, BarExtent>> {
+        let all = self.bars.lock().map_err(poisoned)?;
+        let fetched = self.fetched.lock().map_err(poisoned)?;
+        Ok(symbols
+            .iter()
+            .filter_map(|s| {
+                let bars = all.get(s)?;
+                let (first, last) = (*bars.date.first()?, *bars.date.last()?);
+                let (from, to) = fetched.get(s).copied().unwrap_or((first, last));
+                let extent = BarExtent {
+                    first,
+                    last,
+                    n_bars: bars.len(),
+                    fetched_from: from.min(first),
+                    fetched_to: to.max(last),
+                };
+                Some((s.clone(), extent))
+            })
+            .collect())
     }
 
     async fn load_bars(&self, symbols: &[Symbol], range: DateRange) -> Result<HashMap<Symbol, Bars>> {
@@ -86,6 +279,46 @@ impl Store for MemoryStore {
         let scans = self.scans.lock().map_err(poisoned)?;
         Ok(scans.iter().rev().take(limit).cloned().collect())
     }
+
+    async fn save_metric_sample(&self, sample: &MetricSample) -> Result<()> {
+        let mut samples = self.samples.lock().map_err(poisoned)?;
+        let at = samples.partition_point(|s| s.at <= sample.at);
+        samples.insert(at, sample.clone());
+        Ok(())
+    }
+
+    async fn metric_samples(&self, since: DateTime<Utc>) -> Result<Vec<MetricSample>> {
+        let samples = self.samples.lock().map_err(poisoned)?;
+        Ok(samples.iter().filter(|s| s.at >= since).cloned().collect())
+    }
+
+    async fn save_alert(&self, alert: &Alert) -> Result<()> {
+        let mut alerts = self.alerts.lock().map_err(poisoned)?;
+        let at = alerts.partition_point(|a| a.at <= alert.at);
+        alerts.insert(at, alert.clone());
+        Ok(())
+    }
+
+    async fn alerts(&self, since: DateTime<Utc>) -> Result<Vec<Alert>> {
+        let alerts = self.alerts.lock().map_err(poisoned)?;
+        Ok(alerts.iter().filter(|a| a.at >= since).cloned().collect())
+    }
+
+    async fn record_access(&self, symbols: &[Symbol]) -> Result<()> {
+        let mut access = self.access.lock().map_err(poisoned)?;
+        for s in symbols {
+            *access.entry(s.clone()).or_default() += 1;
+        }
+        Ok(())
+    }
+
+    async fn access_counts(&self, limit: usize) -> Result<Vec<(Symbol, u64)>> {
+        let access = self.access.lock().map_err(poisoned)?;
+        let mut counts: Vec<_> = access.iter().map(|(s, n)| (s.clone(), *n)).collect();
+        counts.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        counts.truncate(limit);
+        Ok(counts)
+    }
 }
 
 #[cfg(test)]
@@ -104,6 +337,11 @@ mod tests {
             close,
             volume: 1.0,
         }
+    }
+
+    #[tokio::test]
+    async fn memory_store_keeps_the_contract() {
+        crate::testing::store_contract(&MemoryStore::default()).await;
     }
 
     #[tokio::test]

@@ -130,3 +130,110 @@ pub async fn cache_contract(cache: &dyn Cache) {
     cache.clear().await.expect("clear works");
     assert_eq!(cache.stats().entries, 0, "clear left entries");
 }
+
+/// Checks the [`Store`](crate::store::Store) contract against an empty store: bars upsert by date and
+/// load by range, extents follow what was stored and asked for, metric samples and alerts come back in
+/// time order from `since`, access counts rank symbols. Panics on the first violation.
+pub async fn store_contract(store: &dyn crate::store::Store) {
+    use crate::monitor::{Alert, MetricSample, Severity};
+    use crate::store::BarsUpdate;
+    use chrono::{DateTime, Duration as ChronoDuration};
+
+    let (a, b) = (Symbol::new("CONTRACT_A"), Symbol::new("CONTRACT_B"));
+    let bars = sample_bars(40, 20.0);
+    store
+        .save_bars_batch(vec![BarsUpdate {
+            symbol: a.clone(),
+            bars: bars.tail(30),
+            fetched_from: bars.date[0],
+            fetched_to: bars.date[39],
+        }])
+        .await
+        .expect("save_bars_batch");
+    store
+        .save_bars(
+            &a,
+            &bars.slice_range(DateRange {
+                from: bars.date[0],
+                to: bars.date[14],
+            }),
+        )
+        .await
+        .expect("save_bars");
+    let all = DateRange {
+        from: NaiveDate::MIN,
+        to: NaiveDate::MAX,
+    };
+    let got = store
+        .load_bars(&[a.clone(), b.clone()], all)
+        .await
+        .expect("load_bars");
+    assert_eq!(got.len(), 1, "a symbol with no bars must be absent");
+    assert_eq!(got[&a], bars, "overlapping saves must merge by date");
+    let part = DateRange {
+        from: bars.date[5],
+        to: bars.date[9],
+    };
+    let got = store
+        .load_bars(std::slice::from_ref(&a), part)
+        .await
+        .expect("load_bars");
+    assert_eq!(got[&a], bars.slice_range(part), "load_bars must honour the range");
+
+    let extents = store
+        .bar_extents(&[a.clone(), b.clone()])
+        .await
+        .expect("bar_extents");
+    assert_eq!(extents.len(), 1);
+    let e = extents[&a];
+    assert_eq!((e.first, e.last, e.n_bars), (bars.date[0], bars.date[39], 40));
+    assert!(e.fetched_from <= e.first && e.fetched_to >= e.last, "{e:?}");
+
+    let t0 = DateTime::from_timestamp(1_700_000_000, 0).unwrap_or_default();
+    for i in [2, 0, 1] {
+        let sample = MetricSample {
+            at: t0 + ChronoDuration::minutes(i),
+            cache_hit_rate: i as f64 / 10.0,
+            avg_response_ms: 1.0,
+            active_connections: 0,
+            error_rate: 0.0,
+            requests: 1,
+            p95_cached_ms: 0.0,
+            p95_uncached_ms: 0.0,
+        };
+        store
+            .save_metric_sample(&sample)
+            .await
+            .expect("save_metric_sample");
+    }
+    let samples = store
+        .metric_samples(t0 + ChronoDuration::minutes(1))
+        .await
+        .expect("metric_samples");
+    let rates: Vec<f64> = samples.iter().map(|s| s.cache_hit_rate).collect();
+    assert_eq!(rates, [0.1, 0.2], "samples from `since`, oldest first");
+    let alert = Alert {
+        at: t0,
+        rule: "high_error_rate".into(),
+        severity: Severity::Error,
+        value: 0.5,
+        threshold: 0.05,
+        message: "Error rate 50.0% is above 5%".into(),
+    };
+    store.save_alert(&alert).await.expect("save_alert");
+    assert_eq!(store.alerts(t0).await.expect("alerts"), vec![alert]);
+    let summary = store.metric_summary(t0).await.expect("metric_summary");
+    assert_eq!(summary.n_samples, 3);
+    assert_eq!(summary.alerts[0].count, 1);
+
+    store
+        .record_access(&[a.clone(), b.clone()])
+        .await
+        .expect("record_access");
+    store
+        .record_access(std::slice::from_ref(&b))
+        .await
+        .expect("record_access");
+    let counts = store.access_counts(1).await.expect("access_counts");
+    assert_eq!(counts, vec![(b, 2)], "most accessed first, at most `limit`");
+}

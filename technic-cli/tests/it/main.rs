@@ -8,11 +8,16 @@ use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+/// The binary with its default store redirected away from the user's data directory.
+fn command() -> Command {
+    let data = std::env::temp_dir().join(format!("technic-cli-it-{}", std::process::id()));
+    let mut c = Command::new(env!("CARGO_BIN_EXE_technic"));
+    c.env("XDG_DATA_HOME", data).env_remove("TECHNIC_STORE");
+    c
+}
+
 fn technic(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_technic"))
-        .args(args)
-        .output()
-        .expect("technic runs")
+    command().args(args).output().expect("technic runs")
 }
 
 fn stdout(o: &Output) -> String {
@@ -221,8 +226,8 @@ fn bad_input_gets_a_friendly_error_and_exit_code() {
 
 #[test]
 fn ctrl_c_cancels_with_a_partial_summary_and_exit_130() {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_technic"))
-        .args(["scan", "--demo-symbols", "40000"])
+    let mut child = command()
+        .args(["scan", "--demo-symbols", "40000", "--no-store"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -259,8 +264,8 @@ fn ctrl_c_cancels_with_a_partial_summary_and_exit_130() {
 #[test]
 fn serve_answers_on_loopback_and_stops_on_sigterm() {
     use std::io::{Read, Write};
-    let mut child = Command::new(env!("CARGO_BIN_EXE_technic"))
-        .args(["serve", "--port", "0", "--demo-symbols", "30"])
+    let mut child = command()
+        .args(["serve", "--port", "0", "--demo-symbols", "30", "--no-warm"])
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -298,4 +303,80 @@ fn serve_answers_on_loopback_and_stops_on_sigterm() {
     err.read_to_string(&mut rest).unwrap();
     assert!(status.success(), "exit {status:?}: {rest}");
     assert!(rest.contains("Stopped."), "{rest}");
+}
+
+#[test]
+fn store_keeps_scans_and_metrics_and_report_summarises_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("s.db");
+    let db = db.to_str().unwrap();
+    for _ in 0..2 {
+        let o = technic(&["scan", "--store", db, "--demo-symbols", "50", "--quiet", "--json"]);
+        assert!(o.status.success(), "{}", stderr(&o));
+    }
+    let csv = std::fs::read_to_string(dir.path().join("logs/performance_metrics.csv")).unwrap();
+    let lines: Vec<_> = csv.lines().collect();
+    assert_eq!(
+        lines[0],
+        "Timestamp,CacheHitRate,AvgResponseTime,ActiveConnections,ErrorRate"
+    );
+    assert_eq!(lines.len(), 3, "{csv}");
+    // The first scan fetched everything; the second was answered by the store.
+    assert_eq!(lines[1].split(',').nth(1), Some("0.0000"), "{csv}");
+    assert_eq!(lines[2].split(',').nth(1), Some("1.0000"), "{csv}");
+
+    let md = dir.path().join("report.md");
+    let o = technic(&[
+        "report",
+        "--store",
+        db,
+        "--since",
+        "1h",
+        "--markdown",
+        md.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(out.contains("2 samples, 2 scans"), "{out}");
+    assert!(out.contains("Cache hit rate") && out.contains("50.00%"), "{out}");
+    assert!(out.contains("low_cache_hit_rate"), "{out}");
+    let md = std::fs::read_to_string(md).unwrap();
+    assert!(
+        md.contains("| Cache hit rate | 0.00% | 50.00% | 100.00% | up |"),
+        "{md}"
+    );
+}
+
+#[test]
+fn a_store_that_is_not_a_database_is_refused_untouched() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("notes.txt");
+    std::fs::write(&db, "not a database at all\n".repeat(100)).unwrap();
+    let o = technic(&["scan", "--store", db.to_str().unwrap(), "--quiet"]);
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    assert!(stderr(&o).contains("is not a Technic store"), "{}", stderr(&o));
+    assert_eq!(
+        std::fs::read_to_string(&db).unwrap(),
+        "not a database at all\n".repeat(100)
+    );
+    let o = technic(&["report", "--store", dir.path().join("none.db").to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(3));
+    assert!(stderr(&o).contains("no store at"), "{}", stderr(&o));
+}
+
+#[test]
+fn default_store_lives_in_the_data_directory_and_no_store_writes_nothing() {
+    let data = tempfile::tempdir().unwrap();
+    let run = |extra: &[&str]| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_technic"));
+        c.env("XDG_DATA_HOME", data.path()).env_remove("TECHNIC_STORE");
+        c.args(["scan", "--demo-symbols", "20", "--quiet"]).args(extra);
+        c.output().unwrap()
+    };
+    let o = run(&["--no-store"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(!data.path().join("technic").exists());
+    let o = run(&[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(data.path().join("technic/technic.db").exists());
 }

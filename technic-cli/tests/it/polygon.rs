@@ -11,10 +11,13 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 const KEY: &str = "cli-key-5d2e8a41-secret";
 
 fn bars(n: usize, seed: usize) -> Vec<Value> {
+    // Daily bars ending yesterday, so they fall inside the provider's default range (the last ~800 days).
+    let today = chrono::Utc::now().timestamp() / 86_400;
+    let start_ms = (today - n as i64) * 86_400_000;
     (0..n)
         .map(|i| {
             let c = 20.0 + seed as f64 + (i as f64 * 0.2).sin() + i as f64 * 0.03;
-            json!({"t": 1_704_171_600_000i64 + i as i64 * 86_400_000, "o": c, "h": c + 0.5, "l": c - 0.5, "c": c, "v": 5000})
+            json!({"t": start_ms + i as i64 * 86_400_000, "o": c, "h": c + 0.5, "l": c - 0.5, "c": c, "v": 5000})
         })
         .collect()
 }
@@ -66,7 +69,10 @@ fn mock_api() -> (tokio::runtime::Runtime, MockServer) {
 
 fn technic(key: Option<&str>, args: &[&str]) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_technic"));
+    let data = std::env::temp_dir().join(format!("technic-cli-polygon-{}", std::process::id()));
     cmd.args(args)
+        .env("XDG_DATA_HOME", data)
+        .env_remove("TECHNIC_STORE")
         .env_remove("POLYGON_BASE_URL")
         .env_remove("RUST_LOG");
     match key {
@@ -141,7 +147,15 @@ fn trace_logs_never_show_the_key() {
     let uri = server.uri();
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_technic"));
     let o = cmd
-        .args(["-vv", "scan", "--provider", "polygon", "--base-url", &uri])
+        .args([
+            "-vv",
+            "scan",
+            "--no-store",
+            "--provider",
+            "polygon",
+            "--base-url",
+            &uri,
+        ])
         .env("POLYGON_API_KEY", KEY)
         .env("RUST_LOG", "trace")
         .output()

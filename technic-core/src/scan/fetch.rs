@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use tracing::warn;
 
 use super::Deps;
+use super::history::StoredHistory;
 use crate::cache::BarsKey;
 use crate::error::{Error, Result};
 use crate::model::{Bars, DateRange, Symbol};
@@ -19,6 +20,8 @@ pub(super) const CACHE_DOWN: &str = "Cache unavailable — running without cachi
 pub(super) struct Fetch {
     pub bars: Arc<Bars>,
     pub stale: bool,
+    /// True when the provider was asked (not answered by the cache or the store alone).
+    pub asked_provider: bool,
 }
 
 /// Whether the cache still works during this scan. The first cache error flips it, logs one warning and
@@ -49,17 +52,20 @@ fn provider_unavailable(e: &Error) -> bool {
 pub(super) async fn fetch_symbol(
     deps: &Deps,
     health: &CacheHealth,
+    history: Option<&StoredHistory>,
     symbol: &Symbol,
     range: DateRange,
 ) -> Result<Fetch> {
     let key = BarsKey::new(symbol.clone(), range);
-    let load = || load_valid(deps, symbol, range);
+    let asked = AtomicBool::new(false);
+    let load = || load_valid(deps, history, symbol, range, &asked);
     let loaded = if health.ok() {
         match deps.cache.get_or_load(&key, Box::pin(load())).await {
             Ok(lookup) => {
                 return Ok(Fetch {
                     bars: lookup.into_bars(),
                     stale: false,
+                    asked_provider: asked.load(Ordering::Relaxed),
                 });
             }
             // Providers never return cache errors, so this one is the cache's own. Loading again may
@@ -74,11 +80,19 @@ pub(super) async fn fetch_symbol(
         load().await
     };
     match loaded {
-        Ok(bars) => Ok(Fetch { bars, stale: false }),
+        Ok(bars) => Ok(Fetch {
+            bars,
+            stale: false,
+            asked_provider: asked.load(Ordering::Relaxed),
+        }),
         Err(e) if provider_unavailable(&e) && health.ok() => match deps.cache.get_stale(&key).await {
             Ok(Some(bars)) => {
                 tracing::info!(%symbol, error = %e, "provider unavailable; using stale cached bars");
-                Ok(Fetch { bars, stale: true })
+                Ok(Fetch {
+                    bars,
+                    stale: true,
+                    asked_provider: true,
+                })
             }
             Ok(None) => Err(e),
             Err(cache_err) => {
@@ -90,9 +104,27 @@ pub(super) async fn fetch_symbol(
     }
 }
 
-/// The provider's bars, checked: an empty or inconsistent series is [`Error::InvalidData`].
-async fn load_valid(deps: &Deps, symbol: &Symbol, range: DateRange) -> Result<Arc<Bars>> {
-    let bars = deps.provider.daily_bars(symbol, range).await?;
+/// The bars from the store and the provider (only the missing dates when a store history is given),
+/// checked: an empty or inconsistent series is [`Error::InvalidData`]. Sets `asked` when the provider
+/// was called.
+async fn load_valid(
+    deps: &Deps,
+    history: Option<&StoredHistory>,
+    symbol: &Symbol,
+    range: DateRange,
+    asked: &AtomicBool,
+) -> Result<Arc<Bars>> {
+    let bars = match history {
+        Some(h) => {
+            let (bars, asked_provider) = h.bars(deps.provider.as_ref(), symbol, range).await?;
+            asked.store(asked_provider, Ordering::Relaxed);
+            bars
+        }
+        None => {
+            asked.store(true, Ordering::Relaxed);
+            deps.provider.daily_bars(symbol, range).await?
+        }
+    };
     if bars.is_empty() {
         let detail = format!("no bars between {} and {}", range.from, range.to);
         return Err(Error::invalid_data(symbol.as_str(), detail));

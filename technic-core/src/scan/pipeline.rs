@@ -11,13 +11,15 @@ use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, debug, info, info_span, warn};
 
 use super::fetch::{CACHE_DOWN, CacheHealth, fetch_symbol};
+use super::history::StoredHistory;
 use super::reporter::Reporter;
 use super::{
     Deps, FilterCounts, Filters, ScanReport, ScanRequest, ScanResult, ScanState, Skipped, StageTimings,
     UniverseSelection, rank, score_symbol,
 };
+use crate::cache::BarsKey;
 use crate::error::{Error, Result};
-use crate::model::{Bars, DateRange, Universe, UniverseEntry};
+use crate::model::{Bars, DateRange, Symbol, Universe, UniverseEntry};
 use crate::progress::{ProgressSink, Stage};
 use crate::provider::ProviderStats;
 
@@ -195,10 +197,67 @@ impl<'a> Run<'a> {
         Ok(Some((universe, universe_size)))
     }
 
+    /// Fetches bars for the universe. With a store, reads the stored history first (batched), asks the
+    /// provider only for missing dates and writes new bars back in one transaction; see [`Run::fetch_all`]
+    /// for the rest.
+    async fn fetch(&mut self, universe: Universe, range: DateRange) -> Result<(Fetched, bool)> {
+        // Symbols the memory cache holds fresh are not read from the store: a long-running server with a
+        // warm cache should not copy every bar out of SQLite on every scan. (Should such an entry expire
+        // mid-scan, that symbol is fetched from the provider, which is correct, only slower.)
+        let symbols: Vec<Symbol> = universe
+            .iter()
+            .map(|e| e.symbol.clone())
+            .filter(|s| {
+                self.deps
+                    .cache
+                    .time_to_live(&BarsKey::new(s.clone(), range))
+                    .is_none()
+            })
+            .collect();
+        let history = match &self.deps.store {
+            Some(store) => {
+                let load = StoredHistory::load(store.as_ref(), &symbols, range);
+                let loaded = tokio::select! {
+                    biased;
+                    () = self.cancel.cancelled() => return Ok((Vec::new(), true)),
+                    loaded = load => loaded,
+                };
+                match loaded {
+                    Ok(h) => Some(h),
+                    Err(e) => {
+                        warn!(error = %e, "store unreadable; fetching everything from the provider");
+                        None
+                    }
+                }
+            }
+            None => None,
+        };
+        let (fetched, cancelled) = self.fetch_all(universe, range, history.as_ref()).await?;
+        // A cancelled scan leaves at once; what it fetched is asked for again next time.
+        if let (false, Some(store), Some(history)) = (cancelled, &self.deps.store, &history) {
+            let updates = history.take_updates();
+            let n_updates = updates.len();
+            if let Err(e) = store.save_bars_batch(updates).await {
+                warn!(error = %e, "could not store fetched bars");
+            }
+            let accessed: Vec<Symbol> = fetched.iter().map(|(e, _)| e.symbol.clone()).collect();
+            if let Err(e) = store.record_access(&accessed).await {
+                warn!(error = %e, "could not record symbol access counts");
+            }
+            debug!(n_updates, "fetched bars written to the store");
+        }
+        Ok((fetched, cancelled))
+    }
+
     /// Fetches bars (see [`fetch_symbol`] for the fallbacks) with bounded concurrency. Returns what
     /// arrived and whether the scan was cancelled; fails the scan when the provider rejects the key or
     /// nothing could be fetched because the provider is down.
-    async fn fetch(&mut self, universe: Universe, range: DateRange) -> Result<(Fetched, bool)> {
+    async fn fetch_all(
+        &mut self,
+        universe: Universe,
+        range: DateRange,
+        history: Option<&StoredHistory>,
+    ) -> Result<(Fetched, bool)> {
         let total = universe.len();
         self.reporter.begin(
             Stage::FetchingData,
@@ -208,7 +267,13 @@ impl<'a> Run<'a> {
         let (deps, health) = (self.deps, &self.cache_health);
         let mut stream = futures::stream::iter(universe)
             .map(|entry| async move {
-                let result = fetch_symbol(deps, health, &entry.symbol, range).await;
+                let started = Instant::now();
+                let result = fetch_symbol(deps, health, history, &entry.symbol, range).await;
+                if let Some(m) = &deps.monitor {
+                    // Cached: answered by the memory cache or the store without asking the provider.
+                    let cached = result.as_ref().is_ok_and(|f| !f.asked_provider);
+                    m.record(started.elapsed(), cached, result.is_err());
+                }
                 (entry, result)
             })
             .buffer_unordered(self.req.fetch_concurrency.max(1));
@@ -380,7 +445,7 @@ impl<'a> Run<'a> {
             warnings,
         };
         if let Some(store) = &self.deps.store
-            && let Err(e) = store.save_scan(&report).await
+            && let Err(e) = store.save_scan_run(self.req, &report).await
         {
             warn!(error = %e, "could not save the scan");
         }

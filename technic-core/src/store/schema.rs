@@ -1,0 +1,188 @@
+//! The SQLite schema and its migrations, tracked in `PRAGMA user_version`.
+//!
+//! Each entry of [`MIGRATIONS`] moves the schema one version up; pending ones run in one transaction. A file
+//! whose `user_version` is above [`SCHEMA_VERSION`] was written by a newer Technic and is refused, never
+//! downgraded; a file that is not a SQLite database is refused and left untouched.
+
+use rusqlite::{Connection, ErrorCode, TransactionBehavior};
+
+use crate::error::{Error, Result};
+
+/// The schema version this build writes.
+pub const SCHEMA_VERSION: i64 = 1;
+
+/// Migration `i` takes the schema from version `i` to `i + 1`.
+const MIGRATIONS: [&str; 1] = [r"
+-- Bars in blocks of one symbol-year, column-wise (see codec.rs). Keyed by (symbol, year): loading the
+-- lazy window of many symbols is `symbol IN (…) AND year BETWEEN ? AND ?` on the primary key.
+CREATE TABLE bar_blocks (
+    symbol   TEXT    NOT NULL,
+    year     INTEGER NOT NULL,
+    n_bars   INTEGER NOT NULL,
+    first_day INTEGER NOT NULL,
+    last_day INTEGER NOT NULL,
+    data     BLOB    NOT NULL,
+    PRIMARY KEY (symbol, year)
+) WITHOUT ROWID;
+
+-- One row per symbol: what is stored and which dates the provider was asked for. Read before every fetch to
+-- decide what to ask the provider for (the delta).
+CREATE TABLE symbols (
+    symbol     TEXT    NOT NULL PRIMARY KEY,
+    first_day  INTEGER NOT NULL,
+    last_day   INTEGER NOT NULL,
+    n_bars     INTEGER NOT NULL,
+    fetched_from INTEGER NOT NULL,
+    fetched_to INTEGER NOT NULL,
+    updated_ms INTEGER NOT NULL
+) WITHOUT ROWID;
+
+CREATE TABLE scan_runs (
+    id            TEXT    NOT NULL PRIMARY KEY,
+    started_ms    INTEGER NOT NULL,
+    finished_ms   INTEGER NOT NULL,
+    state         TEXT    NOT NULL,
+    error         TEXT,
+    provider      TEXT    NOT NULL,
+    demo          INTEGER NOT NULL,
+    range_from    INTEGER NOT NULL,
+    range_to      INTEGER NOT NULL,
+    universe_size INTEGER NOT NULL,
+    scanned       INTEGER NOT NULL,
+    n_results     INTEGER NOT NULL,
+    n_skipped     INTEGER NOT NULL,
+    total_ms      REAL    NOT NULL,
+    request       TEXT,
+    timing        TEXT    NOT NULL,
+    filtered      TEXT    NOT NULL,
+    cache         TEXT    NOT NULL
+);
+-- `recent_scans` orders by start time, newest first.
+CREATE INDEX scan_runs_by_start ON scan_runs (started_ms);
+
+-- Results by run (the only way they are read), in rank order.
+CREATE TABLE scan_results (
+    run_id      TEXT    NOT NULL REFERENCES scan_runs (id) ON DELETE CASCADE,
+    rank        INTEGER NOT NULL,
+    symbol      TEXT    NOT NULL,
+    tech_rating REAL    NOT NULL,
+    signal      TEXT    NOT NULL,
+    result      TEXT    NOT NULL,
+    PRIMARY KEY (run_id, rank)
+) WITHOUT ROWID;
+
+CREATE TABLE scan_skipped (
+    run_id   TEXT    NOT NULL REFERENCES scan_runs (id) ON DELETE CASCADE,
+    idx      INTEGER NOT NULL,
+    symbol   TEXT    NOT NULL,
+    category TEXT    NOT NULL,
+    reason   TEXT    NOT NULL,
+    PRIMARY KEY (run_id, idx)
+) WITHOUT ROWID;
+
+-- Metric samples and alerts are read by time range (`technic report --since`).
+CREATE TABLE metric_samples (
+    id                 INTEGER PRIMARY KEY,
+    at_ms              INTEGER NOT NULL,
+    cache_hit_rate     REAL    NOT NULL,
+    avg_response_ms    REAL    NOT NULL,
+    active_connections INTEGER NOT NULL,
+    error_rate         REAL    NOT NULL,
+    requests           INTEGER NOT NULL,
+    p95_cached_ms      REAL    NOT NULL,
+    p95_uncached_ms    REAL    NOT NULL
+);
+CREATE INDEX metric_samples_by_time ON metric_samples (at_ms);
+
+CREATE TABLE alerts (
+    id        INTEGER PRIMARY KEY,
+    at_ms     INTEGER NOT NULL,
+    rule      TEXT    NOT NULL,
+    severity  TEXT    NOT NULL,
+    value     REAL    NOT NULL,
+    threshold REAL    NOT NULL,
+    message   TEXT    NOT NULL
+);
+CREATE INDEX alerts_by_time ON alerts (at_ms);
+
+CREATE TABLE symbol_access (
+    symbol         TEXT    NOT NULL PRIMARY KEY,
+    count          INTEGER NOT NULL,
+    last_access_ms INTEGER NOT NULL
+) WITHOUT ROWID;
+-- The warmer reads the most accessed symbols first.
+CREATE INDEX symbol_access_by_count ON symbol_access (count DESC, symbol);
+"];
+
+/// Sets the connection's pragmas and brings the schema up to [`SCHEMA_VERSION`].
+///
+/// Several processes may open one new file at once: the migration runs in an IMMEDIATE transaction
+/// (one writer at a time) and re-reads the version inside it, so only the first process migrates.
+pub(super) fn prepare(conn: &mut Connection, path: &str) -> Result<()> {
+    // Wait for other processes' locks instead of failing at once, from the first statement on.
+    conn.busy_timeout(std::time::Duration::from_secs(5))
+        .map_err(|e| open_error(path, &e))?;
+    // The first read of the header tells a non-database apart before anything is written.
+    let version = user_version(conn, path)?;
+    // WAL lets readers run beside a writer and survives a killed process; NORMAL sync is durable across
+    // process crashes in WAL mode (only an OS crash can lose the last commits).
+    let mode: String = conn
+        .pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))
+        .map_err(|e| open_error(path, &e))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        tracing::warn!(path, mode, "store could not switch to WAL mode");
+    }
+    let set = |name: &str, value: &dyn rusqlite::ToSql| {
+        conn.pragma_update(None, name, value)
+            .map_err(|e| open_error(path, &e))
+    };
+    set("synchronous", &"NORMAL")?;
+    set("foreign_keys", &true)?;
+    if version == SCHEMA_VERSION {
+        return Ok(());
+    }
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(|e| open_error(path, &e))?;
+    let version = user_version(&tx, path)?;
+    for (from, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+        let to = from as i64 + 1;
+        tx.execute_batch(sql)
+            .and_then(|()| tx.pragma_update(None, "user_version", to))
+            .map_err(|e| Error::Store {
+                detail: format!("{path}: migrating the schema to version {to} failed: {e}"),
+            })?;
+        tracing::info!(path, version = to, "store schema migrated");
+    }
+    tx.commit().map_err(|e| open_error(path, &e))
+}
+
+/// The file's schema version; refuses versions newer than this build's.
+fn user_version(conn: &Connection, path: &str) -> Result<i64> {
+    let version: i64 = conn
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .map_err(|e| open_error(path, &e))?;
+    if version > SCHEMA_VERSION {
+        return Err(Error::Store {
+            detail: format!(
+                "{path} has schema version {version}, newer than the {SCHEMA_VERSION} this Technic \
+                 understands; upgrade Technic or point --store at another file (the file was not changed)"
+            ),
+        });
+    }
+    Ok(version)
+}
+
+fn open_error(path: &str, e: &rusqlite::Error) -> Error {
+    let detail = match e.sqlite_error_code() {
+        Some(ErrorCode::NotADatabase) => format!(
+            "{path} is not a Technic store (not a SQLite database); it was left untouched — \
+             point --store at another file or move this one away"
+        ),
+        Some(ErrorCode::DatabaseCorrupt) => {
+            format!("{path} is corrupt ({e}); it was left untouched — move it away to start a new store")
+        }
+        _ => format!("cannot open store {path}: {e}"),
+    };
+    Error::Store { detail }
+}

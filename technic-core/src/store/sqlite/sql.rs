@@ -1,0 +1,44 @@
+//! Every SQL statement of the SQLite store, parameterised; `{in}` marks an `IN` list filled by
+//! `with_in_list`. The hot ones are checked against their query plans in the tests.
+
+pub(super) const SQL_LOAD_BLOCKS: &str = "SELECT symbol, data FROM bar_blocks WHERE symbol IN ({in}) AND year BETWEEN ? AND ? ORDER BY symbol, year";
+pub(super) const SQL_EXTENTS: &str = "SELECT symbol, first_day, last_day, n_bars, fetched_from, fetched_to FROM symbols WHERE symbol IN ({in})";
+pub(super) const SQL_BLOCK: &str = "SELECT data FROM bar_blocks WHERE symbol = ?1 AND year = ?2";
+pub(super) const SQL_UPSERT_BLOCK: &str = "INSERT INTO bar_blocks (symbol, year, n_bars, first_day, last_day, data) \
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (symbol, year) DO UPDATE SET \
+     n_bars = excluded.n_bars, first_day = excluded.first_day, last_day = excluded.last_day, data = excluded.data";
+pub(super) const SQL_SYMBOL_SPAN: &str =
+    "SELECT min(first_day), max(last_day), sum(n_bars) FROM bar_blocks WHERE symbol = ?1";
+pub(super) const SQL_UPSERT_SYMBOL: &str = "INSERT INTO symbols (symbol, first_day, last_day, n_bars, fetched_from, fetched_to, \
+     updated_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (symbol) DO UPDATE SET first_day = excluded.first_day, \
+     last_day = excluded.last_day, n_bars = excluded.n_bars, \
+     fetched_from = min(symbols.fetched_from, excluded.fetched_from), \
+     fetched_to = max(symbols.fetched_to, excluded.fetched_to), updated_ms = excluded.updated_ms";
+pub(super) const SQL_TOUCH_SYMBOL: &str = "UPDATE symbols SET fetched_from = min(fetched_from, ?2), \
+     fetched_to = max(fetched_to, ?3), updated_ms = ?4 WHERE symbol = ?1";
+pub(super) const SQL_DELETE_RUN: &str = "DELETE FROM scan_runs WHERE id = ?1";
+pub(super) const SQL_INSERT_RUN: &str = "INSERT INTO scan_runs (id, started_ms, finished_ms, state, error, provider, demo, \
+     range_from, range_to, universe_size, scanned, n_results, n_skipped, total_ms, request, timing, filtered, cache) \
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)";
+pub(super) const SQL_INSERT_RESULT: &str = "INSERT INTO scan_results (run_id, rank, symbol, tech_rating, signal, result) \
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
+pub(super) const SQL_INSERT_SKIPPED: &str =
+    "INSERT INTO scan_skipped (run_id, idx, symbol, category, reason) VALUES (?1, ?2, ?3, ?4, ?5)";
+pub(super) const SQL_RUN: &str = "SELECT id, started_ms, state, error, provider, demo, range_from, range_to, universe_size, \
+     scanned, timing, filtered, cache FROM scan_runs WHERE id = ?1";
+pub(super) const SQL_RESULTS: &str = "SELECT result FROM scan_results WHERE run_id = ?1 ORDER BY rank";
+pub(super) const SQL_SKIPPED: &str =
+    "SELECT symbol, category, reason FROM scan_skipped WHERE run_id = ?1 ORDER BY idx";
+pub(super) const SQL_RECENT_RUNS: &str = "SELECT id FROM scan_runs ORDER BY started_ms DESC LIMIT ?1";
+pub(super) const SQL_INSERT_SAMPLE: &str = "INSERT INTO metric_samples (at_ms, cache_hit_rate, avg_response_ms, \
+     active_connections, error_rate, requests, p95_cached_ms, p95_uncached_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
+pub(super) const SQL_SAMPLES: &str = "SELECT at_ms, cache_hit_rate, avg_response_ms, active_connections, error_rate, \
+     requests, p95_cached_ms, p95_uncached_ms FROM metric_samples WHERE at_ms >= ?1 ORDER BY at_ms";
+pub(super) const SQL_INSERT_ALERT: &str = "INSERT INTO alerts (at_ms, rule, severity, value, threshold, message) \
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
+pub(super) const SQL_ALERTS: &str = "SELECT at_ms, rule, severity, value, threshold, message FROM alerts \
+     WHERE at_ms >= ?1 ORDER BY at_ms";
+pub(super) const SQL_RECORD_ACCESS: &str = "INSERT INTO symbol_access (symbol, count, last_access_ms) VALUES (?1, 1, ?2) \
+     ON CONFLICT (symbol) DO UPDATE SET count = count + 1, last_access_ms = excluded.last_access_ms";
+pub(super) const SQL_ACCESS_COUNTS: &str =
+    "SELECT symbol, count FROM symbol_access ORDER BY count DESC, symbol LIMIT ?1";

@@ -1,0 +1,380 @@
+//! `SqliteStore` tests: round trips, batched reads, query plans, corrupt and newer files, summaries.
+
+use chrono::{Duration as ChronoDuration, NaiveDate};
+
+use super::*;
+use crate::scan::{ScanResult, ScanState, Skipped, StageTimings};
+use crate::testing::sample_bars;
+
+fn all() -> DateRange {
+    DateRange {
+        from: NaiveDate::MIN,
+        to: NaiveDate::MAX,
+    }
+}
+
+async fn temp_store() -> (tempfile::TempDir, SqliteStore) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(dir.path().join("s.db")).await.unwrap();
+    (dir, store)
+}
+
+fn report(id: &str, n_results: usize) -> ScanReport {
+    let bars = sample_bars(300, 50.0);
+    let entry = crate::model::UniverseEntry::bare(Symbol::new("AAA"));
+    let result = crate::scan::score_symbol(&entry, &bars).unwrap();
+    ScanReport {
+        id: id.to_owned(),
+        state: ScanState::Complete,
+        error: None,
+        provider: "test".into(),
+        demo: false,
+        started_at: DateTime::from_timestamp_millis(1_700_000_000_000).unwrap(),
+        range: DateRange::new(bars.date[0], *bars.date.last().unwrap()).unwrap(),
+        universe_size: n_results + 1,
+        scanned: n_results,
+        results: (0..n_results)
+            .map(|i| ScanResult {
+                rank: i + 1,
+                symbol: Symbol::new(format!("S{i}")),
+                ..result.clone()
+            })
+            .collect(),
+        skipped: vec![Skipped {
+            symbol: Symbol::new("BAD"),
+            reason: "invalid data in BAD.csv: line 3".into(),
+            category: crate::error::Category::Data,
+        }],
+        filtered: crate::scan::FilterCounts {
+            sector: 2,
+            ..Default::default()
+        },
+        timing: StageTimings {
+            total_ms: 12.5,
+            ..Default::default()
+        },
+        cache: crate::cache::CacheStats::from_counts(3, 1),
+        retries: 0,
+        stale: 0,
+        provider_calls: Default::default(),
+        warnings: Vec::new(),
+    }
+}
+
+#[tokio::test]
+async fn sqlite_store_keeps_the_contract() {
+    let (_dir, store) = temp_store().await;
+    crate::testing::store_contract(&store).await;
+}
+
+#[tokio::test]
+async fn bars_round_trip_across_years_and_upsert_by_date() {
+    let (_dir, store) = temp_store().await;
+    let a = Symbol::new("A");
+    // 400 daily bars from 2024-01-01 span two calendar years (two blocks).
+    let bars = sample_bars(400, 10.0);
+    store.save_bars(&a, &bars).await.unwrap();
+    let mut changed = bars.tail(5);
+    changed.close.iter_mut().for_each(|c| *c += 1.0);
+    store.save_bars(&a, &changed).await.unwrap();
+    let got = store
+        .load_bars(&[a.clone(), Symbol::new("B")], all())
+        .await
+        .unwrap();
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[&a].len(), 400);
+    assert_eq!(got[&a].date, bars.date);
+    assert_eq!(&got[&a].close[395..], &changed.close[..]);
+    assert_eq!(got[&a].close[..395], bars.close[..395]);
+    // A range inside one year.
+    let r = DateRange::new(bars.date[10], bars.date[19]).unwrap();
+    assert_eq!(
+        store.load_bars(std::slice::from_ref(&a), r).await.unwrap()[&a],
+        bars.slice_range(r)
+    );
+    let ext = store.bar_extents(std::slice::from_ref(&a)).await.unwrap()[&a];
+    assert_eq!(
+        (ext.first, ext.last, ext.n_bars),
+        (bars.date[0], bars.date[399], 400)
+    );
+}
+
+#[tokio::test]
+async fn batched_load_uses_one_query_per_chunk_of_symbols() {
+    let (_dir, store) = temp_store().await;
+    let symbols: Vec<Symbol> = (0..1200).map(|i| Symbol::new(format!("S{i:04}"))).collect();
+    let updates: Vec<BarsUpdate> = symbols
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            let bars = sample_bars(30, 10.0 + i as f64);
+            BarsUpdate {
+                symbol: s.clone(),
+                fetched_from: bars.date[0],
+                fetched_to: bars.date[29],
+                bars,
+            }
+        })
+        .collect();
+    store.save_bars_batch(updates.clone()).await.unwrap();
+    assert_eq!(
+        store.profile().count("commit"),
+        1,
+        "one transaction for the batch"
+    );
+    let got = store.load_bars(&symbols, all()).await.unwrap();
+    assert_eq!(got.len(), 1200);
+    assert_eq!(got[&symbols[700]], updates[700].bars);
+    // 1200 symbols in chunks of 500: three queries, not 1200.
+    assert_eq!(store.profile().count("load_bar_blocks"), 3);
+    let extents = store.bar_extents(&symbols).await.unwrap();
+    assert_eq!(extents.len(), 1200);
+    assert_eq!(store.profile().count("bar_extents"), 3);
+}
+
+#[tokio::test]
+async fn fetched_range_is_remembered_even_without_new_bars() {
+    let (_dir, store) = temp_store().await;
+    let a = Symbol::new("A");
+    let bars = sample_bars(10, 5.0);
+    store.save_bars(&a, &bars).await.unwrap();
+    let later = bars.date[9] + ChronoDuration::days(3);
+    let update = BarsUpdate {
+        symbol: a.clone(),
+        bars: Bars::default(),
+        fetched_from: bars.date[0],
+        fetched_to: later,
+    };
+    store.save_bars_batch(vec![update]).await.unwrap();
+    let ext = store.bar_extents(std::slice::from_ref(&a)).await.unwrap()[&a];
+    assert_eq!(ext.last, bars.date[9]);
+    assert_eq!(ext.fetched_to, later);
+}
+
+#[tokio::test]
+async fn scans_round_trip_with_request_results_and_skips() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.db");
+    let store = SqliteStore::open(&path).await.unwrap();
+    let first = report("scan-1", 3);
+    let mut second = report("scan-2", 2);
+    second.started_at += ChronoDuration::seconds(5);
+    store.save_scan(&first).await.unwrap();
+    store
+        .save_scan_run(&ScanRequest::default(), &second)
+        .await
+        .unwrap();
+    // Saving again replaces (results are not duplicated).
+    store.save_scan(&first).await.unwrap();
+    drop(store);
+    let store = SqliteStore::open(&path).await.unwrap();
+    assert_eq!(store.scan("scan-1").await.unwrap().unwrap(), first);
+    assert!(store.scan("nope").await.unwrap().is_none());
+    let recent = store.recent_scans(10).await.unwrap();
+    assert_eq!(
+        recent.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(),
+        ["scan-2", "scan-1"]
+    );
+    assert_eq!(recent[0], second);
+}
+
+#[tokio::test]
+async fn metrics_alerts_access_counts_and_cached_summary() {
+    let (_dir, store) = temp_store().await;
+    let t0 = DateTime::from_timestamp_millis(1_700_000_000_000).unwrap();
+    for (i, hit) in [0.9, 0.4, 0.7].into_iter().enumerate() {
+        let sample = MetricSample {
+            at: t0 + ChronoDuration::minutes(5 * i as i64),
+            cache_hit_rate: hit,
+            avg_response_ms: 10.0 * (i + 1) as f64,
+            active_connections: i as u64,
+            error_rate: 0.0,
+            requests: 100,
+            p95_cached_ms: 1.0,
+            p95_uncached_ms: 20.0,
+        };
+        store.save_metric_sample(&sample).await.unwrap();
+    }
+    let alert = Alert {
+        at: t0 + ChronoDuration::minutes(5),
+        rule: "low_cache_hit_rate".into(),
+        severity: Severity::Warning,
+        value: 0.4,
+        threshold: 0.5,
+        message: "Cache hit rate 40.0% is below 50%".into(),
+    };
+    store.save_alert(&alert).await.unwrap();
+    assert_eq!(store.alerts(t0).await.unwrap(), vec![alert.clone()]);
+    assert!(
+        store
+            .alerts(t0 + ChronoDuration::minutes(6))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let samples = store
+        .metric_samples(t0 + ChronoDuration::minutes(5))
+        .await
+        .unwrap();
+    assert_eq!(samples.len(), 2);
+
+    let summary = store.metric_summary(t0).await.unwrap();
+    assert_eq!(summary.n_samples, 3);
+    let hit = summary.cache_hit_rate.unwrap();
+    assert_eq!((hit.min, hit.max, hit.first, hit.last), (0.4, 0.9, 0.9, 0.7));
+    assert!((hit.avg - 2.0 / 3.0).abs() < 1e-12);
+    assert_eq!(summary.alerts.len(), 1);
+    assert_eq!(summary.alerts[0].count, 1);
+    // Served from the TTL cache: no new query.
+    let queries = store.profile().count("metric_samples");
+    assert_eq!(store.metric_summary(t0).await.unwrap(), summary);
+    assert_eq!(store.profile().count("metric_samples"), queries);
+    // A write clears the cache.
+    store.save_alert(&alert).await.unwrap();
+    assert_eq!(store.metric_summary(t0).await.unwrap().alerts[0].count, 2);
+    assert_eq!(store.profile().count("metric_samples"), queries + 1);
+
+    let (a, b) = (Symbol::new("A"), Symbol::new("B"));
+    store.record_access(&[a.clone(), b.clone()]).await.unwrap();
+    store.record_access(std::slice::from_ref(&b)).await.unwrap();
+    assert_eq!(store.access_counts(10).await.unwrap(), vec![(b, 2), (a, 1)]);
+    assert!(
+        store
+            .query_stats()
+            .iter()
+            .any(|q| q.name == "record_access" && q.count == 3)
+    );
+}
+
+/// The plan SQLite picks for `sql`, one detail line per step.
+fn plan(conn: &Connection, sql: &str, params: &[Value]) -> String {
+    let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+    let rows = stmt
+        .query_map(params_from_iter(params.iter()), |r| r.get::<_, String>(3))
+        .unwrap();
+    rows.map(Result::unwrap).collect::<Vec<_>>().join("\n")
+}
+
+#[tokio::test]
+async fn hot_queries_use_their_indexes() {
+    let (_dir, store) = temp_store().await;
+    let conn = store.inner.conn.lock().unwrap();
+    let text = |s: &str| Value::Text(s.to_owned());
+    let int = Value::Integer;
+    let cases: Vec<(String, Vec<Value>, &str)> = vec![
+        (
+            with_in_list(SQL_LOAD_BLOCKS, 2),
+            vec![text("A"), text("B"), int(2023), int(2024)],
+            "SEARCH bar_blocks USING PRIMARY KEY (symbol=? AND year>? AND year<?)",
+        ),
+        (
+            with_in_list(SQL_EXTENTS, 2),
+            vec![text("A"), text("B")],
+            "SEARCH symbols USING PRIMARY KEY (symbol=?)",
+        ),
+        (
+            SQL_SYMBOL_SPAN.to_owned(),
+            vec![text("A")],
+            "SEARCH bar_blocks USING PRIMARY KEY (symbol=?)",
+        ),
+        (
+            SQL_RESULTS.to_owned(),
+            vec![text("scan-1")],
+            "SEARCH scan_results USING PRIMARY KEY (run_id=?)",
+        ),
+        (
+            SQL_RECENT_RUNS.to_owned(),
+            vec![int(10)],
+            "SCAN scan_runs USING INDEX scan_runs_by_start",
+        ),
+        (
+            SQL_SAMPLES.to_owned(),
+            vec![int(0)],
+            "SEARCH metric_samples USING INDEX metric_samples_by_time (at_ms>?)",
+        ),
+        (
+            SQL_ALERTS.to_owned(),
+            vec![int(0)],
+            "SEARCH alerts USING INDEX alerts_by_time (at_ms>?)",
+        ),
+        (
+            SQL_ACCESS_COUNTS.to_owned(),
+            vec![int(10)],
+            "SCAN symbol_access USING COVERING INDEX symbol_access_by_count",
+        ),
+    ];
+    for (sql, params, expected) in cases {
+        let got = plan(&conn, &sql, &params);
+        assert!(
+            got.contains(expected),
+            "{sql}\nplan:\n{got}\nexpected: {expected}"
+        );
+        assert!(!got.contains("USE TEMP B-TREE"), "{sql} sorts:\n{got}");
+    }
+}
+
+#[tokio::test]
+async fn a_file_that_is_not_a_database_is_refused_and_left_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("notes.db");
+    let content = "these are my notes, not a database\n".repeat(200);
+    std::fs::write(&path, &content).unwrap();
+    let err = SqliteStore::open(&path).await.unwrap_err();
+    assert!(matches!(err, Error::Store { .. }), "{err:?}");
+    assert!(err.to_string().contains("not a Technic store"), "{err}");
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), content);
+}
+
+#[tokio::test]
+async fn a_newer_schema_is_refused_and_left_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("new.db");
+    {
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch("CREATE TABLE future (x); PRAGMA user_version = 99;")
+            .unwrap();
+    }
+    let before = std::fs::read(&path).unwrap();
+    let err = SqliteStore::open(&path).await.unwrap_err();
+    assert!(err.to_string().contains("schema version 99, newer"), "{err}");
+    assert_eq!(std::fs::read(&path).unwrap(), before);
+}
+
+#[tokio::test]
+async fn reopening_keeps_the_schema_version_and_wal_mode() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("nested/folder/s.db");
+    drop(SqliteStore::open(&path).await.unwrap());
+    let store = SqliteStore::open(&path).await.unwrap();
+    {
+        let conn = store.inner.conn.lock().unwrap();
+        let version: i64 = conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, schema::SCHEMA_VERSION);
+        let mode: String = conn
+            .pragma_query_value(None, "journal_mode", |r| r.get(0))
+            .unwrap();
+        assert_eq!(mode, "wal");
+        let fk: i64 = conn
+            .pragma_query_value(None, "foreign_keys", |r| r.get(0))
+            .unwrap();
+        assert_eq!(fk, 1);
+    }
+    assert_eq!(store.integrity_check().await.unwrap(), "ok");
+}
+
+#[test]
+fn concurrent_first_opens_migrate_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("shared.db");
+    let opened: Vec<_> = (0..6)
+        .map(|_| {
+            let path = path.clone();
+            std::thread::spawn(move || SqliteStore::open_blocking(&path).map(drop))
+        })
+        .collect();
+    for t in opened {
+        t.join().unwrap().unwrap();
+    }
+}
