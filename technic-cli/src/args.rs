@@ -25,6 +25,27 @@ pub enum Command {
     Serve(ServeArgs),
     /// Summarise performance samples and alerts kept in the store.
     Report(ReportArgs),
+    /// Fetch the most popular symbols into the store now, so the next scan reads them locally.
+    Warm(WarmArgs),
+}
+
+/// `technic warm` arguments.
+#[derive(Debug, Args)]
+pub struct WarmArgs {
+    /// Where the data comes from.
+    #[command(flatten)]
+    pub source: SourceArgs,
+
+    #[command(flatten)]
+    pub store: StoreArgs,
+
+    /// How many of the most popular symbols to warm.
+    #[arg(long, default_value_t = 100, value_name = "N")]
+    pub top: usize,
+
+    /// No progress output.
+    #[arg(short, long)]
+    pub quiet: bool,
 }
 
 /// Where bars come from: shared by `scan` and `serve`.

@@ -5,6 +5,7 @@ mod args;
 mod progress;
 mod render;
 mod report;
+mod warm;
 mod wire;
 
 use std::io::Write;
@@ -48,6 +49,7 @@ async fn run(cli: Cli) -> u8 {
         Command::Scan(args) => run_scan(args).await,
         Command::Serve(args) => run_serve(args).await,
         Command::Report(args) => report::run(&args).await,
+        Command::Warm(args) => warm::run(&args).await,
     };
     match result {
         Ok(code) => code,

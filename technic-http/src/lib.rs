@@ -27,6 +27,7 @@ pub mod dto;
 pub mod error;
 pub mod metrics;
 pub mod pool;
+pub mod popularity;
 pub mod scans;
 pub mod state;
 
@@ -79,6 +80,10 @@ pub async fn serve(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    let restored = popularity::restore(&state).await;
+    if restored > 0 {
+        tracing::info!(restored, "symbol popularity restored from the store");
+    }
     let sampler = tokio::spawn(sample_metrics(state.clone()));
     let warming = technic_core::CancellationToken::new();
     let warmer = state.warmer.clone().map(|w| tokio::spawn(w.run(warming.clone())));
@@ -124,13 +129,20 @@ pub async fn shutdown_signal() {
     }
 }
 
+/// Samples metrics every interval and saves new symbol accesses to the store every minute.
 async fn sample_metrics(state: AppState) {
     let interval = state.config.sample_interval;
     let mut tick = tokio::time::interval(interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     tick.tick().await;
+    let mut flushed = std::collections::HashMap::new();
+    let mut last_flush = tokio::time::Instant::now();
     loop {
         tick.tick().await;
         state.metrics.sample(&state.deps.cache.stats(), interval);
+        if last_flush.elapsed() >= std::time::Duration::from_secs(60) {
+            popularity::flush(&state, &mut flushed).await;
+            last_flush = tokio::time::Instant::now();
+        }
     }
 }

@@ -380,3 +380,42 @@ fn default_store_lives_in_the_data_directory_and_no_store_writes_nothing() {
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(data.path().join("technic/technic.db").exists());
 }
+
+#[test]
+fn warm_fetches_popular_symbols_into_the_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("w.db");
+    let db = db.to_str().unwrap();
+    let o = technic(&["warm", "--store", db, "--demo-symbols", "40"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("Nothing to warm yet"), "{}", stdout(&o));
+    // A scan records every scanned symbol as accessed; warming then fetches the five most popular.
+    let o = technic(&[
+        "scan",
+        "--store",
+        db,
+        "--demo-symbols",
+        "40",
+        "--quiet",
+        "--json",
+        "--top",
+        "3",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["scanned"], 40);
+    let o = technic(&[
+        "warm",
+        "--store",
+        db,
+        "--demo-symbols",
+        "40",
+        "--top",
+        "5",
+        "--quiet",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(out.contains("Warmed 5 of 5 popular symbols"), "{out}");
+    assert!(out.contains("Most popular: "), "{out}");
+}

@@ -420,3 +420,39 @@ async fn warmer_status_popular_symbols_and_manual_warm() {
     let (_, snap) = call(&app, "GET", &format!("/api/v1/symbols/{b}"), None, None).await;
     assert_eq!(snap["cached"], true, "warmed symbols are answered from the cache");
 }
+
+#[tokio::test]
+async fn popularity_survives_a_restart_through_the_store() {
+    let store: Arc<dyn technic_core::Store> = Arc::new(technic_core::MemoryStore::default());
+    let with_store = |s: AppState| {
+        let mut deps = s.deps.clone();
+        deps.store = Some(store.clone());
+        AppState::new(deps, ServerConfig::default())
+    };
+    let first = with_store(state(30, None));
+    let app = router(first.clone());
+    let sym = SyntheticProvider::new(SyntheticConfig {
+        n_symbols: 30,
+        n_bars: 300,
+        ..SyntheticConfig::default()
+    });
+    let universe = technic_core::DataProvider::universe(&sym).await.unwrap();
+    let (a, b) = (universe[2].symbol.to_string(), universe[7].symbol.to_string());
+    for _ in 0..4 {
+        call(&app, "GET", &format!("/api/v1/symbols/{b}"), None, None).await;
+    }
+    call(&app, "GET", &format!("/api/v1/symbols/{a}"), None, None).await;
+    let mut flushed = std::collections::HashMap::new();
+    assert_eq!(technic_http::popularity::flush(&first, &mut flushed).await, 5);
+    assert_eq!(
+        technic_http::popularity::flush(&first, &mut flushed).await,
+        0,
+        "nothing new to save"
+    );
+
+    let restarted = with_store(state(30, None));
+    assert_eq!(technic_http::popularity::restore(&restarted).await, 2);
+    let (_, w) = call(&router(restarted), "GET", "/api/v1/warmer", None, None).await;
+    assert_eq!(w["popular"][0]["symbol"], b.as_str(), "{w}");
+    assert_eq!(w["popular"][1]["symbol"], a.as_str(), "{w}");
+}
