@@ -138,13 +138,21 @@ pub async fn open_store(path: &Path) -> anyhow::Result<Arc<SqliteStore>> {
 pub async fn serve(args: &ServeArgs) -> anyhow::Result<(technic_http::AppState, std::net::SocketAddr)> {
     let provider = provider(&args.source)?;
     let mut deps = Deps::new(provider, Arc::new(MemoryCache::default()));
+    let mut csv_path = None;
     if !args.no_store {
-        deps = deps.with_store(open_store(&store_path(&args.store)?).await?);
+        let store = open_store(&store_path(&args.store)?).await?;
+        csv_path = Some(metrics_csv(Path::new(store.path())));
+        deps = deps.with_store(store);
     }
     let defaults = technic_http::ServerConfig::default();
     let config = technic_http::ServerConfig {
         admin_token: args.admin_token.clone(),
         warm: if args.no_warm { None } else { defaults.warm.clone() },
+        // Samples (every 5 minutes) go to the store and to logs/performance_metrics.csv beside it.
+        monitor: MonitorConfig {
+            csv_path,
+            ..MonitorConfig::default()
+        },
         ..defaults
     };
     Ok((

@@ -127,6 +127,8 @@ pub struct Monitor {
     cooldowns: Mutex<Cooldowns>,
     /// Whether cooldowns were seeded from the store's recent alerts.
     seeded: AtomicBool,
+    /// The most recent alerts fired by this monitor, newest last.
+    recent: Mutex<std::collections::VecDeque<Alert>>,
 }
 
 impl Default for Monitor {
@@ -161,7 +163,15 @@ impl Monitor {
             active_connections: AtomicU64::new(0),
             cooldowns: Mutex::new(Cooldowns::default()),
             seeded: AtomicBool::new(false),
+            recent: Mutex::new(std::collections::VecDeque::new()),
         }
+    }
+
+    /// Alerts this monitor fired within the last `within` (newest first): the ones still "active".
+    pub fn active_alerts(&self, within: Duration) -> Vec<Alert> {
+        let since = Utc::now() - chrono::Duration::from_std(within).unwrap_or(chrono::Duration::MAX);
+        let recent = self.recent.lock().unwrap_or_else(|e| e.into_inner());
+        recent.iter().rev().filter(|a| a.at >= since).cloned().collect()
     }
 
     /// The configuration.
@@ -245,6 +255,13 @@ impl Monitor {
         }
         let sample = self.sample();
         let alerts = self.evaluate(&sample);
+        {
+            let mut recent = self.recent.lock().unwrap_or_else(|e| e.into_inner());
+            recent.extend(alerts.iter().cloned());
+            while recent.len() > 100 {
+                recent.pop_front();
+            }
+        }
         for a in &alerts {
             match a.severity {
                 Severity::Warning => {

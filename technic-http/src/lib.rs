@@ -87,6 +87,12 @@ pub async fn serve(
     let sampler = tokio::spawn(sample_metrics(state.clone()));
     let warming = technic_core::CancellationToken::new();
     let warmer = state.warmer.clone().map(|w| tokio::spawn(w.run(warming.clone())));
+    let monitor = tokio::spawn(
+        state
+            .monitor
+            .clone()
+            .run(state.deps.store.clone(), warming.clone()),
+    );
     let scans = state.scans.clone();
     let app = router(state);
     if let Ok(addr) = listener.local_addr() {
@@ -104,6 +110,7 @@ pub async fn serve(
     if let Some(task) = warmer {
         let _ = task.await;
     }
+    let _ = monitor.await;
     result
 }
 

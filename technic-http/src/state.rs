@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use std::collections::HashMap;
 
 use technic_core::warm::CacheWarmer;
-use technic_core::{Deps, Symbol, SymbolTracker, UniverseEntry, WarmerConfig};
+use technic_core::{Deps, Monitor, MonitorConfig, Symbol, SymbolTracker, UniverseEntry, WarmerConfig};
 use tokio::sync::OnceCell;
 
 use crate::metrics::ApiMetrics;
@@ -26,6 +26,8 @@ pub struct ServerConfig {
     pub sample_interval: Duration,
     /// The cache warmer's settings; `None` runs no warmer.
     pub warm: Option<WarmerConfig>,
+    /// Performance sampling and alert rules (samples go to the store and the CSV file it names).
+    pub monitor: MonitorConfig,
 }
 
 impl Default for ServerConfig {
@@ -36,6 +38,10 @@ impl Default for ServerConfig {
             request_timeout: Duration::from_secs(30),
             sample_interval: Duration::from_secs(5),
             warm: Some(WarmerConfig::default()),
+            monitor: MonitorConfig {
+                csv_path: None,
+                ..MonitorConfig::default()
+            },
         }
     }
 }
@@ -57,6 +63,8 @@ pub struct AppState {
     pub pool: Arc<PoolCounters>,
     /// Which symbols users ask for.
     pub tracker: Arc<SymbolTracker>,
+    /// Samples performance and raises alerts; scans and symbol lookups feed it.
+    pub monitor: Arc<Monitor>,
     /// Keeps popular symbols in the cache (when configured).
     pub warmer: Option<Arc<CacheWarmer>>,
     /// Names and sectors by symbol, loaded from the provider on first use.
@@ -89,6 +97,8 @@ impl AppState {
         let pool = Arc::new(PoolCounters::default());
         deps.provider = Arc::new(CountingProvider::new(deps.provider, pool.clone()));
         let tracker = Arc::new(SymbolTracker::default());
+        let monitor = Arc::new(Monitor::new(config.monitor.clone()));
+        deps = deps.with_monitor(monitor.clone());
         let scans = Arc::new(Scans::default());
         let warmer = config.warm.clone().map(|warm| {
             // Warming waits while two or more scans run, so it never competes with users for the provider.
@@ -104,6 +114,7 @@ impl AppState {
         Self {
             pool,
             tracker,
+            monitor,
             warmer,
             deps,
             config: Arc::new(config),

@@ -8,7 +8,9 @@ use axum::response::IntoResponse;
 use serde::Deserialize;
 use utoipa::{IntoParams, OpenApi};
 
-use crate::dto::{CacheDto, Health, MetricsCurrent, MetricsHistory, PopularDto, WarmPassDto, WarmerDto};
+use crate::dto::{
+    AlertDto, CacheDto, Health, MetricsCurrent, MetricsHistory, PopularDto, WarmPassDto, WarmerDto,
+};
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -24,7 +26,19 @@ pub async fn metrics_current(State(state): State<AppState>) -> Json<MetricsCurre
         requests_per_minute: state.metrics.requests_per_minute(),
         error_rate: state.metrics.error_rate(),
         scans_running: state.scans.running(),
-        alerts: Vec::new(),
+        alerts: state
+            .monitor
+            .active_alerts(state.monitor.config().rules.cooldown)
+            .into_iter()
+            .map(|a| AlertDto {
+                rule: a.rule,
+                severity: a.severity.as_str().to_owned(),
+                message: a.message,
+                value: a.value,
+                threshold: a.threshold,
+                since: a.at,
+            })
+            .collect(),
     })
 }
 

@@ -362,7 +362,8 @@ async fn provider_outages_are_503_with_a_friendly_message() {
         }
     }
     let deps = Deps::new(Arc::new(Down), Arc::new(MemoryCache::default()));
-    let app = router(AppState::new(deps, ServerConfig::default()));
+    let st = AppState::new(deps, ServerConfig::default());
+    let app = router(st.clone());
     let (s, v) = call(&app, "GET", "/api/v1/symbols/AAPL", None, None).await;
     assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE);
     assert_error(&v, 503, "Data provider temporarily unavailable");
