@@ -131,8 +131,10 @@ async fn run_serve(args: args::ServeArgs) -> anyhow::Result<u8> {
 fn init_tracing(verbose: u8) {
     use tracing_subscriber::EnvFilter;
     // Logs are for operators; a CLI user sees the summary. `-v` shows info, `-vv` debug; RUST_LOG wins.
+    // Without -v, performance alerts and slow-query warnings stay out of a scan's output: they are kept
+    // in the store and shown by `technic report` (a first scan on a cold store always has a low hit rate).
     let default = match verbose {
-        0 => "warn",
+        0 => "warn,technic_core::monitor=error,technic_core::store::profile=error",
         1 => "info",
         _ => "debug",
     };
@@ -140,5 +142,6 @@ fn init_tracing(verbose: u8) {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
 }
