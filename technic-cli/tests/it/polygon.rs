@@ -205,3 +205,55 @@ fn a_bad_or_missing_key_says_so_in_one_line() {
     assert_eq!(o.status.code(), Some(3), "{err}");
     assert!(err.contains("POLYGON_API_KEY is not set"), "{err}");
 }
+
+/// Requests the mock received for daily bars, as (symbol, from, to) from their paths.
+fn aggs_requests(rt: &tokio::runtime::Runtime, server: &MockServer) -> Vec<(String, String, String)> {
+    let requests = rt.block_on(server.received_requests()).unwrap_or_default();
+    requests
+        .iter()
+        .filter_map(|r| {
+            let parts: Vec<&str> = r.url.path().split('/').collect();
+            // /v2/aggs/ticker/{SYM}/range/1/day/{from}/{to}
+            (parts.len() == 10 && parts[2] == "aggs")
+                .then(|| (parts[4].to_owned(), parts[8].to_owned(), parts[9].to_owned()))
+        })
+        .collect()
+}
+
+#[test]
+fn a_second_scan_with_a_store_asks_the_api_for_no_bar_it_has() {
+    let (rt, server) = mock_api();
+    let uri = server.uri();
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("delta.db");
+    let args = [
+        "scan",
+        "--store",
+        db.to_str().unwrap(),
+        "--provider",
+        "polygon",
+        "--base-url",
+        &uri,
+        "--json",
+    ];
+    let o = technic(Some(KEY), &args);
+    assert!(o.status.success(), "{}", all_output(&o));
+    let first = aggs_requests(&rt, &server);
+    assert!(first.iter().any(|(s, _, _)| s == "AAA"), "{first:?}");
+
+    // The mock's bars end yesterday, so the store is current: the second scan asks for no bars at all.
+    let o = technic(Some(KEY), &args);
+    assert!(o.status.success(), "{}", all_output(&o));
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(
+        v["results"].as_array().unwrap().len(),
+        3,
+        "answered from the store"
+    );
+    let all = aggs_requests(&rt, &server);
+    let second: Vec<_> = all[first.len()..]
+        .iter()
+        .filter(|(s, _, _)| s != "ZZZZ")
+        .collect();
+    assert!(second.is_empty(), "bars asked for again: {second:?}");
+}
