@@ -570,6 +570,15 @@ async fn flow(client: &Client, base: &str) -> anyhow::Result<()> {
         t.ends_with('%') && number_in(t).is_some_and(|p| p > 0.0)
     })
     .await?;
+    // The warmer runs inside the server and its panel says so, with the looked-up symbols as popular.
+    wait_text(client, "#warmer-state", "the warmer running", |t| {
+        t.starts_with("running") || t.starts_with("paused")
+    })
+    .await?;
+    wait_text(client, "#warmer-popular", "popular symbols", |t| {
+        t.contains(symbols[0].as_str())
+    })
+    .await?;
     let deadline = Instant::now() + WAIT;
     loop {
         let api = fetch_json(client, "/api/v1/metrics/current").await?;
