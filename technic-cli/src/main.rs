@@ -69,8 +69,8 @@ async fn run(cli: Cli) -> u8 {
     }
 }
 
-async fn run_scan(args: args::ScanArgs) -> anyhow::Result<u8> {
-    let wired = wire::scan(&args).await?;
+/// A token cancelled by the first Ctrl-C, so a running scan stops cleanly with a partial summary.
+pub(crate) fn cancel_on_ctrl_c() -> CancellationToken {
     let cancel = CancellationToken::new();
     let on_signal = cancel.clone();
     tokio::spawn(async move {
@@ -78,6 +78,12 @@ async fn run_scan(args: args::ScanArgs) -> anyhow::Result<u8> {
             on_signal.cancel();
         }
     });
+    cancel
+}
+
+async fn run_scan(args: args::ScanArgs) -> anyhow::Result<u8> {
+    let wired = wire::scan(&args).await?;
+    let cancel = cancel_on_ctrl_c();
     let sink = progress::TerminalSink::new(args.quiet);
     // Long scans (a cold fetch from a remote provider) are sampled on the monitor's interval too.
     let stop_monitor = CancellationToken::new();

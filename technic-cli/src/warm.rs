@@ -7,7 +7,7 @@ use std::io::Write;
 use std::sync::Arc;
 
 use technic_core::scan::UniverseSelection;
-use technic_core::{CancellationToken, Deps, MemoryCache, ScanRequest, ScanState, Store, scan};
+use technic_core::{Deps, MemoryCache, ScanRequest, ScanState, Store, scan};
 
 use crate::args::WarmArgs;
 use crate::{progress, wire};
@@ -30,13 +30,7 @@ pub async fn run(args: &WarmArgs) -> anyhow::Result<u8> {
         top: None,
         ..ScanRequest::default()
     };
-    let cancel = CancellationToken::new();
-    let on_signal = cancel.clone();
-    tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            on_signal.cancel();
-        }
-    });
+    let cancel = crate::cancel_on_ctrl_c();
     let sink = progress::TerminalSink::new(args.quiet);
     let report = scan(&request, &deps, &sink, cancel).await;
     sink.finish();
