@@ -13,6 +13,6 @@ fi
 echo "data: $(du -sh "$dir" | cut -f1) in $(ls "$dir" | wc -l) files"
 for _ in $(seq "$runs"); do
   /usr/bin/time -f "%e s wall, %U s user, %S s sys, %M KB peak RSS" \
-    ./target/release/technic scan --provider "csv:$dir" --quiet > /dev/null
+    ./target/release/technic scan --provider "csv:$dir" --quiet --no-store > /dev/null
 done 2>&1 | sort -n | tee /tmp/technic-e2e.txt
 echo "median: $(sed -n "$(( (runs + 1) / 2 ))p" /tmp/technic-e2e.txt)"
