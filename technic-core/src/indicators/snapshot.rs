@@ -252,17 +252,7 @@ impl Recursive {
         for &c in &close[12..FUSED_FROM] {
             ema12 += (c - ema12) * K12;
         }
-        let (mut gain, mut loss) = (0.0, 0.0);
-        for i in 1..=14 {
-            let d = close[i] - close[i - 1];
-            if d < 0.0 {
-                loss -= d;
-            } else {
-                gain += d;
-            }
-        }
-        gain /= 14.0;
-        loss /= 14.0;
+        let (mut gain, mut loss) = rsi_seed(close);
         for i in 15..FUSED_FROM {
             let d = close[i] - close[i - 1];
             gain = (gain * 13.0 + d.max(0.0)) / 14.0;
@@ -387,6 +377,20 @@ impl From<&Recursive> for RecursiveValues {
     }
 }
 
+/// RSI 14's seed: the mean gain and mean loss of the first 14 changes (needs at least 15 closes).
+fn rsi_seed(close: &[f64]) -> (f64, f64) {
+    let (mut gain, mut loss) = (0.0, 0.0);
+    for w in close[..15].windows(2) {
+        let d = w[1] - w[0];
+        if d < 0.0 {
+            loss -= d;
+        } else {
+            gain += d;
+        }
+    }
+    (gain / 14.0, loss / 14.0)
+}
+
 /// The recursive indicators for a history of at most 34 bars, where some are still undefined.
 fn short_history(high: &[f64], low: &[f64], close: &[f64]) -> RecursiveValues {
     let c = close_recursive(close);
@@ -429,17 +433,7 @@ fn close_recursive(close: &[f64]) -> CloseRecursive {
     if n < 15 {
         return out;
     }
-    let (mut gain, mut loss) = (0.0, 0.0);
-    for i in 1..=14 {
-        let d = close[i] - close[i - 1];
-        if d < 0.0 {
-            loss -= d;
-        } else {
-            gain += d;
-        }
-    }
-    gain /= 14.0;
-    loss /= 14.0;
+    let (mut gain, mut loss) = rsi_seed(close);
     for i in 15..n {
         let d = close[i] - close[i - 1];
         // Same operation order as TA-Lib so the values agree to the last bits.
