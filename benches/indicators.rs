@@ -16,7 +16,7 @@ fn bars_504() -> technic::Bars {
     let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
     rt.block_on(async {
         let sym = p.universe().await.unwrap()[0].symbol.clone();
-        p.daily_bars(&sym, p.default_range()).await.unwrap()
+        p.daily_bars(&sym, p.data_range()).await.unwrap()
     })
 }
 

@@ -30,7 +30,7 @@ fn load_all(rt: &tokio::runtime::Runtime, p: &SyntheticProvider) -> Vec<(Univers
     rt.block_on(async {
         let mut out = Vec::new();
         for e in p.universe().await.unwrap() {
-            let bars = p.daily_bars(&e.symbol, p.default_range()).await.unwrap();
+            let bars = p.daily_bars(&e.symbol, p.data_range()).await.unwrap();
             out.push((e, Arc::new(bars)));
         }
         out

@@ -36,7 +36,7 @@ fn provider() -> SyntheticProvider {
 async fn all_bars(p: &SyntheticProvider) -> Vec<(Symbol, Bars)> {
     let mut out = Vec::new();
     for e in p.universe().await.unwrap() {
-        let bars = p.daily_bars(&e.symbol, p.default_range()).await.unwrap();
+        let bars = p.daily_bars(&e.symbol, p.data_range()).await.unwrap();
         out.push((e.symbol, bars));
     }
     out
@@ -119,7 +119,7 @@ fn store_benches(c: &mut Criterion) {
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let p = Arc::new(provider());
-    let range = p.default_range();
+    let range = p.data_range();
     let bars = rt.block_on(all_bars(&p));
     let symbols: Vec<Symbol> = bars.iter().map(|(s, _)| s.clone()).collect();
     let store = rt.block_on(async {
@@ -127,13 +127,14 @@ fn store_benches(c: &mut Criterion) {
         let updates: Vec<BarsUpdate> = bars
             .iter()
             .map(|(s, b)| BarsUpdate {
+                replace: false,
                 symbol: s.clone(),
                 bars: b.clone(),
                 fetched_from: range.from,
                 fetched_to: range.to,
             })
             .collect();
-        store.save_bars_batch(updates).await.unwrap();
+        store.save_bars_batch("test", updates).await.unwrap();
         Arc::new(store)
     });
     let rows = row_per_bar(&dir.path().join("rows.db"), &bars);
@@ -145,14 +146,14 @@ fn store_benches(c: &mut Criterion) {
     g.measurement_time(Duration::from_secs(5));
     g.bench_function("load_batched_5000x504", |b| {
         b.to_async(&rt)
-            .iter(|| async { black_box(store.load_bars(&symbols, range).await.unwrap().len()) });
+            .iter(|| async { black_box(store.load_bars("test", &symbols, range).await.unwrap().len()) });
     });
     g.bench_function("load_per_symbol_5000x504", |b| {
         b.to_async(&rt).iter(|| async {
             let mut n = 0;
             for s in &symbols {
                 n += store
-                    .load_bars(std::slice::from_ref(s), range)
+                    .load_bars("test", std::slice::from_ref(s), range)
                     .await
                     .unwrap()
                     .len();

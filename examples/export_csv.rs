@@ -19,7 +19,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         n_bars,
         ..SyntheticConfig::default()
     });
-    let written = CsvDirProvider::export(&provider, &dir).await?;
+    let written = CsvDirProvider::export(&provider, provider.data_range(), &dir).await?;
     writeln!(std::io::stdout(), "wrote {written} symbols to {}", dir.display())?;
     Ok(())
 }

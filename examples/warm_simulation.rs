@@ -43,8 +43,8 @@ impl DataProvider for SlowProvider {
     fn is_demo(&self) -> bool {
         true
     }
-    fn default_range(&self) -> DateRange {
-        self.inner.default_range()
+    fn default_range(&self, expected: chrono::NaiveDate) -> DateRange {
+        self.inner.default_range(expected)
     }
     async fn universe(&self) -> technic::Result<Universe> {
         self.inner.universe().await
@@ -108,7 +108,7 @@ async fn day(warm: Option<WarmerConfig>, rate: f64, symbols: &[Symbol]) -> Outco
         ));
         tokio::spawn(w.run(cancel.clone()))
     });
-    let range = provider.default_range();
+    let range = provider.inner.data_range();
     let cdf = zipf_cdf(symbols.len(), ZIPF_S);
     let mut rng = SplitMix64::new(SEED);
     let start = Instant::now();

@@ -4,10 +4,9 @@
 //! are asked for) and the next scan reads them locally.
 
 use std::io::Write;
-use std::sync::Arc;
 
 use technic_core::scan::UniverseSelection;
-use technic_core::{Deps, MemoryCache, ScanRequest, ScanState, Store, scan};
+use technic_core::{Deps, ScanRequest, ScanState, Store, scan};
 
 use crate::args::WarmArgs;
 use crate::{progress, wire};
@@ -24,7 +23,15 @@ pub async fn run(args: &WarmArgs) -> anyhow::Result<u8> {
         return Ok(0);
     }
     let provider = wire::provider(&args.source)?;
-    let deps = Deps::new(provider, Arc::new(MemoryCache::default())).with_store(store);
+    if provider.live_source().is_none() {
+        writeln!(
+            out,
+            "Nothing to warm: {} is read directly on every scan (only a live market-data source's bars are stored).",
+            provider.name()
+        )?;
+        return Ok(0);
+    }
+    let deps = Deps::on_market(provider, crate::wire::market()?).with_store(store);
     let request = ScanRequest {
         universe: UniverseSelection::Symbols(popular.iter().map(|(s, _)| s.clone()).collect()),
         top: None,

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use technic_core::provider::{self, ApiKey, ProviderOptions, parse_universe};
 use technic_core::{
-    DataProvider, Deps, Filters, MemoryCache, Monitor, MonitorConfig, ScanRequest, SqliteStore, Symbol,
+    DataProvider, Deps, Filters, Market, Monitor, MonitorConfig, ScanRequest, SqliteStore, Symbol,
     UniverseSelection,
 };
 
@@ -41,7 +41,7 @@ pub struct WiredScan {
 /// Builds the provider, cache, store, monitor and request for `technic scan`.
 pub async fn scan(args: &ScanArgs) -> anyhow::Result<WiredScan> {
     let provider = provider(&args.source)?;
-    let mut deps = Deps::new(provider, Arc::new(MemoryCache::default()));
+    let mut deps = Deps::on_market(provider, market()?);
     let store = if args.no_store {
         None
     } else {
@@ -137,7 +137,7 @@ pub async fn open_store(path: &Path) -> anyhow::Result<Arc<SqliteStore>> {
 /// Builds the server state and address for `technic serve` (with the store unless `--no-store`).
 pub async fn serve(args: &ServeArgs) -> anyhow::Result<(technic_http::AppState, std::net::SocketAddr)> {
     let provider = provider(&args.source)?;
-    let mut deps = Deps::new(provider, Arc::new(MemoryCache::default()));
+    let mut deps = Deps::on_market(provider, market()?);
     let mut csv_path = None;
     if !args.no_store {
         let store = open_store(&store_path(&args.store)?).await?;
@@ -159,6 +159,12 @@ pub async fn serve(args: &ServeArgs) -> anyhow::Result<(technic_http::AppState, 
         technic_http::AppState::new(deps, config),
         std::net::SocketAddr::new(args.bind, args.port),
     ))
+}
+
+/// The market calendar on the system clock, or on the instant `TECHNIC_NOW` names.
+pub fn market() -> anyhow::Result<Market> {
+    let clock = technic_core::clock::from_env().map_err(|e| config(e.detail()))?;
+    Ok(Market::new(clock))
 }
 
 /// The environment variable holding the Polygon API key. Read here, never from a flag, so the key does

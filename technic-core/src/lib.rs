@@ -3,6 +3,8 @@
 //! Everything that decides something lives here; the `technic` command and the HTTP server only parse
 //! input, build the concrete parts and render what this crate returns.
 //!
+//! - [`calendar`] and [`clock`]: NYSE sessions in New York time, an injected clock, and [`Market`],
+//!   which decides which daily bar should exist now.
 //! - [`model`]: symbols, column-wise [`Bars`], universe entries.
 //! - [`indicators`]: pure indicator maths (TA-Lib conventions) and the last-bar [`Snapshot`].
 //! - [`score`]: the `tech_rating` composite and its [`Signal`].
@@ -31,6 +33,8 @@
 #![deny(missing_docs)]
 
 pub mod cache;
+pub mod calendar;
+pub mod clock;
 pub mod error;
 pub mod indicators;
 pub mod model;
@@ -45,14 +49,16 @@ pub mod testing;
 pub mod warm;
 
 pub use cache::{BarsKey, Cache, CacheStats, MemoryCache, MemoryCacheConfig};
+pub use calendar::{Market, MarketCalendar};
+pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{Action, Category, Error, Result};
 pub use indicators::Snapshot;
 pub use model::{Bar, Bars, DateRange, Symbol, Universe, UniverseEntry};
 pub use monitor::{Alert, MetricSample, MetricSummary, Monitor, MonitorConfig, Severity};
 pub use progress::{NoopSink, ProgressEvent, ProgressSink, Stage};
 pub use provider::{
-    BreakerConfig, CsvDirProvider, DataProvider, HttpConfig, HttpProvider, ProviderStats, Resilient,
-    SyntheticConfig, SyntheticProvider,
+    BreakerConfig, CallLayer, CsvDirProvider, DataProvider, HttpConfig, HttpProvider, Layered, ProviderStats,
+    Resilient, SyntheticConfig, SyntheticProvider,
 };
 pub use retry::{Jitter, RetryPolicy, retry};
 pub use scan::{

@@ -7,6 +7,7 @@
 pub mod breaker;
 mod csv_dir;
 pub mod http;
+pub mod layer;
 mod resilient;
 mod rng;
 mod synthetic;
@@ -19,12 +20,15 @@ use serde::{Deserialize, Serialize};
 pub use breaker::{BreakerConfig, CircuitBreaker};
 pub use csv_dir::{CsvDirProvider, format_bars, parse_bars, parse_universe};
 pub use http::{ApiKey, HttpConfig, HttpProvider};
-pub use resilient::Resilient;
+pub use layer::{CallLayer, Layered, Op};
+pub use resilient::{Resilient, RetryLayer};
 pub use rng::SplitMix64;
 pub use synthetic::{SECTORS, SyntheticConfig, SyntheticProvider};
 
 use crate::error::Result;
-use crate::model::{Bars, DateRange, Symbol, Universe};
+use chrono::NaiveDate;
+
+use crate::model::{Bar, Bars, DateRange, Symbol, Universe};
 
 /// Settings used when building a provider from a spec string.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -76,7 +80,7 @@ pub fn from_spec(spec: &str, options: &ProviderOptions) -> Result<std::sync::Arc
                 ..HttpConfig::new(options.base_url.trim(), key)
             };
             let http = HttpProvider::new(config)?;
-            Ok(Arc::new(Resilient::new(
+            Ok(Arc::new(Resilient::wrap(
                 Arc::new(http),
                 crate::retry::RetryPolicy::default(),
                 BreakerConfig::default(),
@@ -103,9 +107,19 @@ pub trait DataProvider: Send + Sync + Debug {
         false
     }
 
-    /// The range a scan asks for when the request names none: about two years ending today.
-    fn default_range(&self) -> DateRange {
-        DateRange::ending(chrono::Local::now().date_naive(), 800)
+    /// The range a scan asks for when the request names none, given the date of the newest bar that
+    /// should exist now (`expected`, from [`crate::calendar::Market::expected_session`]): by default the
+    /// 800 calendar days ending there, so a session still open is never asked for.
+    fn default_range(&self, expected: NaiveDate) -> DateRange {
+        DateRange::ending(expected, 800)
+    }
+
+    /// For a remote source whose data moves with the market (a market-data API), a name that tells it
+    /// apart from any other source (kind and base URL, never a key): its bars are kept in the store under
+    /// this name and checked against the trading calendar. `None` (the default) for local or generated
+    /// data (CSV files, the demo data), which is read directly on every scan, so an edited file counts.
+    fn live_source(&self) -> Option<String> {
+        None
     }
 
     /// Call counters (zero for providers that do not count; [`Resilient`] does).
@@ -118,6 +132,14 @@ pub trait DataProvider: Send + Sync + Debug {
 
     /// Daily bars of `symbol` within `range`, ascending by date.
     async fn daily_bars(&self, symbol: &Symbol, range: DateRange) -> Result<Bars>;
+
+    /// Every symbol's bar of session `date` in one call (a whole-market "grouped daily" endpoint), or
+    /// `Ok(None)` when the provider has no such endpoint (the default). An empty list means no bars for
+    /// that date (a holiday, or not yet published).
+    async fn grouped_daily(&self, date: NaiveDate) -> Result<Option<Vec<(Symbol, Bar)>>> {
+        let _ = date;
+        Ok(None)
+    }
 
     /// Bars for several symbols. The default calls [`DataProvider::daily_bars`] for each in turn;
     /// providers with a batch endpoint override it. One result per symbol, in order.

@@ -20,11 +20,15 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-pub use history::{HISTORY_BARS, HISTORY_CALENDAR_DAYS, history_window, last_weekday, missing_ranges};
+pub use history::{
+    HISTORY_BARS, HISTORY_CALENDAR_DAYS, MAX_GROUPED_SESSIONS, history_window, last_weekday, missing_ranges,
+    same_bar,
+};
 pub use pipeline::scan;
 pub use rank::{rank, score_symbol};
 
 use crate::cache::{Cache, CacheStats};
+use crate::calendar::Market;
 use crate::error::Category;
 use crate::indicators::Snapshot;
 use crate::model::{DateRange, Symbol, UniverseEntry};
@@ -101,6 +105,8 @@ pub struct Deps {
     pub store: Option<Arc<dyn Store>>,
     /// Records each symbol fetch (latency, cached or not, failed or not) when present.
     pub monitor: Option<Arc<Monitor>>,
+    /// The trading calendar and the clock: which daily bar should exist now.
+    pub market: Market,
 }
 
 impl Deps {
@@ -111,7 +117,33 @@ impl Deps {
             cache,
             store: None,
             monitor: None,
+            market: Market::default(),
         }
+    }
+
+    /// `provider` with a memory cache suited to it, on `market`: for a live source, cached daily bars
+    /// stay fresh until the next bar is due ([`crate::MemoryCache::with_market`]); for local or demo data,
+    /// for the default TTL.
+    pub fn on_market(provider: Arc<dyn DataProvider>, market: Market) -> Self {
+        let cache = crate::cache::MemoryCache::default();
+        let cache = if provider.live_source().is_some() {
+            cache.with_market(market.clone())
+        } else {
+            cache
+        };
+        Self::new(provider, Arc::new(cache)).with_market(market)
+    }
+
+    /// The same with another market clock (tests pick the instant; `TECHNIC_NOW` replays a day).
+    pub fn with_market(mut self, market: Market) -> Self {
+        self.market = market;
+        self
+    }
+
+    /// The range a scan asks for when the request names none: the provider's default ending at the
+    /// newest bar that should exist now.
+    pub fn default_range(&self) -> DateRange {
+        self.provider.default_range(self.market.expected_session())
     }
 
     /// The same with a store.
@@ -198,6 +230,9 @@ pub struct ScanResult {
     pub sector: String,
     /// Date of the last bar.
     pub date: chrono::NaiveDate,
+    /// The date the values are as of: the last bar's (the same as `date`, named for what it means).
+    #[serde(default)]
+    pub as_of: Option<chrono::NaiveDate>,
     /// Last close.
     pub close: f64,
     /// The composite rating, 0–100.
@@ -208,7 +243,9 @@ pub struct ScanResult {
     pub sub_scores: SubScores,
     /// Indicator values at the last bar.
     pub indicators: Snapshot,
-    /// True when the provider failed and these are cached bars past their time to live.
+    /// True when the values are older than they should be: the last bar is older than the newest
+    /// session a live source should have published, or the provider failed and these are cached bars
+    /// past their time to live.
     #[serde(default)]
     pub stale: bool,
 }
@@ -256,6 +293,12 @@ pub struct ScanReport {
     /// Things that went wrong without stopping the scan, once each (e.g. the cache failing).
     #[serde(default)]
     pub warnings: Vec<String>,
+    /// For a live source: the newest session whose bar should exist (results older than it are stale).
+    #[serde(default)]
+    pub expected_session: Option<chrono::NaiveDate>,
+    /// Symbols whose stored history was replaced because the provider's differed (split, re-adjustment).
+    #[serde(default)]
+    pub adjustments: usize,
 }
 
 #[cfg(test)]

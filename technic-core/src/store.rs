@@ -45,6 +45,9 @@ pub struct BarExtent {
 pub struct BarsUpdate {
     /// The symbol.
     pub symbol: Symbol,
+    /// True when `bars` replace the symbol's whole stored history (a split or a re-adjustment changed
+    /// past prices); false when they are inserted or replaced date by date.
+    pub replace: bool,
     /// Bars to insert or replace (matched by date); may be empty when the provider had nothing new.
     pub bars: Bars,
     /// The start of the range the provider was asked for.
@@ -55,35 +58,37 @@ pub struct BarsUpdate {
 
 /// Durable storage for bars, scan runs, metric samples, alerts and symbol access counts.
 ///
+/// Bars belong to a **source** (see [`crate::DataProvider::live_source`]): every bar method takes one, and
+/// bars stored for one source are never returned for another.
+///
 /// Batch methods exist so that implementations can use one query or one transaction for many symbols;
 /// callers should prefer them to loops over the single-symbol methods.
 #[async_trait]
 pub trait Store: Send + Sync + Debug {
-    /// Inserts or replaces `bars` of `symbol` (matched by date).
-    async fn save_bars(&self, symbol: &Symbol, bars: &Bars) -> Result<()>;
+    /// Inserts or replaces `bars` of `symbol` from `source` (matched by date).
+    async fn save_bars(&self, source: &str, symbol: &Symbol, bars: &Bars) -> Result<()>;
 
-    /// Bars of several symbols within `range`; symbols with no stored bars are absent from the map.
-    async fn load_bars(&self, symbols: &[Symbol], range: DateRange) -> Result<HashMap<Symbol, Bars>>;
+    /// Bars from `source` of several symbols within `range`; symbols with no stored bars are absent.
+    async fn load_bars(
+        &self,
+        source: &str,
+        symbols: &[Symbol],
+        range: DateRange,
+    ) -> Result<HashMap<Symbol, Bars>>;
 
-    /// Saves bars of many symbols at once (taking them, so a large batch is not copied). The default
-    /// calls [`Store::save_bars`] for each update and forgets the fetched range; stores override it to
-    /// write everything in one transaction.
-    async fn save_bars_batch(&self, updates: Vec<BarsUpdate>) -> Result<()> {
-        for u in updates.iter().filter(|u| !u.bars.is_empty()) {
-            self.save_bars(&u.symbol, &u.bars).await?;
-        }
-        Ok(())
-    }
+    /// Saves bars of many symbols from `source` at once (taking them, so a large batch is not copied),
+    /// in one transaction.
+    async fn save_bars_batch(&self, source: &str, updates: Vec<BarsUpdate>) -> Result<()>;
 
-    /// What is stored for each of `symbols`; symbols with nothing stored are absent. The default loads
-    /// every stored bar; stores override it with a query on their per-symbol summary.
-    async fn bar_extents(&self, symbols: &[Symbol]) -> Result<HashMap<Symbol, BarExtent>> {
+    /// What is stored from `source` for each of `symbols`; symbols with nothing stored are absent. The
+    /// default loads every stored bar; stores override it with a query on their per-symbol summary.
+    async fn bar_extents(&self, source: &str, symbols: &[Symbol]) -> Result<HashMap<Symbol, BarExtent>> {
         let all = DateRange {
             from: NaiveDate::MIN,
             to: NaiveDate::MAX,
         };
         Ok(self
-            .load_bars(symbols, all)
+            .load_bars(source, symbols, all)
             .await?
             .into_iter()
             .filter_map(|(s, b)| {
@@ -183,16 +188,19 @@ pub(crate) fn merge_bars(old: &Bars, new: &Bars) -> Bars {
     out
 }
 
+/// Bars of one symbol from one source.
+type BarsKey = (String, Symbol);
+
 /// A [`Store`] in memory: nothing survives the process. Useful for tests and one-off runs.
 #[derive(Debug, Default)]
 pub struct MemoryStore {
-    bars: Mutex<HashMap<Symbol, Bars>>,
+    bars: Mutex<HashMap<BarsKey, Bars>>,
     scans: Mutex<Vec<ScanReport>>,
     samples: Mutex<Vec<MetricSample>>,
     alerts: Mutex<Vec<Alert>>,
     access: Mutex<HashMap<Symbol, u64>>,
-    /// The dates the provider was asked for, per symbol (see [`BarExtent`]).
-    fetched: Mutex<HashMap<Symbol, (NaiveDate, NaiveDate)>>,
+    /// The dates the provider was asked for, per source and symbol (see [`BarExtent`]).
+    fetched: Mutex<HashMap<BarsKey, (NaiveDate, NaiveDate)>>,
 }
 
 fn poisoned<T>(_: T) -> Error {
@@ -203,9 +211,9 @@ fn poisoned<T>(_: T) -> Error {
 
 #[async_trait]
 impl Store for MemoryStore {
-    async fn save_bars(&self, symbol: &Symbol, bars: &Bars) -> Result<()> {
+    async fn save_bars(&self, source: &str, symbol: &Symbol, bars: &Bars) -> Result<()> {
         let mut all = self.bars.lock().map_err(poisoned)?;
-        let existing = all.entry(symbol.clone()).or_default();
+        let existing = all.entry((source.to_owned(), symbol.clone())).or_default();
         let mut merged: Vec<_> = (0..existing.len()).filter_map(|i| existing.get(i)).collect();
         merged.retain(|b| bars.date.binary_search(&b.date).is_err());
         merged.extend((0..bars.len()).filter_map(|i| bars.get(i)));
@@ -214,29 +222,33 @@ impl Store for MemoryStore {
         Ok(())
     }
 
-    async fn save_bars_batch(&self, updates: Vec<BarsUpdate>) -> Result<()> {
+    async fn save_bars_batch(&self, source: &str, updates: Vec<BarsUpdate>) -> Result<()> {
         for u in &updates {
+            let key = (source.to_owned(), u.symbol.clone());
+            if u.replace {
+                self.bars.lock().map_err(poisoned)?.remove(&key);
+                self.fetched.lock().map_err(poisoned)?.remove(&key);
+            }
             if !u.bars.is_empty() {
-                self.save_bars(&u.symbol, &u.bars).await?;
+                self.save_bars(source, &u.symbol, &u.bars).await?;
             }
             let mut fetched = self.fetched.lock().map_err(poisoned)?;
-            let span = fetched
-                .entry(u.symbol.clone())
-                .or_insert((u.fetched_from, u.fetched_to));
+            let span = fetched.entry(key).or_insert((u.fetched_from, u.fetched_to));
             *span = (span.0.min(u.fetched_from), span.1.max(u.fetched_to));
         }
         Ok(())
     }
 
-    async fn bar_extents(&self, symbols: &[Symbol]) -> Result<HashMap<Symbol, BarExtent>> {
+    async fn bar_extents(&self, source: &str, symbols: &[Symbol]) -> Result<HashMap<Symbol, BarExtent>> {
         let all = self.bars.lock().map_err(poisoned)?;
         let fetched = self.fetched.lock().map_err(poisoned)?;
         Ok(symbols
             .iter()
             .filter_map(|s| {
-                let bars = all.get(s)?;
+                let key = (source.to_owned(), s.clone());
+                let bars = all.get(&key)?;
                 let (first, last) = (*bars.date.first()?, *bars.date.last()?);
-                let (from, to) = fetched.get(s).copied().unwrap_or((first, last));
+                let (from, to) = fetched.get(&key).copied().unwrap_or((first, last));
                 let extent = BarExtent {
                     first,
                     last,
@@ -249,11 +261,19 @@ impl Store for MemoryStore {
             .collect())
     }
 
-    async fn load_bars(&self, symbols: &[Symbol], range: DateRange) -> Result<HashMap<Symbol, Bars>> {
+    async fn load_bars(
+        &self,
+        source: &str,
+        symbols: &[Symbol],
+        range: DateRange,
+    ) -> Result<HashMap<Symbol, Bars>> {
         let all = self.bars.lock().map_err(poisoned)?;
         Ok(symbols
             .iter()
-            .filter_map(|s| all.get(s).map(|b| (s.clone(), b.slice_range(range))))
+            .filter_map(|s| {
+                let bars = all.get(&(source.to_owned(), s.clone()))?;
+                Some((s.clone(), bars.slice_range(range)))
+            })
             .filter(|(_, b)| !b.is_empty())
             .collect())
     }
@@ -349,16 +369,16 @@ mod tests {
         let store = MemoryStore::default();
         let sym = Symbol::new("A");
         store
-            .save_bars(&sym, &Bars::from_bars(&[bar(2, 1.0), bar(3, 2.0)]))
+            .save_bars("test", &sym, &Bars::from_bars(&[bar(2, 1.0), bar(3, 2.0)]))
             .await
             .unwrap();
         store
-            .save_bars(&sym, &Bars::from_bars(&[bar(3, 5.0), bar(4, 6.0)]))
+            .save_bars("test", &sym, &Bars::from_bars(&[bar(3, 5.0), bar(4, 6.0)]))
             .await
             .unwrap();
         let range = DateRange::new(NaiveDate::MIN, NaiveDate::MAX).unwrap();
         let got = store
-            .load_bars(&[sym.clone(), Symbol::new("B")], range)
+            .load_bars("test", &[sym.clone(), Symbol::new("B")], range)
             .await
             .unwrap();
         assert_eq!(got.len(), 1);

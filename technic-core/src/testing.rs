@@ -142,16 +142,21 @@ pub async fn store_contract(store: &dyn crate::store::Store) {
     let (a, b) = (Symbol::new("CONTRACT_A"), Symbol::new("CONTRACT_B"));
     let bars = sample_bars(40, 20.0);
     store
-        .save_bars_batch(vec![BarsUpdate {
-            symbol: a.clone(),
-            bars: bars.tail(30),
-            fetched_from: bars.date[0],
-            fetched_to: bars.date[39],
-        }])
+        .save_bars_batch(
+            "test",
+            vec![BarsUpdate {
+                replace: false,
+                symbol: a.clone(),
+                bars: bars.tail(30),
+                fetched_from: bars.date[0],
+                fetched_to: bars.date[39],
+            }],
+        )
         .await
         .expect("save_bars_batch");
     store
         .save_bars(
+            "test",
             &a,
             &bars.slice_range(DateRange {
                 from: bars.date[0],
@@ -165,7 +170,7 @@ pub async fn store_contract(store: &dyn crate::store::Store) {
         to: NaiveDate::MAX,
     };
     let got = store
-        .load_bars(&[a.clone(), b.clone()], all)
+        .load_bars("test", &[a.clone(), b.clone()], all)
         .await
         .expect("load_bars");
     assert_eq!(got.len(), 1, "a symbol with no bars must be absent");
@@ -175,19 +180,80 @@ pub async fn store_contract(store: &dyn crate::store::Store) {
         to: bars.date[9],
     };
     let got = store
-        .load_bars(std::slice::from_ref(&a), part)
+        .load_bars("test", std::slice::from_ref(&a), part)
         .await
         .expect("load_bars");
     assert_eq!(got[&a], bars.slice_range(part), "load_bars must honour the range");
 
     let extents = store
-        .bar_extents(&[a.clone(), b.clone()])
+        .bar_extents("test", &[a.clone(), b.clone()])
         .await
         .expect("bar_extents");
     assert_eq!(extents.len(), 1);
     let e = extents[&a];
     assert_eq!((e.first, e.last, e.n_bars), (bars.date[0], bars.date[39], 40));
     assert!(e.fetched_from <= e.first && e.fetched_to >= e.last, "{e:?}");
+
+    // Sources are kept apart: another source sees nothing of "test", and its bars do not leak back.
+    let other = sample_bars(10, 500.0);
+    assert!(
+        store
+            .load_bars("other", std::slice::from_ref(&a), all)
+            .await
+            .expect("load_bars")
+            .is_empty(),
+        "bars of one source must not answer another"
+    );
+    assert!(
+        store
+            .bar_extents("other", std::slice::from_ref(&a))
+            .await
+            .expect("extents")
+            .is_empty()
+    );
+    store.save_bars("other", &a, &other).await.expect("save_bars");
+    let got = store
+        .load_bars("test", std::slice::from_ref(&a), all)
+        .await
+        .expect("load_bars");
+    assert_eq!(got[&a], bars, "saving another source's bars changed this one's");
+
+    // A replacing update drops the symbol's whole history in that source (a split refetch).
+    let adjusted = sample_bars(12, 5.0);
+    store
+        .save_bars_batch(
+            "other",
+            vec![BarsUpdate {
+                replace: true,
+                symbol: a.clone(),
+                bars: adjusted.clone(),
+                fetched_from: adjusted.date[0],
+                fetched_to: adjusted.date[11],
+            }],
+        )
+        .await
+        .expect("replacing save");
+    let got = store
+        .load_bars("other", std::slice::from_ref(&a), all)
+        .await
+        .expect("load_bars");
+    assert_eq!(
+        got[&a], adjusted,
+        "a replacing update must leave exactly its bars"
+    );
+    let e = store
+        .bar_extents("other", std::slice::from_ref(&a))
+        .await
+        .expect("extents")[&a];
+    assert_eq!(
+        (e.n_bars, e.fetched_from, e.fetched_to),
+        (12, adjusted.date[0], adjusted.date[11])
+    );
+    let got = store
+        .load_bars("test", std::slice::from_ref(&a), all)
+        .await
+        .expect("load_bars");
+    assert_eq!(got[&a], bars, "replacing in one source changed another");
 
     let t0 = DateTime::from_timestamp(1_700_000_000, 0).unwrap_or_default();
     for i in [2, 0, 1] {

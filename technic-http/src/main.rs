@@ -2,10 +2,9 @@
 //! (`technic serve` does the same from the main command.)
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 
 use clap::Parser;
-use technic_core::{Deps, MemoryCache, provider};
+use technic_core::{Deps, provider};
 use technic_http::{AppState, DEFAULT_BIND, ServerConfig};
 
 /// Technic's HTTP server: JSON API, live scan progress, metrics and dashboard.
@@ -43,7 +42,8 @@ async fn main() -> anyhow::Result<()> {
     };
     let provider =
         provider::from_spec(&args.provider, &options).map_err(|e| anyhow::anyhow!(e.user_message()))?;
-    let deps = Deps::new(provider, Arc::new(MemoryCache::default()));
+    let clock = technic_core::clock::from_env().map_err(|e| anyhow::anyhow!(e.user_message()))?;
+    let deps = Deps::on_market(provider, technic_core::Market::new(clock));
     let config = ServerConfig {
         admin_token: args.admin_token,
         ..ServerConfig::default()

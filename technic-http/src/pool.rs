@@ -4,8 +4,9 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use async_trait::async_trait;
-use technic_core::{Bars, DataProvider, DateRange, Result, Symbol, Universe};
+use futures::future::BoxFuture;
+use technic_core::provider::{CallLayer, Layered, Op};
+use technic_core::{DataProvider, Result};
 
 use crate::dto::PoolDto;
 
@@ -36,20 +37,19 @@ impl PoolCounters {
     }
 }
 
-/// Wraps a provider and counts its calls.
+/// Counts calls in flight around every provider call (a [`CallLayer`]).
 #[derive(Debug)]
-pub struct CountingProvider {
-    inner: Arc<dyn DataProvider>,
-    counters: Arc<PoolCounters>,
+pub struct CallCounter(Arc<PoolCounters>);
+
+/// A provider whose calls are counted; every other method is the inner provider's (see [`Layered`]).
+pub type CountingProvider = Layered<CallCounter>;
+
+/// Wraps `inner`, counting into `counters`.
+pub fn counting(inner: Arc<dyn DataProvider>, counters: Arc<PoolCounters>) -> CountingProvider {
+    Layered::new(inner, CallCounter(counters))
 }
 
-impl CountingProvider {
-    /// Wraps `inner`, counting into `counters`.
-    pub fn new(inner: Arc<dyn DataProvider>, counters: Arc<PoolCounters>) -> Self {
-        Self { inner, counters }
-    }
-}
-
+/// Settles the in-flight count when the call ends, however it ends (a dropped future included).
 struct InFlight<'a>(&'a PoolCounters);
 
 impl<'a> InFlight<'a> {
@@ -67,24 +67,12 @@ impl Drop for InFlight<'_> {
     }
 }
 
-#[async_trait]
-impl DataProvider for CountingProvider {
-    fn name(&self) -> &str {
-        self.inner.name()
-    }
-    fn is_demo(&self) -> bool {
-        self.inner.is_demo()
-    }
-    fn default_range(&self) -> DateRange {
-        self.inner.default_range()
-    }
-    async fn universe(&self) -> Result<Universe> {
-        let _call = InFlight::start(&self.counters);
-        self.inner.universe().await
-    }
-    async fn daily_bars(&self, symbol: &Symbol, range: DateRange) -> Result<Bars> {
-        let _call = InFlight::start(&self.counters);
-        self.inner.daily_bars(symbol, range).await
+impl CallLayer for CallCounter {
+    fn around<'a, T: Send + 'a>(&'a self, _what: &'a str, op: Op<'a, T>) -> BoxFuture<'a, Result<T>> {
+        Box::pin(async move {
+            let _call = InFlight::start(&self.0);
+            op().await
+        })
     }
 }
 
@@ -100,9 +88,9 @@ mod tests {
             n_symbols: 5,
             ..Default::default()
         }));
-        let p = CountingProvider::new(inner.clone(), counters.clone());
+        let p = counting(inner.clone(), counters.clone());
         let u = p.universe().await.unwrap();
-        let range = p.default_range();
+        let range = inner.data_range();
         futures::future::join_all(u.iter().map(|e| p.daily_bars(&e.symbol, range))).await;
         let s = counters.snapshot(32);
         assert_eq!((s.requests, s.active, s.idle, s.max), (6, 0, 32, 32));

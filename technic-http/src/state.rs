@@ -10,7 +10,7 @@ use technic_core::{Deps, Monitor, MonitorConfig, Symbol, SymbolTracker, Universe
 use tokio::sync::OnceCell;
 
 use crate::metrics::ApiMetrics;
-use crate::pool::{CountingProvider, PoolCounters};
+use crate::pool::{PoolCounters, counting};
 use crate::scans::Scans;
 
 /// Server settings.
@@ -95,7 +95,7 @@ impl AppState {
     /// State over `deps` with `config`. The provider is wrapped so its calls are counted.
     pub fn new(mut deps: Deps, config: ServerConfig) -> Self {
         let pool = Arc::new(PoolCounters::default());
-        deps.provider = Arc::new(CountingProvider::new(deps.provider, pool.clone()));
+        deps.provider = Arc::new(counting(deps.provider, pool.clone()));
         let tracker = Arc::new(SymbolTracker::default());
         let monitor = Arc::new(Monitor::new(config.monitor.clone()));
         deps = deps.with_monitor(monitor.clone());
@@ -103,13 +103,16 @@ impl AppState {
         let warmer = config.warm.clone().map(|warm| {
             // Warming waits while two or more scans run, so it never competes with users for the provider.
             let running = scans.clone();
-            Arc::new(CacheWarmer::new(
-                deps.provider.clone(),
-                deps.cache.clone(),
-                tracker.clone(),
-                warm,
-                Arc::new(move || running.running() >= 2),
-            ))
+            Arc::new(
+                CacheWarmer::new(
+                    deps.provider.clone(),
+                    deps.cache.clone(),
+                    tracker.clone(),
+                    warm,
+                    Arc::new(move || running.running() >= 2),
+                )
+                .with_market(deps.market.clone()),
+            )
         });
         Self {
             pool,

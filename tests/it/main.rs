@@ -21,7 +21,7 @@ fn demo(n_symbols: usize) -> SyntheticProvider {
 async fn csv_export_scans_exactly_like_the_synthetic_provider() {
     let dir = tempfile::tempdir().unwrap();
     let synthetic = Arc::new(demo(80));
-    CsvDirProvider::export(synthetic.as_ref(), dir.path())
+    CsvDirProvider::export(synthetic.as_ref(), synthetic.data_range(), dir.path())
         .await
         .unwrap();
     let csv = Arc::new(CsvDirProvider::new(dir.path()).unwrap());

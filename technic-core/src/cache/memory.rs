@@ -1,5 +1,9 @@
 //! [`MemoryCache`]: an in-process bars cache on `quick_cache` with a TTL, single-flight loads and our own
 //! hit/miss counters (quick_cache's own statistics count internal lookups too).
+//!
+//! With a [`Market`] ([`MemoryCache::with_market`]), daily bars stay fresh until the next daily bar is
+//! due (the next session close plus the publication delay) instead of for a blind TTL: data that changes
+//! once a day is fetched once a day, and never served after a newer bar exists.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -10,7 +14,10 @@ use quick_cache::Weighter;
 use quick_cache::sync::{Cache as QuickCache, EntryAction, EntryResult};
 use tokio::time::Instant;
 
+use chrono::{DateTime, Utc};
+
 use super::{BarsKey, Cache, CacheStats, Loader, Lookup};
+use crate::calendar::Market;
 use crate::error::Result;
 use crate::model::Bars;
 
@@ -40,6 +47,8 @@ impl Default for MemoryCacheConfig {
 struct Entry {
     bars: Arc<Bars>,
     expires_at: Instant,
+    /// With a market: fresh while the market clock is before this instant.
+    fresh_until: Option<DateTime<Utc>>,
 }
 
 #[derive(Clone)]
@@ -56,6 +65,7 @@ impl Weighter<BarsKey, Entry> for BarsWeighter {
 pub struct MemoryCache {
     inner: QuickCache<BarsKey, Entry, BarsWeighter>,
     config: MemoryCacheConfig,
+    market: Option<Market>,
     hits: AtomicU64,
     misses: AtomicU64,
 }
@@ -85,6 +95,7 @@ impl MemoryCache {
                 BarsWeighter,
             ),
             config,
+            market: None,
             hits: AtomicU64::new(0),
             misses: AtomicU64::new(0),
         }
@@ -100,11 +111,31 @@ impl MemoryCache {
         counter.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// The same cache with entries fresh until the next daily bar is due (see the module docs).
+    pub fn with_market(mut self, market: Market) -> Self {
+        self.market = Some(market);
+        self
+    }
+
+    /// How long a new entry stays fresh.
+    fn lifetime(&self) -> Duration {
+        self.market
+            .as_ref()
+            .map_or(self.config.ttl, Market::until_next_bar)
+    }
+
     fn entry(&self, bars: Arc<Bars>) -> Entry {
         Entry {
             bars,
-            expires_at: Instant::now() + self.config.ttl,
+            expires_at: Instant::now() + self.lifetime(),
+            fresh_until: self.market.as_ref().map(Market::next_bar_at),
         }
+    }
+
+    fn is_fresh(&self, e: &Entry, now: Instant) -> bool {
+        e.expires_at > now
+            && e.fresh_until
+                .is_none_or(|t| self.market.as_ref().is_none_or(|m| m.now() < t))
     }
 }
 
@@ -114,7 +145,7 @@ impl Cache for MemoryCache {
         let fresh = self
             .inner
             .get(key)
-            .filter(|e| e.expires_at > Instant::now())
+            .filter(|e| self.is_fresh(e, Instant::now()))
             .map(|e| e.bars);
         self.count(fresh.is_some());
         Ok(fresh)
@@ -146,16 +177,18 @@ impl Cache for MemoryCache {
         s.entries = self.inner.len() as u64;
         s.bytes = self.inner.weight();
         s.capacity_bytes = self.inner.capacity();
-        s.ttl_seconds = self.config.ttl.as_secs();
+        s.ttl_seconds = self.lifetime().as_secs();
         s
     }
 
     fn time_to_live(&self, key: &BarsKey) -> Option<Duration> {
         let now = Instant::now();
-        self.inner
-            .peek(key)
-            .and_then(|e| e.expires_at.checked_duration_since(now))
-            .filter(|d| !d.is_zero())
+        let entry = self.inner.peek(key)?;
+        let mut left = entry.expires_at.checked_duration_since(now)?;
+        if let (Some(until), Some(m)) = (entry.fresh_until, &self.market) {
+            left = left.min((until - m.now()).to_std().ok()?);
+        }
+        Some(left).filter(|d| !d.is_zero())
     }
 
     /// Single-flight: the first caller for a missing or expired key gets quick_cache's placeholder guard
@@ -166,7 +199,7 @@ impl Cache for MemoryCache {
         let result = self
             .inner
             .entry_async(key, |_, e| {
-                if e.expires_at > now {
+                if self.is_fresh(e, now) {
                     EntryAction::Retain(e.bars.clone())
                 } else {
                     EntryAction::ReplaceWithGuard
@@ -216,6 +249,41 @@ mod tests {
             ttl: Duration::from_secs(ttl_secs),
             ..MemoryCacheConfig::default()
         })
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn with_a_market_entries_stay_fresh_until_the_next_bar_is_due() {
+        use crate::clock::ManualClock;
+        let at = |t: &str| DateTime::parse_from_rfc3339(t).unwrap().with_timezone(&Utc);
+        // Wednesday before Thanksgiving, 20:00 New York: the next bar is Friday's (early close 13:00).
+        let clock = ManualClock::new(at("2026-11-25T20:00:00-05:00"));
+        let c = cache(300).with_market(Market::new(Arc::new(clock.clone())));
+        let key = sample_key("CAL");
+        c.insert(key.clone(), Arc::new(sample_bars(5, 10.0)))
+            .await
+            .unwrap();
+        assert_eq!(
+            c.time_to_live(&key),
+            Some(Duration::from_secs(41 * 3600 + 20 * 60))
+        );
+        // Thanksgiving evening: still fresh (no bar that day), far past the 300 s TTL.
+        clock.set(at("2026-11-26T20:00:00-05:00"));
+        assert!(c.get(&key).await.unwrap().is_some(), "fresh through the holiday");
+        // Friday 13:19: not yet; 13:20: Friday's bar is due, the entry is no longer served as fresh.
+        clock.set(at("2026-11-27T13:19:00-05:00"));
+        assert!(c.get(&key).await.unwrap().is_some());
+        clock.set(at("2026-11-27T13:20:00-05:00"));
+        assert!(
+            c.get(&key).await.unwrap().is_none(),
+            "served after a newer bar was due"
+        );
+        assert!(c.time_to_live(&key).is_none());
+        assert!(c.get_stale(&key).await.unwrap().is_some(), "kept for fallbacks");
+        // A new entry now lives until Monday 16:20.
+        c.insert(key.clone(), Arc::new(sample_bars(6, 10.0)))
+            .await
+            .unwrap();
+        assert_eq!(c.stats().ttl_seconds, (3 * 24 * 3600 + 3 * 3600) as u64);
     }
 
     #[tokio::test]

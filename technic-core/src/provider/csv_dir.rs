@@ -45,14 +45,13 @@ impl CsvDirProvider {
         &self.dir
     }
 
-    /// Writes every symbol of `provider` (its default range) into `dir` as `SYMBOL.csv`, plus
+    /// Writes every symbol of `provider` (over `range`) into `dir` as `SYMBOL.csv`, plus
     /// `universe.csv`, creating `dir` if needed. Returns the number of symbols written; a symbol the
     /// provider cannot serve is an error naming it.
-    pub async fn export(provider: &dyn DataProvider, dir: &Path) -> Result<usize> {
+    pub async fn export(provider: &dyn DataProvider, range: DateRange, dir: &Path) -> Result<usize> {
         let io = |what: &str, e: std::io::Error| Error::config(format!("cannot write {what}: {e}"));
         std::fs::create_dir_all(dir).map_err(|e| io(&dir.display().to_string(), e))?;
         let universe = provider.universe().await?;
-        let range = provider.default_range();
         let mut index = String::from("symbol,name,sector,industry\n");
         for entry in &universe {
             let bars = provider.daily_bars(&entry.symbol, range).await?;
@@ -296,7 +295,7 @@ impl DataProvider for CsvDirProvider {
     }
 
     /// Everything in the files: a CSV directory is a fixed data set, often older than two years.
-    fn default_range(&self) -> DateRange {
+    fn default_range(&self, _expected: NaiveDate) -> DateRange {
         DateRange {
             from: NaiveDate::MIN,
             to: NaiveDate::MAX,
@@ -374,14 +373,19 @@ mod tests {
             n_bars: 260,
             ..Default::default()
         });
-        assert_eq!(CsvDirProvider::export(&synthetic, dir.path()).await.unwrap(), 12);
+        assert_eq!(
+            CsvDirProvider::export(&synthetic, synthetic.data_range(), dir.path())
+                .await
+                .unwrap(),
+            12
+        );
         let csv = CsvDirProvider::new(dir.path()).unwrap();
         let (u1, u2) = (synthetic.universe().await.unwrap(), csv.universe().await.unwrap());
         let mut sorted = u1.clone();
         sorted.sort_by(|a, b| a.symbol.cmp(&b.symbol));
         assert_eq!(sorted, u2);
         for e in &u1 {
-            let range = synthetic.default_range();
+            let range = synthetic.data_range();
             assert_eq!(
                 synthetic.daily_bars(&e.symbol, range).await.unwrap(),
                 csv.daily_bars(&e.symbol, range).await.unwrap()

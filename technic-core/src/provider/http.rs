@@ -1,6 +1,7 @@
 //! [`HttpProvider`]: daily bars and the universe from a Polygon-style HTTP API, over reqwest with rustls.
 //!
-//! Bars come from `GET {base}/v2/aggs/ticker/{SYM}/range/1/day/{from}/{to}?adjusted=true&sort=asc&limit=50000`
+//! Bars come from `GET {base}/v2/aggs/ticker/{SYM}/range/1/day/{from}/{to}?adjusted=true&sort=asc&limit=50000`,
+//! a whole market's bars of one session from `GET {base}/v2/aggs/grouped/locale/us/market/stocks/{date}?adjusted=true`
 //! and the universe from `GET {base}/v3/reference/tickers?market=stocks&active=true&limit=1000`, both
 //! following `next_url` pages. The API key travels as the `apiKey` query parameter, which we add to every
 //! URL ourselves (the API's `next_url` does not carry it); every URL that reaches a log line or an error is
@@ -25,7 +26,9 @@ use tracing::{debug, trace};
 
 use super::DataProvider;
 use crate::error::{Error, Result};
-use crate::model::{Bars, DateRange, Symbol, Universe};
+use chrono::NaiveDate;
+
+use crate::model::{Bar, Bars, DateRange, Symbol, Universe};
 
 /// The public Polygon API.
 pub const DEFAULT_BASE_URL: &str = "https://api.polygon.io";
@@ -306,6 +309,37 @@ pub fn redact(url: &Url) -> String {
 impl DataProvider for HttpProvider {
     fn name(&self) -> &str {
         "polygon"
+    }
+
+    /// `polygon:` and the base URL (never the key): bars from two servers are stored apart.
+    fn live_source(&self) -> Option<String> {
+        Some(format!("polygon:{}", self.base.as_str().trim_end_matches('/')))
+    }
+
+    /// One request for every symbol's bar of `date`; an empty answer (a holiday, a date not yet
+    /// published) is an empty list, never "not found".
+    async fn grouped_daily(&self, date: NaiveDate) -> Result<Option<Vec<(Symbol, Bar)>>> {
+        let subject = format!("grouped {date}");
+        let path = format!("/v2/aggs/grouped/locale/us/market/stocks/{date}");
+        let mut url = self.endpoint(&path, &[("adjusted", "true")])?;
+        let mut bars = Vec::new();
+        for _ in 0..self.config.max_pages {
+            let body = match self.get(url, &subject).await {
+                Ok(body) => body,
+                Err(Error::NotFound { .. }) => return Ok(Some(bars)),
+                Err(e) => return Err(e),
+            };
+            let page = response::grouped_page(&body, &subject)?;
+            bars.extend(page.bars.into_iter().filter(|(_, b)| b.date == date));
+            match page.next_url {
+                Some(next) => url = self.next_page(&next, &subject)?,
+                None => return Ok(Some(bars)),
+            }
+        }
+        Err(Error::invalid_data(
+            &subject,
+            format!("more than {} pages of bars", self.config.max_pages),
+        ))
     }
 
     /// The listed universe, fetched once and reused for [`HttpConfig::universe_ttl`]. The lock is held

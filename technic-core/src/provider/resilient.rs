@@ -1,22 +1,24 @@
-//! [`Resilient`]: wraps any [`DataProvider`] with a [`RetryPolicy`] and a [`CircuitBreaker`], and counts
+//! [`Resilient`]: a [`Layered`] provider that wraps any [`DataProvider`] with a [`RetryPolicy`] and a [`CircuitBreaker`], and counts
 //! what happened so a scan's summary can say how many calls were retried or refused.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use async_trait::async_trait;
+use futures::future::BoxFuture;
 use tracing::{debug, info};
 
 use super::breaker::{BreakerConfig, CircuitBreaker};
+use super::layer::{CallLayer, Layered, Op};
 use super::{DataProvider, ProviderStats};
 use crate::error::Result;
-use crate::model::{Bars, DateRange, Symbol, Universe};
 use crate::retry::{RetryPolicy, retry_notify};
 
 /// A provider with retries and a circuit breaker around every call.
+pub type Resilient = Layered<RetryLayer>;
+
+/// Retries and a circuit breaker, counting what happened: the [`CallLayer`] behind [`Resilient`].
 #[derive(Debug)]
-pub struct Resilient {
-    inner: Arc<dyn DataProvider>,
+pub struct RetryLayer {
     policy: RetryPolicy,
     breaker: CircuitBreaker,
     counters: Counters,
@@ -30,28 +32,27 @@ struct Counters {
     short_circuited: AtomicU64,
 }
 
-impl Resilient {
+impl Layered<RetryLayer> {
     /// Wraps `inner`.
-    pub fn new(inner: Arc<dyn DataProvider>, policy: RetryPolicy, breaker: BreakerConfig) -> Self {
-        Self {
-            inner,
+    pub fn wrap(inner: Arc<dyn DataProvider>, policy: RetryPolicy, breaker: BreakerConfig) -> Self {
+        let layer = RetryLayer {
             policy,
             breaker: CircuitBreaker::new("data provider", breaker),
             counters: Counters::default(),
-        }
+        };
+        Layered::new(inner, layer)
     }
 
     /// The breaker, e.g. to show its state.
     pub fn breaker(&self) -> &CircuitBreaker {
-        &self.breaker
+        &self.layer().breaker
     }
+}
 
+impl RetryLayer {
     /// Runs one provider call under the breaker and the retry policy. The breaker is consulted before
     /// every attempt, so a breaker that opens during retries stops them.
-    async fn call<T, Fut>(&self, what: &str, op: impl Fn() -> Fut) -> Result<T>
-    where
-        Fut: Future<Output = Result<T>>,
-    {
+    async fn call<T>(&self, what: &str, op: Op<'_, T>) -> Result<T> {
         let result = retry_notify(
             &self.policy,
             |_| async {
@@ -78,30 +79,13 @@ impl Resilient {
     }
 }
 
-#[async_trait]
-impl DataProvider for Resilient {
-    fn name(&self) -> &str {
-        self.inner.name()
+impl CallLayer for RetryLayer {
+    fn around<'a, T: Send + 'a>(&'a self, what: &'a str, op: Op<'a, T>) -> BoxFuture<'a, Result<T>> {
+        Box::pin(self.call(what, op))
     }
 
-    fn is_demo(&self) -> bool {
-        self.inner.is_demo()
-    }
-
-    fn default_range(&self) -> DateRange {
-        self.inner.default_range()
-    }
-
-    async fn universe(&self) -> Result<Universe> {
-        self.call("universe", || self.inner.universe()).await
-    }
-
-    async fn daily_bars(&self, symbol: &Symbol, range: DateRange) -> Result<Bars> {
-        self.call(symbol.as_str(), || self.inner.daily_bars(symbol, range))
-            .await
-    }
-
-    fn stats(&self) -> ProviderStats {
+    /// This layer's counters (the inner provider does not count).
+    fn stats(&self, _inner: ProviderStats) -> ProviderStats {
         let c = &self.counters;
         ProviderStats {
             attempts: c.attempts.load(Ordering::Relaxed),

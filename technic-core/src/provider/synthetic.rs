@@ -129,6 +129,16 @@ impl SyntheticProvider {
         &self.config
     }
 
+    /// The dates the demo data covers (its default range).
+    pub fn data_range(&self) -> DateRange {
+        let first = self.dates.first().copied().unwrap_or(self.config.end_date);
+        let last = self.dates.last().copied().unwrap_or(self.config.end_date);
+        DateRange {
+            from: first,
+            to: last,
+        }
+    }
+
     /// The whole generated history of one symbol.
     pub fn full_history(&self, symbol: &Symbol) -> Result<Bars> {
         let idx = *self.index.get(symbol).ok_or_else(|| {
@@ -269,13 +279,9 @@ impl DataProvider for SyntheticProvider {
         true
     }
 
-    fn default_range(&self) -> DateRange {
-        let first = self.dates.first().copied().unwrap_or(self.config.end_date);
-        let last = self.dates.last().copied().unwrap_or(self.config.end_date);
-        DateRange {
-            from: first,
-            to: last,
-        }
+    /// The whole generated history, whatever the date: demo data is a fixed data set.
+    fn default_range(&self, _expected: NaiveDate) -> DateRange {
+        self.data_range()
     }
 
     async fn universe(&self) -> Result<Universe> {
@@ -284,7 +290,7 @@ impl DataProvider for SyntheticProvider {
 
     async fn daily_bars(&self, symbol: &Symbol, range: DateRange) -> Result<Bars> {
         let full = self.full_history(symbol)?;
-        if range == self.default_range() {
+        if range == self.data_range() {
             Ok(full)
         } else {
             Ok(full.slice_range(range))
@@ -307,7 +313,7 @@ mod tests {
             let n = universe.iter().filter(|e| e.sector == sector).count();
             assert!(n >= 45, "{sector}: {n}");
         }
-        let range = a.default_range();
+        let range = a.data_range();
         for e in universe.iter().take(50) {
             let bars = a.daily_bars(&e.symbol, range).await.unwrap();
             assert_eq!(bars.len(), 504);
@@ -325,12 +331,12 @@ mod tests {
             ..SyntheticConfig::default()
         });
         let err = p
-            .daily_bars(&Symbol::new("NOPE12"), p.default_range())
+            .daily_bars(&Symbol::new("NOPE12"), p.data_range())
             .await
             .unwrap_err();
         assert!(matches!(err, Error::NotFound { .. }), "{err}");
         let sym = p.universe().await.unwrap()[0].symbol.clone();
-        let full = p.daily_bars(&sym, p.default_range()).await.unwrap();
+        let full = p.daily_bars(&sym, p.data_range()).await.unwrap();
         assert_eq!(full.len(), 300);
         assert_eq!(
             *full.date.last().unwrap(),

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use chrono::NaiveDate;
 use tracing::warn;
 
 use super::Deps;
@@ -55,10 +56,11 @@ pub(super) async fn fetch_symbol(
     history: Option<&StoredHistory>,
     symbol: &Symbol,
     range: DateRange,
+    target: Option<NaiveDate>,
 ) -> Result<Fetch> {
     let key = BarsKey::new(symbol.clone(), range);
     let asked = AtomicBool::new(false);
-    let load = || load_valid(deps, history, symbol, range, &asked);
+    let load = || load_valid(deps, history, symbol, range, target, &asked);
     let loaded = if health.ok() {
         match deps.cache.get_or_load(&key, Box::pin(load())).await {
             Ok(lookup) => {
@@ -105,13 +107,15 @@ pub(super) async fn fetch_symbol(
 }
 
 /// The bars from the store and the provider (only the missing dates when a store history is given),
-/// checked: an empty or inconsistent series is [`Error::InvalidData`]. Sets `asked` when the provider
-/// was called.
+/// checked: an empty or inconsistent series is [`Error::InvalidData`]. With a `target` (a live source),
+/// bars after it (a session still open, or not yet published) are left out, as the store leaves them out.
+/// Sets `asked` when the provider was called.
 async fn load_valid(
     deps: &Deps,
     history: Option<&StoredHistory>,
     symbol: &Symbol,
     range: DateRange,
+    target: Option<NaiveDate>,
     asked: &AtomicBool,
 ) -> Result<Arc<Bars>> {
     let bars = match history {
@@ -122,7 +126,14 @@ async fn load_valid(
         }
         None => {
             asked.store(true, Ordering::Relaxed);
-            deps.provider.daily_bars(symbol, range).await?
+            let bars = deps.provider.daily_bars(symbol, range).await?;
+            match target {
+                Some(to) => bars.into_range(DateRange {
+                    from: NaiveDate::MIN,
+                    to,
+                }),
+                None => bars,
+            }
         }
     };
     if bars.is_empty() {

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
-use chrono::Utc;
+use chrono::{NaiveDate, Utc};
 use futures::StreamExt;
 use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, debug, info, info_span, warn};
@@ -70,6 +70,10 @@ struct Run<'a> {
     /// Symbols served from stale cached bars because the provider failed.
     stale: std::collections::HashSet<crate::model::Symbol>,
     provider_before: ProviderStats,
+    /// For a live source, the newest session whose bar should be in the range (see `history`).
+    target: Option<NaiveDate>,
+    /// Symbols whose stored history was replaced (split, re-adjustment).
+    adjusted: Vec<Symbol>,
 }
 
 impl<'a> Run<'a> {
@@ -92,16 +96,20 @@ impl<'a> Run<'a> {
             cache_health: CacheHealth::default(),
             stale: std::collections::HashSet::new(),
             provider_before: deps.provider.stats(),
+            target: None,
+            adjusted: Vec::new(),
         }
     }
 
     async fn execute(&mut self) -> Result<ScanReport> {
-        let started_at = Utc::now();
+        let started_at = self.deps.market.now();
         let cache_before = self.deps.cache.stats();
-        let range = self
-            .req
-            .range
-            .unwrap_or_else(|| self.deps.provider.default_range());
+        let range = self.req.range.unwrap_or_else(|| self.deps.default_range());
+        if self.deps.provider.live_source().is_some() {
+            let calendar = self.deps.market.calendar;
+            let expected = self.deps.market.expected_session();
+            self.target = Some(calendar.session_on_or_before(range.to.min(expected)));
+        }
         self.reporter.begin(Stage::Initializing, 0, "Initializing…");
 
         let t = Instant::now();
@@ -214,39 +222,81 @@ impl<'a> Run<'a> {
                     .is_none()
             })
             .collect();
-        let history = match &self.deps.store {
-            Some(store) => {
-                let load = StoredHistory::load(store.as_ref(), &symbols, range);
+        // Only a live source's bars are stored; local files and demo data are read directly.
+        let source = self.deps.provider.live_source();
+        let history = match (&self.deps.store, source, self.target) {
+            (Some(store), Some(source), Some(target)) => {
+                let calendar = self.deps.market.calendar;
+                let load = StoredHistory::load(store.as_ref(), &source, &symbols, range, target, calendar);
                 let loaded = tokio::select! {
                     biased;
                     () = self.cancel.cancelled() => return Ok((Vec::new(), true)),
                     loaded = load => loaded,
                 };
                 match loaded {
-                    Ok(h) => Some(h),
+                    Ok(mut h) => {
+                        if self.prefetch_grouped(&mut h, &symbols, range).await {
+                            return Ok((Vec::new(), true));
+                        }
+                        Some(h)
+                    }
                     Err(e) => {
                         warn!(error = %e, "store unreadable; fetching everything from the provider");
                         None
                     }
                 }
             }
-            None => None,
+            _ => None,
         };
         let (fetched, cancelled) = self.fetch_all(universe, range, history.as_ref()).await?;
+        if let Some(h) = &history {
+            self.adjusted = h.adjusted();
+        }
         // A cancelled scan leaves at once; what it fetched is asked for again next time.
         if let (false, Some(store), Some(history)) = (cancelled, &self.deps.store, &history) {
             let updates = history.take_updates();
             let n_updates = updates.len();
-            if let Err(e) = store.save_bars_batch(updates).await {
+            if let Err(e) = store.save_bars_batch(history.source(), updates).await {
                 warn!(error = %e, "could not store fetched bars");
             }
+            debug!(n_updates, "fetched bars written to the store");
+        }
+        if let (false, Some(store)) = (cancelled, &self.deps.store) {
             let accessed: Vec<Symbol> = fetched.iter().map(|(e, _)| e.symbol.clone()).collect();
             if let Err(e) = store.record_access(&accessed).await {
                 warn!(error = %e, "could not record symbol access counts");
             }
-            debug!(n_updates, "fetched bars written to the store");
         }
         Ok((fetched, cancelled))
+    }
+
+    /// Fetches the sessions many symbols miss once for the whole market (see `history`); true when
+    /// cancelled meanwhile.
+    async fn prefetch_grouped(
+        &mut self,
+        h: &mut StoredHistory,
+        symbols: &[Symbol],
+        range: DateRange,
+    ) -> bool {
+        let dates = h.grouped_sessions(symbols, range);
+        if dates.is_empty() {
+            return false;
+        }
+        let n = dates.len();
+        self.reporter.begin(
+            Stage::FetchingData,
+            symbols.len(),
+            format!("Fetching whole-market bars for {n} sessions…"),
+        );
+        let provider = self.deps.provider.as_ref();
+        tokio::select! {
+            biased;
+            () = self.cancel.cancelled() => true,
+            fetched = h.prefetch_grouped(provider, symbols, &dates) => {
+                info!(sessions = fetched, of = n, "whole-market bars fetched");
+                false
+            }
+        }
     }
 
     /// Fetches bars (see [`fetch_symbol`] for the fallbacks) with bounded concurrency. Returns what
@@ -264,11 +314,11 @@ impl<'a> Run<'a> {
             total,
             format!("Fetching data for {total} symbols…"),
         );
-        let (deps, health) = (self.deps, &self.cache_health);
+        let (deps, health, target) = (self.deps, &self.cache_health, self.target);
         let mut stream = futures::stream::iter(universe)
             .map(|entry| async move {
                 let started = Instant::now();
-                let result = fetch_symbol(deps, health, history, &entry.symbol, range).await;
+                let result = fetch_symbol(deps, health, history, &entry.symbol, range, target).await;
                 if let Some(m) = &deps.monitor {
                     // Cached: answered by the memory cache or the store without asking the provider.
                     let cached = result.as_ref().is_ok_and(|f| !f.asked_provider);
@@ -411,8 +461,11 @@ impl<'a> Run<'a> {
             self.reporter.begin(Stage::Finalizing, 1, "Finalizing results…");
         }
         let mut scored = scored;
+        let mut behind = 0;
         for r in &mut scored {
-            r.stale = self.stale.contains(&r.symbol);
+            let old = self.target.is_some_and(|t| r.date < t);
+            behind += usize::from(old);
+            r.stale = old || self.stale.contains(&r.symbol);
         }
         let n_stale = scored.iter().filter(|r| r.stale).count();
         let scanned = scored.len();
@@ -421,6 +474,27 @@ impl<'a> Run<'a> {
         let mut warnings = Vec::new();
         if !self.cache_health.ok() {
             warnings.push(CACHE_DOWN.to_owned());
+        }
+        if let Some(target) = self.target.filter(|_| behind > 0) {
+            warnings.push(format!(
+                "{behind} results are older than the {target} session and marked stale: the provider has \
+                 not published their newest bar yet ({})",
+                self.deps.market.why_no_newer_bar()
+            ));
+        }
+        if !self.adjusted.is_empty() {
+            let names: Vec<&str> = self.adjusted.iter().take(10).map(Symbol::as_str).collect();
+            let more = self.adjusted.len().saturating_sub(names.len());
+            let more = if more > 0 {
+                format!(" and {more} more")
+            } else {
+                String::new()
+            };
+            warnings.push(format!(
+                "Stored history of {} symbols replaced after a split or price re-adjustment: {}{more}",
+                self.adjusted.len(),
+                names.join(", ")
+            ));
         }
         self.timing.finalizing_ms = ms(t);
         self.timing.total_ms = self.reporter.elapsed().as_secs_f64() * 1e3;
@@ -443,6 +517,8 @@ impl<'a> Run<'a> {
             stale: n_stale,
             provider_calls,
             warnings,
+            expected_session: self.target,
+            adjustments: self.adjusted.len(),
         };
         if let Some(store) = &self.deps.store
             && let Err(e) = store.save_scan_run(self.req, &report).await

@@ -18,6 +18,7 @@ pub fn score_symbol(entry: &UniverseEntry, bars: &Bars) -> Option<ScanResult> {
         name: entry.name.clone(),
         sector: entry.sector.clone(),
         date: last.date,
+        as_of: Some(last.date),
         close: last.close,
         tech_rating: rating.value,
         signal: rating.signal,

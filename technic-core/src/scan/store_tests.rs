@@ -3,11 +3,11 @@
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use chrono::Days;
 use tokio_util::sync::CancellationToken;
 
 use super::*;
 use crate::MemoryCache;
+use crate::calendar::Market;
 use crate::error::Result;
 use crate::model::{Bars, Universe};
 use crate::monitor::{Monitor, MonitorConfig};
@@ -44,8 +44,11 @@ impl DataProvider for CountingProvider {
     fn name(&self) -> &str {
         "counting"
     }
-    fn default_range(&self) -> DateRange {
-        self.inner.default_range()
+    fn live_source(&self) -> Option<String> {
+        Some("counting".to_owned())
+    }
+    fn default_range(&self, expected: chrono::NaiveDate) -> DateRange {
+        self.inner.default_range(expected)
     }
     async fn universe(&self) -> Result<Universe> {
         self.inner.universe().await
@@ -56,9 +59,24 @@ impl DataProvider for CountingProvider {
     }
 }
 
+/// Monday 30 November 2026, noon in New York: the newest bar due is Friday's, where the demo data ends.
+fn monday_noon() -> Market {
+    let at = chrono::DateTime::parse_from_rfc3339("2026-11-30T12:00:00-05:00").unwrap();
+    Market::new(Arc::new(crate::clock::ManualClock::new(
+        at.with_timezone(&chrono::Utc),
+    )))
+}
+
+/// Deps as a new process builds them: a fresh memory cache, the given store, Monday noon.
+fn deps(p: Arc<dyn DataProvider>, store: Arc<dyn Store>) -> Deps {
+    Deps::new(p, Arc::new(MemoryCache::default()))
+        .with_store(store)
+        .with_market(monday_noon())
+}
+
 /// One scan as a new process would run it: a fresh memory cache, the given store.
 async fn scan_with(p: &Arc<CountingProvider>, store: Arc<dyn Store>, range: DateRange) -> ScanReport {
-    let deps = Deps::new(p.clone(), Arc::new(MemoryCache::default())).with_store(store);
+    let deps = deps(p.clone(), store);
     let req = ScanRequest {
         top: None,
         range: Some(range),
@@ -78,7 +96,7 @@ async fn second_scan_asks_the_provider_for_no_stored_bar() {
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open(dir.path().join("s.db")).await.unwrap());
     // 700 bars: more than the history a scan needs.
     let p = Arc::new(CountingProvider::new(30, 700));
-    let range = p.default_range();
+    let range = p.inner.data_range();
 
     let cold = scan_with(&p, store.clone(), range).await;
     let asked = p.take();
@@ -106,10 +124,10 @@ async fn a_store_behind_asks_only_for_the_missing_dates() {
         Arc::new(SqliteStore::open(dir.path().join("s.db")).await.unwrap()),
     ] {
         let p = Arc::new(CountingProvider::new(12, 600));
-        let range = p.default_range();
+        let range = p.inner.data_range();
         let symbol = p.inner.universe().await.unwrap()[0].symbol.clone();
         let dates = p.inner.daily_bars(&symbol, range).await.unwrap().date;
-        // Yesterday's scan ended ten trading days earlier.
+        // An earlier scan ended ten bars earlier.
         let earlier_end = dates[dates.len() - 11];
         let earlier = DateRange::new(range.from, earlier_end).unwrap();
         scan_with(&p, store.clone(), earlier).await;
@@ -118,8 +136,9 @@ async fn a_store_behind_asks_only_for_the_missing_dates() {
         let today = scan_with(&p, store.clone(), range).await;
         let asked = p.take();
         assert_eq!(asked.len(), 12, "{asked:?}");
+        // From the last stored bar (the overlap that detects splits) to the newest due.
         for (s, r) in &asked {
-            assert_eq!(r.from, earlier_end.checked_add_days(Days::new(1)).unwrap(), "{s}");
+            assert_eq!(r.from, earlier_end, "{s}");
             assert_eq!(r.to, range.to, "{s}");
         }
         // The same results as a scan on a fresh store.
@@ -142,9 +161,7 @@ async fn the_monitor_sees_store_answers_as_cached() {
     }));
     let req = ScanRequest::default();
     for _ in 0..2 {
-        let deps = Deps::new(p.clone(), Arc::new(MemoryCache::default()))
-            .with_store(store.clone())
-            .with_monitor(monitor.clone());
+        let deps = deps(p.clone(), store.clone()).with_monitor(monitor.clone());
         scan(&req, &deps, &NoopSink, CancellationToken::new())
             .await
             .unwrap();
@@ -168,8 +185,11 @@ impl DataProvider for FlakyProvider {
     fn name(&self) -> &str {
         "flaky"
     }
-    fn default_range(&self) -> DateRange {
-        self.inner.default_range()
+    fn live_source(&self) -> Option<String> {
+        Some("flaky".to_owned())
+    }
+    fn default_range(&self, expected: chrono::NaiveDate) -> DateRange {
+        self.inner.default_range(expected)
     }
     async fn universe(&self) -> Result<Universe> {
         self.inner.universe().await
@@ -195,7 +215,7 @@ async fn bad_data_is_not_stored_and_is_asked_for_again() {
     });
     let req = ScanRequest::default();
     let run = || async {
-        let deps = Deps::new(p.clone(), Arc::new(MemoryCache::default())).with_store(store.clone());
+        let deps = deps(p.clone(), store.clone());
         scan(&req, &deps, &NoopSink, CancellationToken::new())
             .await
             .unwrap()
@@ -203,7 +223,10 @@ async fn bad_data_is_not_stored_and_is_asked_for_again() {
     let first = run().await;
     assert_eq!(first.skipped.len(), 1);
     assert_eq!(first.skipped[0].symbol, bad);
-    let extents = store.bar_extents(std::slice::from_ref(&bad)).await.unwrap();
+    let extents = store
+        .bar_extents("flaky", std::slice::from_ref(&bad))
+        .await
+        .unwrap();
     assert!(extents.is_empty(), "bad bars were stored");
     p.inner.take();
 
@@ -219,7 +242,7 @@ async fn symbols_fresh_in_the_memory_cache_are_not_read_from_the_store() {
     let dir = tempfile::tempdir().unwrap();
     let store = Arc::new(SqliteStore::open(dir.path().join("s.db")).await.unwrap());
     let p = Arc::new(CountingProvider::new(10, 300));
-    let deps = Deps::new(p.clone(), Arc::new(MemoryCache::default())).with_store(store.clone());
+    let deps = deps(p.clone(), store.clone());
     let req = ScanRequest::default();
     scan(&req, &deps, &NoopSink, CancellationToken::new())
         .await

@@ -46,8 +46,8 @@ impl DataProvider for TestProvider {
     fn name(&self) -> &str {
         "test"
     }
-    fn default_range(&self) -> DateRange {
-        self.inner.default_range()
+    fn default_range(&self, expected: chrono::NaiveDate) -> DateRange {
+        self.inner.default_range(expected)
     }
     async fn universe(&self) -> Result<Universe> {
         tokio::time::sleep(self.universe_delay).await;

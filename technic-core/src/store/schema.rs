@@ -9,10 +9,11 @@ use rusqlite::{Connection, ErrorCode, TransactionBehavior};
 use crate::error::{Error, Result};
 
 /// The schema version this build writes.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 /// Migration `i` takes the schema from version `i` to `i + 1`.
-const MIGRATIONS: [&str; 1] = [r"
+const MIGRATIONS: [&str; 2] = [
+    r"
 -- Bars in blocks of one symbol-year, column-wise (see codec.rs). Keyed by (symbol, year): loading the
 -- lazy window of many symbols is `symbol IN (…) AND year BETWEEN ? AND ?` on the primary key.
 CREATE TABLE bar_blocks (
@@ -25,7 +26,7 @@ CREATE TABLE bar_blocks (
     PRIMARY KEY (symbol, year)
 ) WITHOUT ROWID;
 
--- One row per symbol: what is stored and which dates the provider was asked for. Read before every fetch to
+-- (v1) One row per symbol: what is stored and which dates the provider was asked for. Read before every fetch to
 -- decide what to ask the provider for (the delta).
 CREATE TABLE symbols (
     symbol     TEXT    NOT NULL PRIMARY KEY,
@@ -112,7 +113,45 @@ CREATE TABLE symbol_access (
 ) WITHOUT ROWID;
 -- The warmer reads the most accessed symbols first.
 CREATE INDEX symbol_access_by_count ON symbol_access (count DESC, symbol);
-"];
+",
+    r"
+-- v2: bars belong to a source (provider kind and base URL). v1 stored bars per symbol only, so a store filled
+-- from one source answered another. Which source wrote a v1 bar is not recorded anywhere, so v1 rows are
+-- kept, unchanged, under the source 'unknown (schema v1)', which no provider names: no scan reads them, and
+-- each source fetches its own history afresh. Nothing is deleted.
+CREATE TABLE bar_blocks_v2 (
+    source    TEXT    NOT NULL,
+    symbol    TEXT    NOT NULL,
+    year      INTEGER NOT NULL,
+    n_bars    INTEGER NOT NULL,
+    first_day INTEGER NOT NULL,
+    last_day  INTEGER NOT NULL,
+    data      BLOB    NOT NULL,
+    PRIMARY KEY (source, symbol, year)
+) WITHOUT ROWID;
+INSERT INTO bar_blocks_v2 (source, symbol, year, n_bars, first_day, last_day, data)
+    SELECT 'unknown (schema v1)', symbol, year, n_bars, first_day, last_day, data FROM bar_blocks;
+DROP TABLE bar_blocks;
+ALTER TABLE bar_blocks_v2 RENAME TO bar_blocks;
+
+CREATE TABLE symbols_v2 (
+    source       TEXT    NOT NULL,
+    symbol       TEXT    NOT NULL,
+    first_day    INTEGER NOT NULL,
+    last_day     INTEGER NOT NULL,
+    n_bars       INTEGER NOT NULL,
+    fetched_from INTEGER NOT NULL,
+    fetched_to   INTEGER NOT NULL,
+    updated_ms   INTEGER NOT NULL,
+    PRIMARY KEY (source, symbol)
+) WITHOUT ROWID;
+INSERT INTO symbols_v2 (source, symbol, first_day, last_day, n_bars, fetched_from, fetched_to, updated_ms)
+    SELECT 'unknown (schema v1)', symbol, first_day, last_day, n_bars, fetched_from, fetched_to, updated_ms
+    FROM symbols;
+DROP TABLE symbols;
+ALTER TABLE symbols_v2 RENAME TO symbols;
+",
+];
 
 /// Sets the connection's pragmas and brings the schema up to [`SCHEMA_VERSION`].
 ///

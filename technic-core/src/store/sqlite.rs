@@ -173,13 +173,34 @@ fn unjson<T: serde::de::DeserializeOwned>(s: &str, what: &str) -> Result<T> {
 }
 
 /// Writes one symbol's new bars into its year blocks and refreshes its `symbols` row.
-fn write_update(tx: &Transaction<'_>, p: &QueryProfile, u: &BarsUpdate, now_ms: i64) -> Result<()> {
+fn write_update(
+    tx: &Transaction<'_>,
+    p: &QueryProfile,
+    source: &str,
+    u: &BarsUpdate,
+    now_ms: i64,
+) -> Result<()> {
     let symbol = u.symbol.as_str();
     let (fetched_from, fetched_to) = (codec::day(u.fetched_from), codec::day(u.fetched_to));
+    if u.replace {
+        timed(p, "delete_symbol_blocks", || {
+            tx.prepare_cached(SQL_DELETE_SYMBOL_BLOCKS)?
+                .execute(params![source, symbol])
+        })?;
+        timed(p, "delete_symbol", || {
+            tx.prepare_cached(SQL_DELETE_SYMBOL)?
+                .execute(params![source, symbol])
+        })?;
+    }
     if u.bars.is_empty() {
         return timed(p, "touch_symbol", || {
-            tx.prepare_cached(SQL_TOUCH_SYMBOL)?
-                .execute(params![symbol, fetched_from, fetched_to, now_ms])
+            tx.prepare_cached(SQL_TOUCH_SYMBOL)?.execute(params![
+                symbol,
+                fetched_from,
+                fetched_to,
+                now_ms,
+                source
+            ])
         })
         .map(drop);
     }
@@ -189,7 +210,7 @@ fn write_update(tx: &Transaction<'_>, p: &QueryProfile, u: &BarsUpdate, now_ms: 
         let end = start + u.bars.date[start..].partition_point(|d| d.year() == year);
         let existing: Option<Vec<u8>> = timed(p, "load_block", || {
             tx.prepare_cached(SQL_BLOCK)?
-                .query_row(params![symbol, year], |r| r.get(0))
+                .query_row(params![symbol, year, source], |r| r.get(0))
                 .optional()
         })?;
         let new = Bars::from_bars(&(start..end).filter_map(|i| u.bars.get(i)).collect::<Vec<_>>());
@@ -213,14 +234,15 @@ fn write_update(tx: &Transaction<'_>, p: &QueryProfile, u: &BarsUpdate, now_ms: 
                 block.len() as i64,
                 first,
                 last,
-                data
+                data,
+                source
             ])
         })?;
         start = end;
     }
     let (first, last, n): (i64, i64, i64) = timed(p, "symbol_span", || {
         tx.prepare_cached(SQL_SYMBOL_SPAN)?
-            .query_row(params![symbol], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .query_row(params![symbol, source], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
     })?;
     timed(p, "upsert_symbol", || {
         tx.prepare_cached(SQL_UPSERT_SYMBOL)?.execute(params![
@@ -230,7 +252,8 @@ fn write_update(tx: &Transaction<'_>, p: &QueryProfile, u: &BarsUpdate, now_ms: 
             n,
             fetched_from.min(first),
             fetched_to.max(last),
-            now_ms
+            now_ms,
+            source
         ])
     })?;
     Ok(())
@@ -239,6 +262,7 @@ fn write_update(tx: &Transaction<'_>, p: &QueryProfile, u: &BarsUpdate, now_ms: 
 fn load_blocks(
     conn: &Connection,
     p: &QueryProfile,
+    source: &str,
     symbols: &[Symbol],
     range: DateRange,
 ) -> Result<HashMap<Symbol, Bars>> {
@@ -246,7 +270,8 @@ fn load_blocks(
     let by_name: HashMap<&str, &Symbol> = symbols.iter().map(|s| (s.as_str(), s)).collect();
     for chunk in symbols.chunks(IN_CHUNK) {
         let sql = with_in_list(SQL_LOAD_BLOCKS, chunk.len());
-        let mut values: Vec<Value> = chunk.iter().map(|s| Value::Text(s.as_str().to_owned())).collect();
+        let mut values: Vec<Value> = vec![Value::Text(source.to_owned())];
+        values.extend(chunk.iter().map(|s| Value::Text(s.as_str().to_owned())));
         values.push(Value::Integer(i64::from(range.from.year())));
         values.push(Value::Integer(i64::from(range.to.year())));
         timed(p, "load_bar_blocks", || {
@@ -283,39 +308,46 @@ fn load_blocks(
 
 #[async_trait]
 impl Store for SqliteStore {
-    async fn save_bars(&self, symbol: &Symbol, bars: &Bars) -> Result<()> {
+    async fn save_bars(&self, source: &str, symbol: &Symbol, bars: &Bars) -> Result<()> {
         let update = BarsUpdate {
             symbol: symbol.clone(),
+            replace: false,
             bars: bars.clone(),
             fetched_from: bars.date.first().copied().unwrap_or(NaiveDate::MAX),
             fetched_to: bars.date.last().copied().unwrap_or(NaiveDate::MIN),
         };
-        self.save_bars_batch(vec![update]).await
+        self.save_bars_batch(source, vec![update]).await
     }
 
-    async fn save_bars_batch(&self, updates: Vec<BarsUpdate>) -> Result<()> {
+    async fn save_bars_batch(&self, source: &str, updates: Vec<BarsUpdate>) -> Result<()> {
         if updates.is_empty() {
             return Ok(());
         }
+        let source = source.to_owned();
         self.call(move |conn, p| {
             let now_ms = ms(Utc::now());
             let tx = conn.transaction().map_err(|e| store_err("begin", e))?;
             for u in &updates {
-                write_update(&tx, p, u, now_ms)?;
+                write_update(&tx, p, &source, u, now_ms)?;
             }
             timed(p, "commit", || tx.commit())
         })
         .await
     }
 
-    async fn load_bars(&self, symbols: &[Symbol], range: DateRange) -> Result<HashMap<Symbol, Bars>> {
-        let symbols = symbols.to_vec();
-        self.call(move |conn, p| load_blocks(conn, p, &symbols, range))
+    async fn load_bars(
+        &self,
+        source: &str,
+        symbols: &[Symbol],
+        range: DateRange,
+    ) -> Result<HashMap<Symbol, Bars>> {
+        let (source, symbols) = (source.to_owned(), symbols.to_vec());
+        self.call(move |conn, p| load_blocks(conn, p, &source, &symbols, range))
             .await
     }
 
-    async fn bar_extents(&self, symbols: &[Symbol]) -> Result<HashMap<Symbol, BarExtent>> {
-        let symbols = symbols.to_vec();
+    async fn bar_extents(&self, source: &str, symbols: &[Symbol]) -> Result<HashMap<Symbol, BarExtent>> {
+        let (source, symbols) = (source.to_owned(), symbols.to_vec());
         self.call(move |conn, p| {
             let mut out = HashMap::with_capacity(symbols.len());
             let by_name: HashMap<&str, &Symbol> = symbols.iter().map(|s| (s.as_str(), s)).collect();
@@ -323,7 +355,8 @@ impl Store for SqliteStore {
                 let sql = with_in_list(SQL_EXTENTS, chunk.len());
                 timed(p, "bar_extents", || {
                     let mut stmt = conn.prepare_cached(&sql)?;
-                    let mut rows = stmt.query(params_from_iter(chunk.iter().map(Symbol::as_str)))?;
+                    let args = std::iter::once(source.as_str()).chain(chunk.iter().map(Symbol::as_str));
+                    let mut rows = stmt.query(params_from_iter(args))?;
                     while let Some(r) = rows.next()? {
                         let name: String = r.get(0)?;
                         let extent = BarExtent {

@@ -11,6 +11,7 @@ use tokio_util::sync::CancellationToken;
 use super::warmer::next_premarket_after;
 use super::*;
 use crate::cache::{BarsKey, Cache, MemoryCache, MemoryCacheConfig};
+use crate::calendar::Market;
 use crate::error::{Error, Result};
 use crate::model::{Bars, DateRange, Symbol, Universe};
 use crate::provider::{DataProvider, SyntheticConfig, SyntheticProvider};
@@ -49,8 +50,8 @@ impl DataProvider for LoggingProvider {
     fn name(&self) -> &str {
         "logging"
     }
-    fn default_range(&self) -> DateRange {
-        self.inner.default_range()
+    fn default_range(&self, expected: chrono::NaiveDate) -> DateRange {
+        self.inner.default_range(expected)
     }
     async fn universe(&self) -> Result<Universe> {
         self.inner.universe().await
@@ -145,7 +146,12 @@ async fn refresh_ahead_keeps_popular_entries_fresh() {
     let r = rig(3, quick()).await;
     let cancel = CancellationToken::new();
     let task = tokio::spawn(r.warmer.clone().run(cancel.clone()));
-    let key = |s: &Symbol| BarsKey::new(s.clone(), r.provider.default_range());
+    let key = |s: &Symbol| {
+        BarsKey::new(
+            s.clone(),
+            r.provider.default_range(Market::default().expected_session()),
+        )
+    };
     let mut fresh_checks = 0;
     for _ in 0..350 {
         step(1).await;
@@ -240,20 +246,27 @@ async fn waits_while_the_server_is_busy() {
 }
 
 #[test]
-fn premarket_is_8_30_new_york_on_weekdays() {
+fn premarket_is_8_30_new_york_on_sessions() {
+    let cal = crate::calendar::MarketCalendar::nyse();
     let t = NaiveTime::from_hms_opt(8, 30, 0).unwrap();
+    // Wednesday evening before Thanksgiving → Friday (Thursday is a holiday).
+    let wed = "2026-11-25T22:00:00Z".parse().unwrap();
+    assert_eq!(
+        next_premarket_after(&cal, wed, t).to_rfc3339(),
+        "2026-11-27T13:30:00+00:00"
+    );
     // Friday evening (EST, UTC−5) → Monday 13:30 UTC.
     let fri = "2026-11-27T20:00:00Z".parse().unwrap();
     assert_eq!(
-        next_premarket_after(fri, t).to_rfc3339(),
+        next_premarket_after(&cal, fri, t).to_rfc3339(),
         "2026-11-30T13:30:00+00:00"
     );
     // Summer (EDT, UTC−4), before the time on a weekday → the same day 12:30 UTC.
     let summer = "2026-07-01T10:00:00Z".parse().unwrap();
     assert_eq!(
-        next_premarket_after(summer, t).to_rfc3339(),
+        next_premarket_after(&cal, summer, t).to_rfc3339(),
         "2026-07-01T12:30:00+00:00"
     );
     let now = Utc::now();
-    assert!(next_premarket_after(now, t) > now);
+    assert!(next_premarket_after(&cal, now, t) > now);
 }

@@ -2,8 +2,12 @@
 //!
 //! - Every `interval` it loads the top `top_n` symbols of the [`SymbolTracker`] that are not fresh.
 //! - Every `check_every` it refreshes popular entries whose remaining time to live has fallen below
-//!   `1 − refresh_ahead` of the TTL, so a popular symbol never goes cold between refreshes.
-//! - Before the US market opens (weekdays at `premarket` New York time) it warms the top `premarket_top_n`.
+//!   `1 − refresh_ahead` of the TTL, so a popular symbol never goes cold between refreshes. With a cache
+//!   on the market calendar ([`crate::MemoryCache::with_market`]) an entry's time to live is the time
+//!   until the next daily bar is due, so this refreshes popular symbols just after a new bar is published,
+//!   once per session, and never on a blind cycle.
+//! - Before the US market opens (on trading sessions, at `premarket` New York time, from the
+//!   [`Market`] calendar) it warms the top `premarket_top_n`.
 //! - Provider calls are spaced by `min_gap` (a rate limit), and warming pauses while the server is busy
 //!   or the provider fails more than `max_error_rate` of a pass, resuming after `pause_for`.
 //!
@@ -12,13 +16,14 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use chrono::{DateTime, Datelike, NaiveTime, TimeZone, Utc, Weekday};
+use chrono::{DateTime, NaiveTime, TimeZone, Utc};
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
 use super::SymbolTracker;
 use crate::cache::{BarsKey, Cache};
+use crate::calendar::{Market, MarketCalendar};
 use crate::error::Error;
 use crate::model::Symbol;
 use crate::provider::DataProvider;
@@ -109,6 +114,7 @@ pub struct CacheWarmer {
     config: WarmerConfig,
     busy: BusySignal,
     status: Mutex<WarmerStatus>,
+    market: Market,
 }
 
 impl std::fmt::Debug for CacheWarmer {
@@ -136,7 +142,15 @@ impl CacheWarmer {
             config,
             busy,
             status: Mutex::new(WarmerStatus::default()),
+            market: Market::default(),
         }
+    }
+
+    /// The same warmer on another market clock (the range of a symbol's default key and the pre-market
+    /// schedule follow it).
+    pub fn with_market(mut self, market: Market) -> Self {
+        self.market = market;
+        self
     }
 
     /// The current status.
@@ -150,7 +164,8 @@ impl CacheWarmer {
     }
 
     fn key(&self, symbol: &Symbol) -> BarsKey {
-        BarsKey::new(symbol.clone(), self.provider.default_range())
+        let range = self.provider.default_range(self.market.expected_session());
+        BarsKey::new(symbol.clone(), range)
     }
 
     /// True when `key` has less than `1 − refresh_ahead` of the TTL left (or is absent).
@@ -163,7 +178,7 @@ impl CacheWarmer {
     /// One pass over the `n` most popular symbols: loads those that are absent or due for refresh,
     /// spacing provider calls by `min_gap`. Cancelled passes stop between symbols.
     pub async fn warm_top(&self, n: usize, cancel: &CancellationToken) -> WarmPass {
-        let top = self.tracker.top(n, Utc::now());
+        let top = self.tracker.top(n, self.market.now());
         let mut pass = WarmPass {
             considered: top.len(),
             ..WarmPass::default()
@@ -204,7 +219,7 @@ impl CacheWarmer {
         let attempted = pass.warmed + pass.failures;
         let failing = attempted > 0 && pass.failures as f64 / attempted as f64 > self.config.max_error_rate;
         if let Ok(mut s) = self.status.lock() {
-            s.last_run = Some(Utc::now());
+            s.last_run = Some(self.market.now());
             s.last_pass = pass;
             s.total_warmed += pass.warmed as u64;
             s.total_failures += pass.failures as u64;
@@ -234,9 +249,15 @@ impl CacheWarmer {
             "cache warmer started"
         );
         let mut next_full = tokio::time::Instant::now();
-        let mut next_premarket = self.config.premarket.map(|t| next_premarket_after(Utc::now(), t));
+        let premarket = |after| {
+            let calendar = self.market.calendar;
+            self.config
+                .premarket
+                .map(|t| next_premarket_after(&calendar, after, t))
+        };
+        let mut next_premarket = premarket(self.market.now());
         loop {
-            let now_wall = Utc::now();
+            let now_wall = self.market.now();
             let until_full = next_full.saturating_duration_since(tokio::time::Instant::now());
             self.set(|s| {
                 s.next_run = Some(now_wall + chrono::Duration::from_std(until_full).unwrap_or_default());
@@ -247,11 +268,11 @@ impl CacheWarmer {
             }
             let now = tokio::time::Instant::now();
             if let Some(at) = next_premarket
-                && Utc::now() >= at
+                && self.market.now() >= at
             {
                 info!(top_n = self.config.premarket_top_n, "pre-market warm-up");
                 self.warm_top(self.config.premarket_top_n, &cancel).await;
-                next_premarket = self.config.premarket.map(|t| next_premarket_after(Utc::now(), t));
+                next_premarket = premarket(self.market.now());
             } else if now >= next_full {
                 let pass = self.warm_top(self.config.top_n, &cancel).await;
                 debug!(?pass, "warming pass");
@@ -323,12 +344,17 @@ impl CacheWarmer {
     }
 }
 
-/// The next weekday `time` in New York strictly after `after`, in UTC.
-pub fn next_premarket_after(after: DateTime<Utc>, time: NaiveTime) -> DateTime<Utc> {
+/// The next trading session's `time` in New York strictly after `after`, in UTC (no warm-up on
+/// weekends and holidays).
+pub fn next_premarket_after(
+    calendar: &MarketCalendar,
+    after: DateTime<Utc>,
+    time: NaiveTime,
+) -> DateTime<Utc> {
     let ny = chrono_tz::America::New_York;
     let mut day = after.with_timezone(&ny).date_naive();
-    for _ in 0..10 {
-        if !matches!(day.weekday(), Weekday::Sat | Weekday::Sun)
+    for _ in 0..16 {
+        if calendar.is_session(day)
             && let Some(at) = ny.from_local_datetime(&day.and_time(time)).earliest()
         {
             let at = at.with_timezone(&Utc);

@@ -55,6 +55,7 @@ async fn writer_child() {
                 let mut bars = provider.full_history(&e.symbol).unwrap();
                 bars.close.iter_mut().for_each(|c| *c += i as f64);
                 BarsUpdate {
+                    replace: false,
                     symbol: e.symbol.clone(),
                     fetched_from: bars.date[0],
                     fetched_to: *bars.date.last().unwrap(),
@@ -62,7 +63,7 @@ async fn writer_child() {
                 }
             })
             .collect();
-        store.save_bars_batch(updates).await.unwrap();
+        store.save_bars_batch("test", updates).await.unwrap();
         println!("saved {}", r.id);
     }
 }

@@ -23,7 +23,8 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 const KEY: &str = "pk-integration-93e1d7c2-secret";
 const CACHE_DOWN: &str = "Cache unavailable — running without caching";
 
-/// `n` valid daily bars from 2024-01-02, varying with `seed`.
+/// `n` valid daily bars from 2024-01-02, varying with `seed` (80 end on Thursday 2024-03-21, where
+/// [`request`]'s range ends, so results are as fresh as the range allows).
 fn bars_json(n: usize, seed: usize) -> Vec<Value> {
     (0..n)
         .map(|i| {
@@ -58,7 +59,7 @@ fn http(server: &MockServer, breaker: BreakerConfig) -> Arc<Resilient> {
         requests_per_second: None,
         ..HttpConfig::new(server.uri(), ApiKey::new(KEY))
     };
-    Arc::new(Resilient::new(
+    Arc::new(Resilient::wrap(
         Arc::new(HttpProvider::new(config).unwrap()),
         policy(),
         breaker,
@@ -75,7 +76,7 @@ fn request(symbols: &[String]) -> ScanRequest {
         ),
         top: None,
         range: Some(
-            technic_core::DateRange::new("2024-01-01".parse().unwrap(), "2024-06-01".parse().unwrap())
+            technic_core::DateRange::new("2024-01-01".parse().unwrap(), "2024-03-21".parse().unwrap())
                 .unwrap(),
         ),
         fetch_concurrency: 8,

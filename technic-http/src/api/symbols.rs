@@ -60,7 +60,7 @@ fn with_outcome(mut response: Response, hit: bool) -> Response {
 pub async fn snapshot(State(state): State<AppState>, Path(raw): Path<String>) -> Result<Response, ApiError> {
     let symbol = parse_symbol(&raw)?;
     state.tracker.record(&symbol);
-    let range = state.deps.provider.default_range();
+    let range = state.deps.default_range();
     let (bars, hit) = load(&state, &symbol, range).await?;
     let entry = state.entry(&symbol).await;
     let result =
@@ -89,7 +89,7 @@ pub async fn bars(
 ) -> Result<Response, ApiError> {
     let Query(q) = q?;
     let symbol = parse_symbol(&raw)?;
-    let default = state.deps.provider.default_range();
+    let default = state.deps.default_range();
     let range = DateRange::new(q.from.unwrap_or(default.from), q.to.unwrap_or(default.to))
         .map_err(|e| ApiError::request(StatusCode::BAD_REQUEST, "Invalid date range", e))?;
     // Read the default range through the cache (what scans and lookups share), then cut.

@@ -51,8 +51,8 @@ impl DataProvider for SlowProvider {
         self.inner.is_demo()
     }
 
-    fn default_range(&self) -> DateRange {
-        self.inner.default_range()
+    fn default_range(&self, expected: chrono::NaiveDate) -> DateRange {
+        self.inner.default_range(expected)
     }
 
     fn universe<'life0, 'async_trait>(&'life0 self) -> BoxFuture<'async_trait, technic_core::Result<Universe>>

@@ -29,8 +29,8 @@ impl DataProvider for SlowProvider {
     fn is_demo(&self) -> bool {
         true
     }
-    fn default_range(&self) -> DateRange {
-        self.inner.default_range()
+    fn default_range(&self, expected: chrono::NaiveDate) -> DateRange {
+        self.inner.default_range(expected)
     }
     async fn universe(&self) -> technic_core::Result<Universe> {
         self.inner.universe().await

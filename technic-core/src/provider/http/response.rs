@@ -51,6 +51,35 @@ struct RawBar {
     v: f64,
 }
 
+/// One page of a grouped-daily (whole market, one date) answer.
+#[derive(Debug)]
+pub(super) struct GroupedPage {
+    pub bars: Vec<(Symbol, Bar)>,
+    pub next_url: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct RawGrouped {
+    status: Option<String>,
+    #[serde(default)]
+    results: Option<Vec<RawGroupedBar>>,
+    next_url: Option<String>,
+    error: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct RawGroupedBar {
+    #[serde(rename = "T")]
+    ticker: String,
+    t: i64,
+    o: f64,
+    h: f64,
+    l: f64,
+    c: f64,
+    #[serde(default)]
+    v: f64,
+}
+
 #[derive(Deserialize)]
 struct RawTickers {
     #[serde(default)]
@@ -96,6 +125,42 @@ pub(super) fn aggs_page(body: &[u8], symbol: &str) -> Result<AggsPage> {
         })
         .collect::<Result<Vec<_>>>()?;
     Ok(AggsPage {
+        bars,
+        next_url: raw.next_url.filter(|u| !u.is_empty()),
+    })
+}
+
+/// Parses a grouped-daily page for `subject` ("grouped 2026-11-27"). Tickers that are not valid symbols
+/// are left out; a malformed body is [`Error::InvalidData`].
+pub(super) fn grouped_page(body: &[u8], subject: &str) -> Result<GroupedPage> {
+    let raw: RawGrouped = serde_json::from_slice(body)
+        .map_err(|e| Error::invalid_data(subject, format!("malformed JSON from the data provider: {e}")))?;
+    if raw.status.as_deref() == Some("ERROR") {
+        let why = raw.error.unwrap_or_else(|| "no detail".to_owned());
+        return Err(Error::invalid_data(
+            subject,
+            format!("the data provider reported an error: {why}"),
+        ));
+    }
+    let mut bars = Vec::new();
+    for b in raw.results.unwrap_or_default() {
+        let Ok(symbol) = Symbol::parse(&b.ticker) else {
+            continue;
+        };
+        let date = DateTime::from_timestamp_millis(b.t)
+            .ok_or_else(|| Error::invalid_data(subject, format!("timestamp {} is out of range", b.t)))?
+            .date_naive();
+        let bar = Bar {
+            date,
+            open: b.o,
+            high: b.h,
+            low: b.l,
+            close: b.c,
+            volume: b.v,
+        };
+        bars.push((symbol, bar));
+    }
+    Ok(GroupedPage {
         bars,
         next_url: raw.next_url.filter(|u| !u.is_empty()),
     })

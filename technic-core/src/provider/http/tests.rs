@@ -54,7 +54,7 @@ pub(crate) fn fast_policy() -> RetryPolicy {
 }
 
 fn resilient(server: &MockServer) -> Resilient {
-    Resilient::new(
+    Resilient::wrap(
         Arc::new(provider(server)),
         fast_policy(),
         BreakerConfig::default(),

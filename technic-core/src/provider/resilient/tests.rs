@@ -8,7 +8,9 @@ use tokio::time::Instant;
 
 use super::*;
 use crate::error::Error;
+use crate::model::{Bars, DateRange, Symbol, Universe};
 use crate::retry::Jitter;
+use async_trait::async_trait;
 
 /// A provider whose `daily_bars` fails transiently while `down` is set, counting calls.
 #[derive(Debug, Default)]
@@ -60,7 +62,7 @@ async fn breaker_opens_under_a_dead_provider_and_fails_fast() {
         failure_threshold: 5,
         cool_down: Duration::from_secs(30),
     };
-    let p = Resilient::new(inner.clone(), policy(), breaker);
+    let p = Resilient::wrap(inner.clone(), policy(), breaker);
     let sym = Symbol::new("AAA");
 
     // Two calls of three attempts each: 6 failures, the breaker opens on the fifth attempt and the
@@ -103,7 +105,7 @@ async fn breaker_opens_under_a_dead_provider_and_fails_fast() {
 async fn retries_are_counted_and_waits_follow_the_policy() {
     let inner = Arc::new(Flaky::default());
     inner.down.store(true, Ordering::SeqCst);
-    let p = Arc::new(Resilient::new(inner.clone(), policy(), BreakerConfig::default()));
+    let p = Arc::new(Resilient::wrap(inner.clone(), policy(), BreakerConfig::default()));
     let started = Instant::now();
     let task = tokio::spawn({
         let p = p.clone();

@@ -112,6 +112,8 @@ pub(super) fn load_run(conn: &Connection, p: &QueryProfile, id: &str) -> Result<
         stale: 0,
         provider_calls: Default::default(),
         warnings: Vec::new(),
+        expected_session: None,
+        adjustments: 0,
         id,
     }))
 }

@@ -1,21 +1,24 @@
 //! Every SQL statement of the SQLite store, parameterised; `{in}` marks an `IN` list filled by
 //! `with_in_list`. The hot ones are checked against their query plans in the tests.
 
-pub(super) const SQL_LOAD_BLOCKS: &str = "SELECT symbol, data FROM bar_blocks WHERE symbol IN ({in}) AND year BETWEEN ? AND ? ORDER BY symbol, year";
-pub(super) const SQL_EXTENTS: &str = "SELECT symbol, first_day, last_day, n_bars, fetched_from, fetched_to FROM symbols WHERE symbol IN ({in})";
-pub(super) const SQL_BLOCK: &str = "SELECT data FROM bar_blocks WHERE symbol = ?1 AND year = ?2";
-pub(super) const SQL_UPSERT_BLOCK: &str = "INSERT INTO bar_blocks (symbol, year, n_bars, first_day, last_day, data) \
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (symbol, year) DO UPDATE SET \
+pub(super) const SQL_LOAD_BLOCKS: &str = "SELECT symbol, data FROM bar_blocks WHERE source = ? AND symbol IN ({in}) AND year BETWEEN ? AND ? ORDER BY symbol, year";
+pub(super) const SQL_EXTENTS: &str = "SELECT symbol, first_day, last_day, n_bars, fetched_from, fetched_to FROM symbols WHERE source = ? AND symbol IN ({in})";
+pub(super) const SQL_BLOCK: &str =
+    "SELECT data FROM bar_blocks WHERE source = ?3 AND symbol = ?1 AND year = ?2";
+pub(super) const SQL_UPSERT_BLOCK: &str = "INSERT INTO bar_blocks (source, symbol, year, n_bars, first_day, last_day, data) \
+     VALUES (?7, ?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (source, symbol, year) DO UPDATE SET \
      n_bars = excluded.n_bars, first_day = excluded.first_day, last_day = excluded.last_day, data = excluded.data";
 pub(super) const SQL_SYMBOL_SPAN: &str =
-    "SELECT min(first_day), max(last_day), sum(n_bars) FROM bar_blocks WHERE symbol = ?1";
-pub(super) const SQL_UPSERT_SYMBOL: &str = "INSERT INTO symbols (symbol, first_day, last_day, n_bars, fetched_from, fetched_to, \
-     updated_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (symbol) DO UPDATE SET first_day = excluded.first_day, \
+    "SELECT min(first_day), max(last_day), sum(n_bars) FROM bar_blocks WHERE source = ?2 AND symbol = ?1";
+pub(super) const SQL_UPSERT_SYMBOL: &str = "INSERT INTO symbols (source, symbol, first_day, last_day, n_bars, fetched_from, fetched_to, \
+     updated_ms) VALUES (?8, ?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (source, symbol) DO UPDATE SET first_day = excluded.first_day, \
      last_day = excluded.last_day, n_bars = excluded.n_bars, \
      fetched_from = min(symbols.fetched_from, excluded.fetched_from), \
      fetched_to = max(symbols.fetched_to, excluded.fetched_to), updated_ms = excluded.updated_ms";
 pub(super) const SQL_TOUCH_SYMBOL: &str = "UPDATE symbols SET fetched_from = min(fetched_from, ?2), \
-     fetched_to = max(fetched_to, ?3), updated_ms = ?4 WHERE symbol = ?1";
+     fetched_to = max(fetched_to, ?3), updated_ms = ?4 WHERE source = ?5 AND symbol = ?1";
+pub(super) const SQL_DELETE_SYMBOL_BLOCKS: &str = "DELETE FROM bar_blocks WHERE source = ?1 AND symbol = ?2";
+pub(super) const SQL_DELETE_SYMBOL: &str = "DELETE FROM symbols WHERE source = ?1 AND symbol = ?2";
 pub(super) const SQL_DELETE_RUN: &str = "DELETE FROM scan_runs WHERE id = ?1";
 pub(super) const SQL_INSERT_RUN: &str = "INSERT INTO scan_runs (id, started_ms, finished_ms, state, error, provider, demo, \
      range_from, range_to, universe_size, scanned, n_results, n_skipped, total_ms, request, timing, filtered, cache) \

@@ -24,6 +24,8 @@ fn report(id: &str, n_results: usize) -> ScanReport {
     let entry = crate::model::UniverseEntry::bare(Symbol::new("AAA"));
     let result = crate::scan::score_symbol(&entry, &bars).unwrap();
     ScanReport {
+        expected_session: None,
+        adjustments: 0,
         id: id.to_owned(),
         state: ScanState::Complete,
         error: None,
@@ -73,12 +75,12 @@ async fn bars_round_trip_across_years_and_upsert_by_date() {
     let a = Symbol::new("A");
     // 400 daily bars from 2024-01-01 span two calendar years (two blocks).
     let bars = sample_bars(400, 10.0);
-    store.save_bars(&a, &bars).await.unwrap();
+    store.save_bars("test", &a, &bars).await.unwrap();
     let mut changed = bars.tail(5);
     changed.close.iter_mut().for_each(|c| *c += 1.0);
-    store.save_bars(&a, &changed).await.unwrap();
+    store.save_bars("test", &a, &changed).await.unwrap();
     let got = store
-        .load_bars(&[a.clone(), Symbol::new("B")], all())
+        .load_bars("test", &[a.clone(), Symbol::new("B")], all())
         .await
         .unwrap();
     assert_eq!(got.len(), 1);
@@ -89,10 +91,13 @@ async fn bars_round_trip_across_years_and_upsert_by_date() {
     // A range inside one year.
     let r = DateRange::new(bars.date[10], bars.date[19]).unwrap();
     assert_eq!(
-        store.load_bars(std::slice::from_ref(&a), r).await.unwrap()[&a],
+        store
+            .load_bars("test", std::slice::from_ref(&a), r)
+            .await
+            .unwrap()[&a],
         bars.slice_range(r)
     );
-    let ext = store.bar_extents(std::slice::from_ref(&a)).await.unwrap()[&a];
+    let ext = store.bar_extents("test", std::slice::from_ref(&a)).await.unwrap()[&a];
     assert_eq!(
         (ext.first, ext.last, ext.n_bars),
         (bars.date[0], bars.date[399], 400)
@@ -109,6 +114,7 @@ async fn batched_load_uses_one_query_per_chunk_of_symbols() {
         .map(|(i, s)| {
             let bars = sample_bars(30, 10.0 + i as f64);
             BarsUpdate {
+                replace: false,
                 symbol: s.clone(),
                 fetched_from: bars.date[0],
                 fetched_to: bars.date[29],
@@ -116,18 +122,18 @@ async fn batched_load_uses_one_query_per_chunk_of_symbols() {
             }
         })
         .collect();
-    store.save_bars_batch(updates.clone()).await.unwrap();
+    store.save_bars_batch("test", updates.clone()).await.unwrap();
     assert_eq!(
         store.profile().count("commit"),
         1,
         "one transaction for the batch"
     );
-    let got = store.load_bars(&symbols, all()).await.unwrap();
+    let got = store.load_bars("test", &symbols, all()).await.unwrap();
     assert_eq!(got.len(), 1200);
     assert_eq!(got[&symbols[700]], updates[700].bars);
     // 1200 symbols in chunks of 500: three queries, not 1200.
     assert_eq!(store.profile().count("load_bar_blocks"), 3);
-    let extents = store.bar_extents(&symbols).await.unwrap();
+    let extents = store.bar_extents("test", &symbols).await.unwrap();
     assert_eq!(extents.len(), 1200);
     assert_eq!(store.profile().count("bar_extents"), 3);
 }
@@ -137,16 +143,17 @@ async fn fetched_range_is_remembered_even_without_new_bars() {
     let (_dir, store) = temp_store().await;
     let a = Symbol::new("A");
     let bars = sample_bars(10, 5.0);
-    store.save_bars(&a, &bars).await.unwrap();
+    store.save_bars("test", &a, &bars).await.unwrap();
     let later = bars.date[9] + ChronoDuration::days(3);
     let update = BarsUpdate {
+        replace: false,
         symbol: a.clone(),
         bars: Bars::default(),
         fetched_from: bars.date[0],
         fetched_to: later,
     };
-    store.save_bars_batch(vec![update]).await.unwrap();
-    let ext = store.bar_extents(std::slice::from_ref(&a)).await.unwrap()[&a];
+    store.save_bars_batch("test", vec![update]).await.unwrap();
+    let ext = store.bar_extents("test", std::slice::from_ref(&a)).await.unwrap()[&a];
     assert_eq!(ext.last, bars.date[9]);
     assert_eq!(ext.fetched_to, later);
 }
@@ -264,18 +271,18 @@ async fn hot_queries_use_their_indexes() {
     let cases: Vec<(String, Vec<Value>, &str)> = vec![
         (
             with_in_list(SQL_LOAD_BLOCKS, 2),
-            vec![text("A"), text("B"), int(2023), int(2024)],
-            "SEARCH bar_blocks USING PRIMARY KEY (symbol=? AND year>? AND year<?)",
+            vec![text("src"), text("A"), text("B"), int(2023), int(2024)],
+            "SEARCH bar_blocks USING PRIMARY KEY (source=? AND symbol=? AND year>? AND year<?)",
         ),
         (
             with_in_list(SQL_EXTENTS, 2),
-            vec![text("A"), text("B")],
-            "SEARCH symbols USING PRIMARY KEY (symbol=?)",
+            vec![text("src"), text("A"), text("B")],
+            "SEARCH symbols USING PRIMARY KEY (source=? AND symbol=?)",
         ),
         (
             SQL_SYMBOL_SPAN.to_owned(),
-            vec![text("A")],
-            "SEARCH bar_blocks USING PRIMARY KEY (symbol=?)",
+            vec![text("A"), text("src")],
+            "SEARCH bar_blocks USING PRIMARY KEY (source=? AND symbol=?)",
         ),
         (
             SQL_RESULTS.to_owned(),
