@@ -8,7 +8,7 @@ use chrono::NaiveDate;
 use tracing::warn;
 
 use super::Deps;
-use super::history::StoredHistory;
+use super::history::{HISTORY_BARS, StoredHistory};
 use crate::cache::BarsKey;
 use crate::error::{Error, Result};
 use crate::model::{Bars, DateRange, Symbol};
@@ -127,12 +127,18 @@ async fn load_valid(
         None => {
             asked.store(true, Ordering::Relaxed);
             let bars = deps.provider.daily_bars(symbol, range).await?;
-            match target {
+            let bars = match target {
                 Some(to) => bars.into_range(DateRange {
                     from: NaiveDate::MIN,
                     to,
                 }),
                 None => bars,
+            };
+            // Scored on the same window as with a store, so a scan gives the same values either way.
+            if bars.len() > HISTORY_BARS {
+                bars.tail(HISTORY_BARS)
+            } else {
+                bars
             }
         }
     };
