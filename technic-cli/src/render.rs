@@ -81,6 +81,9 @@ pub fn summary(out: &mut impl Write, r: &ScanReport) -> std::io::Result<()> {
         r.provider,
         if r.demo { ", demo data" } else { "" }
     )?;
+    if let Some(f) = &r.freshness {
+        writeln!(out, "  data: {f}")?;
+    }
     for w in &r.warnings {
         writeln!(out, "  warning: {w}")?;
     }
@@ -95,7 +98,8 @@ pub fn summary(out: &mut impl Write, r: &ScanReport) -> std::io::Result<()> {
     if r.stale > 0 {
         writeln!(
             out,
-            "  stale: {} results (marked *) use cached bars past their expiry because the provider failed",
+            "  stale: {} results (marked *) are older than they should be (see the warnings above, or the \
+             provider failed and cached bars past their expiry were used)",
             r.stale
         )?;
     }

@@ -324,7 +324,7 @@ impl Market {
         if let Some(holiday) = self.calendar.holiday(today)
             && !matches!(today.weekday(), Weekday::Sat | Weekday::Sun)
         {
-            return format!("market closed today ({holiday})");
+            return format!("market closed today for {holiday}");
         }
         if matches!(today.weekday(), Weekday::Sat | Weekday::Sun) {
             return "market closed for the weekend".to_owned();

@@ -299,6 +299,10 @@ pub struct ScanReport {
     /// Symbols whose stored history was replaced because the provider's differed (split, re-adjustment).
     #[serde(default)]
     pub adjustments: usize,
+    /// For a live source, how fresh the data is, for people: "as of the 2026-11-25 session (market
+    /// closed today (Thanksgiving Day))".
+    #[serde(default)]
+    pub freshness: Option<String>,
 }
 
 #[cfg(test)]

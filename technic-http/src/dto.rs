@@ -194,7 +194,10 @@ pub struct ResultDto {
     pub sub_scores: BTreeMap<String, Option<f64>>,
     /// Indicator values at the last bar by name (null without enough history).
     pub indicators: BTreeMap<String, Option<f64>>,
-    /// True when the provider failed and cached bars past their TTL were used.
+    /// The date the values are as of (the last bar's).
+    pub as_of: NaiveDate,
+    /// True when the values are older than they should be: older than the newest session the provider
+    /// should have published, or cached bars past their expiry used because the provider failed.
     pub stale: bool,
 }
 
@@ -229,6 +232,7 @@ impl From<&ScanResult> for ResultDto {
             signal: r.signal.to_string(),
             sub_scores: sub_scores(&r.sub_scores),
             indicators: indicators(&r.indicators),
+            as_of: r.as_of.unwrap_or(r.date),
             stale: r.stale,
         }
     }
@@ -295,8 +299,12 @@ pub struct ScanResults {
     pub cache: CacheDto,
     /// Provider calls retried.
     pub retries: u64,
-    /// Results computed from stale cached bars.
+    /// Results marked stale (older than expected, or from cached bars because the provider failed).
     pub stale: usize,
+    /// For a live source: the newest session whose bar should exist (null for local or demo data).
+    pub expected_session: Option<NaiveDate>,
+    /// Symbols whose stored history was replaced after a split or re-adjustment.
+    pub adjustments: usize,
     /// Warnings for people ("Cache unavailable — running without caching").
     pub warnings: Vec<String>,
 }
@@ -329,6 +337,8 @@ impl ScanResults {
             cache: CacheDto::from(&r.cache),
             retries: r.retries,
             stale: r.stale,
+            expected_session: r.expected_session,
+            adjustments: r.adjustments,
             warnings: r.warnings.clone(),
         }
     }

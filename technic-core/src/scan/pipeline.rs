@@ -519,6 +519,7 @@ impl<'a> Run<'a> {
             warnings,
             expected_session: self.target,
             adjustments: self.adjusted.len(),
+            freshness: self.target.map(|t| self.freshness(t)),
         };
         if let Some(store) = &self.deps.store
             && let Err(e) = store.save_scan_run(self.req, &report).await
@@ -548,6 +549,18 @@ impl<'a> Run<'a> {
             "scan finished"
         );
         Ok(report)
+    }
+}
+
+impl Run<'_> {
+    /// "as of the 2026-11-25 session (market closed today (Thanksgiving Day))".
+    fn freshness(&self, target: NaiveDate) -> String {
+        let market = &self.deps.market;
+        if target < market.calendar.market_date(market.now()) {
+            format!("as of the {target} session ({})", market.why_no_newer_bar())
+        } else {
+            format!("as of the {target} session (up to date)")
+        }
     }
 }
 

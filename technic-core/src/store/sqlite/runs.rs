@@ -114,6 +114,7 @@ pub(super) fn load_run(conn: &Connection, p: &QueryProfile, id: &str) -> Result<
         warnings: Vec::new(),
         expected_session: None,
         adjustments: 0,
+        freshness: None,
         id,
     }))
 }

@@ -26,6 +26,7 @@ fn report(id: &str, n_results: usize) -> ScanReport {
     ScanReport {
         expected_session: None,
         adjustments: 0,
+        freshness: None,
         id: id.to_owned(),
         state: ScanState::Complete,
         error: None,
