@@ -17,8 +17,8 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use rusqlite::{Connection, params};
 use technic::store::BarsUpdate;
 use technic::{
-    Bars, CancellationToken, DataProvider, DateRange, Deps, MemoryCache, NoopSink, ScanRequest, SqliteStore,
-    Store, Symbol, SyntheticConfig, SyntheticProvider, scan,
+    Bars, CancellationToken, DataProvider, DateRange, Deps, ManualClock, Market, MemoryCache, NoopSink,
+    ScanRequest, SqliteStore, Store, Symbol, SyntheticConfig, SyntheticProvider, scan,
 };
 
 const N_SYMBOLS: usize = 5000;
@@ -30,6 +30,38 @@ fn provider() -> SyntheticProvider {
         n_bars: N_BARS,
         ..SyntheticConfig::default()
     })
+}
+
+/// The demo data as if it came from a live market-data source, so a scan keeps its bars in the store
+/// (local and demo data are read directly, never stored).
+#[derive(Debug)]
+struct LiveSynthetic(SyntheticProvider);
+
+#[async_trait::async_trait]
+impl DataProvider for LiveSynthetic {
+    fn name(&self) -> &str {
+        "live-synthetic"
+    }
+    fn live_source(&self) -> Option<String> {
+        Some(SOURCE.to_owned())
+    }
+    fn default_range(&self, _expected: chrono::NaiveDate) -> DateRange {
+        self.0.data_range()
+    }
+    async fn universe(&self) -> technic::Result<technic::Universe> {
+        self.0.universe().await
+    }
+    async fn daily_bars(&self, symbol: &Symbol, range: DateRange) -> technic::Result<Bars> {
+        self.0.daily_bars(symbol, range).await
+    }
+}
+
+const SOURCE: &str = "bench";
+
+/// Friday 27 November 2026, 18:00 New York: the demo data's last session is the newest due.
+fn market() -> Market {
+    let at = chrono::DateTime::parse_from_rfc3339("2026-11-27T18:00:00-05:00").unwrap();
+    Market::new(Arc::new(ManualClock::new(at.with_timezone(&chrono::Utc))))
 }
 
 /// Every symbol's bars from the provider.
@@ -120,6 +152,7 @@ fn store_benches(c: &mut Criterion) {
     let dir = tempfile::tempdir().unwrap();
     let p = Arc::new(provider());
     let range = p.data_range();
+    let live = Arc::new(LiveSynthetic(provider()));
     let bars = rt.block_on(all_bars(&p));
     let symbols: Vec<Symbol> = bars.iter().map(|(s, _)| s.clone()).collect();
     let store = rt.block_on(async {
@@ -134,7 +167,7 @@ fn store_benches(c: &mut Criterion) {
                 fetched_to: range.to,
             })
             .collect();
-        store.save_bars_batch("test", updates).await.unwrap();
+        store.save_bars_batch(SOURCE, updates).await.unwrap();
         Arc::new(store)
     });
     let rows = row_per_bar(&dir.path().join("rows.db"), &bars);
@@ -146,14 +179,14 @@ fn store_benches(c: &mut Criterion) {
     g.measurement_time(Duration::from_secs(5));
     g.bench_function("load_batched_5000x504", |b| {
         b.to_async(&rt)
-            .iter(|| async { black_box(store.load_bars("test", &symbols, range).await.unwrap().len()) });
+            .iter(|| async { black_box(store.load_bars(SOURCE, &symbols, range).await.unwrap().len()) });
     });
     g.bench_function("load_per_symbol_5000x504", |b| {
         b.to_async(&rt).iter(|| async {
             let mut n = 0;
             for s in &symbols {
                 n += store
-                    .load_bars("test", std::slice::from_ref(s), range)
+                    .load_bars(SOURCE, std::slice::from_ref(s), range)
                     .await
                     .unwrap()
                     .len();
@@ -166,8 +199,9 @@ fn store_benches(c: &mut Criterion) {
     });
     g.bench_function("warm_scan_from_store_5000x504", |b| {
         b.to_async(&rt).iter(|| async {
-            let deps = Deps::new(p.clone(), Arc::new(MemoryCache::default()))
-                .with_store(store.clone() as Arc<dyn Store>);
+            let deps = Deps::new(live.clone(), Arc::new(MemoryCache::default()))
+                .with_store(store.clone() as Arc<dyn Store>)
+                .with_market(market());
             let req = ScanRequest {
                 range: Some(DateRange::new(range.from, range.to).unwrap()),
                 ..ScanRequest::default()

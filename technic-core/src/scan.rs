@@ -78,6 +78,10 @@ pub struct ScanRequest {
     pub range: Option<DateRange>,
     /// Fetches in flight at once.
     pub fetch_concurrency: usize,
+    /// A background refresh (the cache warmer): bars are fetched, stored and cached as usual, but the
+    /// run is not saved as a scan and its symbols are not counted as accessed.
+    #[serde(default)]
+    pub background: bool,
 }
 
 impl Default for ScanRequest {
@@ -89,6 +93,7 @@ impl Default for ScanRequest {
             top: Some(20),
             range: None,
             fetch_concurrency: 32,
+            background: false,
         }
     }
 }

@@ -103,16 +103,19 @@ impl AppState {
         let warmer = config.warm.clone().map(|warm| {
             // Warming waits while two or more scans run, so it never competes with users for the provider.
             let running = scans.clone();
-            Arc::new(
-                CacheWarmer::new(
-                    deps.provider.clone(),
-                    deps.cache.clone(),
-                    tracker.clone(),
-                    warm,
-                    Arc::new(move || running.running() >= 2),
-                )
-                .with_market(deps.market.clone()),
+            let warmer = CacheWarmer::new(
+                deps.provider.clone(),
+                deps.cache.clone(),
+                tracker.clone(),
+                warm,
+                Arc::new(move || running.running() >= 2),
             )
+            .with_market(deps.market.clone());
+            // With a store, a pass refreshes through it (grouped daily bars for a whole session at once).
+            match &deps.store {
+                Some(store) => Arc::new(warmer.with_store(store.clone())),
+                None => Arc::new(warmer),
+            }
         });
         Self {
             pool,

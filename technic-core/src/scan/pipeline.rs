@@ -261,7 +261,7 @@ impl<'a> Run<'a> {
             }
             debug!(n_updates, "fetched bars written to the store");
         }
-        if let (false, Some(store)) = (cancelled, &self.deps.store) {
+        if let (false, false, Some(store)) = (cancelled, self.req.background, &self.deps.store) {
             let accessed: Vec<Symbol> = fetched.iter().map(|(e, _)| e.symbol.clone()).collect();
             if let Err(e) = store.record_access(&accessed).await {
                 warn!(error = %e, "could not record symbol access counts");
@@ -521,7 +521,7 @@ impl<'a> Run<'a> {
             adjustments: self.adjusted.len(),
             freshness: self.target.map(|t| self.freshness(t)),
         };
-        if let Some(store) = &self.deps.store
+        if let Some(store) = self.deps.store.as_ref().filter(|_| !self.req.background)
             && let Err(e) = store.save_scan_run(self.req, &report).await
         {
             warn!(error = %e, "could not save the scan");

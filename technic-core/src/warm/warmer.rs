@@ -26,7 +26,10 @@ use crate::cache::{BarsKey, Cache};
 use crate::calendar::{Market, MarketCalendar};
 use crate::error::Error;
 use crate::model::Symbol;
+use crate::progress::NoopSink;
 use crate::provider::DataProvider;
+use crate::scan::{Deps, ScanRequest, UniverseSelection, scan};
+use crate::store::Store;
 
 /// Warmer settings.
 #[derive(Debug, Clone, PartialEq)]
@@ -55,11 +58,11 @@ impl Default for WarmerConfig {
     fn default() -> Self {
         Self {
             interval: Duration::from_secs(300),
-            top_n: 100,
+            top_n: 5000,
             refresh_ahead: 0.8,
             check_every: Duration::from_secs(10),
             premarket: NaiveTime::from_hms_opt(8, 30, 0),
-            premarket_top_n: 200,
+            premarket_top_n: 5000,
             min_gap: Duration::from_millis(20),
             max_error_rate: 0.5,
             pause_for: Duration::from_secs(60),
@@ -115,6 +118,7 @@ pub struct CacheWarmer {
     busy: BusySignal,
     status: Mutex<WarmerStatus>,
     market: Market,
+    store: Option<Arc<dyn Store>>,
 }
 
 impl std::fmt::Debug for CacheWarmer {
@@ -143,7 +147,17 @@ impl CacheWarmer {
             busy,
             status: Mutex::new(WarmerStatus::default()),
             market: Market::default(),
+            store: None,
         }
+    }
+
+    /// The same warmer refreshing through `store`: for a live source, a pass reads what the store holds
+    /// and asks the provider only for the missing sessions, once for the whole market when many symbols
+    /// miss the same ones (grouped daily bars), as a scan does. Keeping every popular symbol fresh after
+    /// a new session then costs a few requests, not one per symbol.
+    pub fn with_store(mut self, store: Arc<dyn Store>) -> Self {
+        self.store = Some(store);
+        self
     }
 
     /// The same warmer on another market clock (the range of a symbol's default key and the pre-market
@@ -183,6 +197,25 @@ impl CacheWarmer {
             considered: top.len(),
             ..WarmPass::default()
         };
+        if let Some(store) = self
+            .store
+            .as_ref()
+            .filter(|_| self.provider.live_source().is_some())
+        {
+            let due: Vec<Symbol> = top
+                .into_iter()
+                .map(|(s, _)| s)
+                .filter(|s| self.needs_refresh(&self.key(s)))
+                .collect();
+            pass.fresh = pass.considered - due.len();
+            if !due.is_empty() {
+                let (warmed, failures) = self.refresh_through_store(store, due, cancel).await;
+                pass.warmed = warmed;
+                pass.failures = failures;
+            }
+            self.finish_pass(pass);
+            return pass;
+        }
         for (symbol, _) in top {
             if cancel.is_cancelled() {
                 break;
@@ -206,6 +239,34 @@ impl CacheWarmer {
         }
         self.finish_pass(pass);
         pass
+    }
+
+    /// Refreshes `due` with a background scan through the store (see [`CacheWarmer::with_store`]), which
+    /// caches each symbol's bars under the same key a lookup uses. Returns (warmed, failed).
+    async fn refresh_through_store(
+        &self,
+        store: &Arc<dyn Store>,
+        due: Vec<Symbol>,
+        cancel: &CancellationToken,
+    ) -> (usize, usize) {
+        let n = due.len();
+        let deps = Deps::new(self.provider.clone(), self.cache.clone())
+            .with_store(store.clone())
+            .with_market(self.market.clone());
+        let request = ScanRequest {
+            universe: UniverseSelection::Symbols(due),
+            top: Some(1),
+            fetch_concurrency: 8,
+            background: true,
+            ..ScanRequest::default()
+        };
+        match scan(&request, &deps, &NoopSink, cancel.child_token()).await {
+            Ok(report) => (report.scanned, report.skipped.len()),
+            Err(e) => {
+                debug!(error = %e, "warming pass failed");
+                (0, n)
+            }
+        }
     }
 
     async fn load(&self, key: &BarsKey) -> Result<(), Error> {

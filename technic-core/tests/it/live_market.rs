@@ -345,3 +345,56 @@ async fn refresh_after_a_holiday_weekend_costs_a_few_requests() {
         assert!(requests <= 3, "{requests} requests for {n} symbols");
     }
 }
+
+#[tokio::test]
+async fn the_warmer_refreshes_popular_symbols_through_the_store_after_a_new_session() {
+    use technic_core::cache::BarsKey;
+    use technic_core::{Cache, CacheWarmer, MemoryCache, SymbolTracker, WarmerConfig};
+
+    let clock = ManualClock::new(at("2026-11-25T20:00:00-05:00"));
+    let (server, api) = mock_market::start(MockMarket::new(30), Arc::new(clock.clone())).await;
+    let provider = mock_market::provider(&server);
+    let store: Arc<dyn Store> = Arc::new(technic_core::MemoryStore::default());
+    run(&deps(provider.clone(), &clock, Some(store.clone()))).await;
+    api.take_log();
+
+    let market = Market::new(Arc::new(clock.clone()));
+    let cache = Arc::new(MemoryCache::default().with_market(market.clone()));
+    let tracker = Arc::new(SymbolTracker::default());
+    let symbols: Vec<Symbol> = (0..30).map(|i| Symbol::new(format!("S{i:04}"))).collect();
+    for s in &symbols {
+        tracker.record(s);
+    }
+    let warmer = CacheWarmer::new(
+        provider.clone(),
+        cache.clone(),
+        tracker,
+        WarmerConfig::default(),
+        Arc::new(|| false),
+    )
+    .with_market(market.clone())
+    .with_store(store.clone());
+    let cancel = CancellationToken::new();
+
+    // Thanksgiving: the first pass fills the cache from the store alone.
+    clock.set(at("2026-11-26T12:00:00-05:00"));
+    let pass = warmer.warm_top(100, &cancel).await;
+    assert_eq!((pass.considered, pass.warmed, pass.failures), (30, 30, 0));
+    assert_eq!(bar_requests(&api.take_log()), 0);
+    let key = |s: &Symbol| BarsKey::new(s.clone(), provider.default_range(market.expected_session()));
+    assert!(cache.time_to_live(&key(&symbols[0])).is_some());
+    // Nothing is due before Friday's bar: a second pass does nothing.
+    let pass = warmer.warm_top(100, &cancel).await;
+    assert_eq!((pass.fresh, pass.warmed), (30, 0));
+
+    // Friday after publication: every symbol is due; two grouped requests bring all 30 up to date.
+    clock.set(at("2026-11-27T13:21:00-05:00"));
+    let pass = warmer.warm_top(100, &cancel).await;
+    assert_eq!((pass.warmed, pass.failures), (30, 0));
+    let log = api.take_log();
+    assert_eq!(bar_requests(&log), 2, "{log:?}");
+    let bars = cache.get(&key(&symbols[5])).await.unwrap().expect("warmed");
+    assert_eq!(bars.date.last(), Some(&d(2026, 11, 27)));
+    // The warmer's passes are not scans: nothing saved, nothing counted as accessed.
+    assert_eq!(store.recent_scans(10).await.unwrap().len(), 1);
+}
