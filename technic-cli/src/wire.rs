@@ -42,15 +42,19 @@ pub struct WiredScan {
 pub async fn scan(args: &ScanArgs) -> anyhow::Result<WiredScan> {
     let provider = provider(&args.source)?;
     let mut deps = Deps::on_market(provider, market()?);
+    let clock = deps.market.clock.clone();
     let store = if args.no_store {
         None
     } else {
         Some(open_store(&store_path(&args.store)?).await?)
     };
-    let monitor = Arc::new(Monitor::new(MonitorConfig {
-        csv_path: store.as_ref().map(|s| metrics_csv(Path::new(s.path()))),
-        ..MonitorConfig::default()
-    }));
+    let monitor = Arc::new(
+        Monitor::new(MonitorConfig {
+            csv_path: store.as_ref().map(|s| metrics_csv(Path::new(s.path()))),
+            ..MonitorConfig::default()
+        })
+        .with_clock(clock),
+    );
     deps = deps.with_monitor(monitor.clone());
     if let Some(store) = &store {
         deps = deps.with_store(store.clone());

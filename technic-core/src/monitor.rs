@@ -16,7 +16,6 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
-use chrono::Utc;
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
@@ -25,6 +24,7 @@ use tracing::{error, warn};
 pub use rules::{AlertRules, Cooldowns};
 pub use types::{Alert, AlertCount, MetricSample, MetricSummary, Severity, Trend};
 
+use crate::clock::{Clock, SystemClock};
 use crate::error::{Error, Result};
 use crate::store::Store;
 use crate::store::profile::latency_histogram;
@@ -129,6 +129,8 @@ pub struct Monitor {
     seeded: AtomicBool,
     /// The most recent alerts fired by this monitor, newest last.
     recent: Mutex<std::collections::VecDeque<Alert>>,
+    /// Where sample and alert times come from.
+    clock: Arc<dyn Clock>,
 }
 
 impl Default for Monitor {
@@ -164,12 +166,19 @@ impl Monitor {
             cooldowns: Mutex::new(Cooldowns::default()),
             seeded: AtomicBool::new(false),
             recent: Mutex::new(std::collections::VecDeque::new()),
+            clock: Arc::new(SystemClock),
         }
+    }
+
+    /// The same monitor on another clock (samples and alerts are stamped with its time).
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
     }
 
     /// Alerts this monitor fired within the last `within` (newest first): the ones still "active".
     pub fn active_alerts(&self, within: Duration) -> Vec<Alert> {
-        let since = Utc::now() - chrono::Duration::from_std(within).unwrap_or(chrono::Duration::MAX);
+        let since = self.clock.now() - chrono::Duration::from_std(within).unwrap_or(chrono::Duration::MAX);
         let recent = self.recent.lock().unwrap_or_else(|e| e.into_inner());
         recent.iter().rev().filter(|a| a.at >= since).cloned().collect()
     }
@@ -220,7 +229,7 @@ impl Monitor {
         );
         let requests = w.requests();
         MetricSample {
-            at: Utc::now(),
+            at: self.clock.now(),
             cache_hit_rate: ratio(w.cached.len(), requests),
             avg_response_ms: mean_ms(w.sum_cached_us.saturating_add(w.sum_uncached_us), requests),
             active_connections: self.active_connections.load(Ordering::Relaxed),
@@ -287,7 +296,7 @@ impl Monitor {
 
     async fn seed_cooldowns(&self, store: &dyn Store) -> Result<()> {
         let cooldown = self.config.rules.cooldown;
-        let now = Utc::now();
+        let now = self.clock.now();
         let since = now - chrono::Duration::from_std(cooldown).unwrap_or(chrono::Duration::MAX);
         let recent = store.alerts(since).await?;
         let mut cooldowns = self.cooldowns.lock().unwrap_or_else(|e| e.into_inner());

@@ -3,7 +3,6 @@
 
 use std::collections::HashMap;
 
-use chrono::Utc;
 use technic_core::Symbol;
 use technic_core::warm::AccessRecord;
 
@@ -18,7 +17,7 @@ pub async fn restore(state: &AppState) -> usize {
     let Some(store) = &state.deps.store else { return 0 };
     match store.access_counts(RESTORE).await {
         Ok(counts) => {
-            let now = Utc::now();
+            let now = state.deps.market.now();
             let n = counts.len();
             state
                 .tracker

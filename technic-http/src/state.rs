@@ -97,7 +97,7 @@ impl AppState {
         let pool = Arc::new(PoolCounters::default());
         deps.provider = Arc::new(counting(deps.provider, pool.clone()));
         let tracker = Arc::new(SymbolTracker::default());
-        let monitor = Arc::new(Monitor::new(config.monitor.clone()));
+        let monitor = Arc::new(Monitor::new(config.monitor.clone()).with_clock(deps.market.clock.clone()));
         deps = deps.with_monitor(monitor.clone());
         let scans = Arc::new(Scans::default());
         let warmer = config.warm.clone().map(|warm| {

@@ -207,3 +207,24 @@ async fn a_rule_that_fired_in_an_earlier_process_stays_in_cooldown() {
     let (_, fired) = third.sample_and_record(None).await.unwrap();
     assert_eq!(fired.len(), 1);
 }
+
+#[test]
+fn samples_and_alerts_carry_the_injected_clock_time() {
+    let at = chrono::DateTime::parse_from_rfc3339("2026-11-26T12:00:00-05:00")
+        .unwrap()
+        .with_timezone(&chrono::Utc);
+    let m = Monitor::new(MonitorConfig {
+        csv_path: None,
+        ..MonitorConfig::default()
+    })
+    .with_clock(std::sync::Arc::new(crate::clock::ManualClock::new(at)));
+    // Slow uncached lookups, all failing: every rule fires.
+    for _ in 0..20 {
+        m.record(std::time::Duration::from_millis(500), false, true);
+    }
+    let sample = m.sample();
+    assert_eq!(sample.at, at);
+    let alerts = m.evaluate(&sample);
+    assert!(!alerts.is_empty());
+    assert!(alerts.iter().all(|a| a.at == at), "{alerts:?}");
+}

@@ -104,7 +104,7 @@ pub async fn cache_warm(
 pub async fn warmer(State(state): State<AppState>) -> Json<WarmerDto> {
     let popular = state
         .tracker
-        .top(20, chrono::Utc::now())
+        .top(20, state.deps.market.now())
         .into_iter()
         .map(|(symbol, score)| PopularDto {
             symbol: symbol.to_string(),

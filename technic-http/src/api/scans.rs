@@ -79,7 +79,7 @@ pub async fn create(
     };
     let req = to_request(body)?;
     if let UniverseSelection::Symbols(symbols) = &req.universe {
-        state.tracker.record_many(symbols, chrono::Utc::now());
+        state.tracker.record_many(symbols, state.deps.market.now());
     }
     let entry = state.scans.start(req, state.deps.clone());
     let base = format!("/api/v1/scans/{}", entry.id);

@@ -59,7 +59,7 @@ fn with_outcome(mut response: Response, hit: bool) -> Response {
     responses((status = 200, body = SymbolSnapshot), (status = 400, body = crate::dto::ErrorBody), (status = 404, body = crate::dto::ErrorBody)))]
 pub async fn snapshot(State(state): State<AppState>, Path(raw): Path<String>) -> Result<Response, ApiError> {
     let symbol = parse_symbol(&raw)?;
-    state.tracker.record(&symbol);
+    state.tracker.record_at(&symbol, state.deps.market.now());
     let range = state.deps.default_range();
     let (bars, hit) = load(&state, &symbol, range).await?;
     let entry = state.entry(&symbol).await;
