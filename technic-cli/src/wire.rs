@@ -165,10 +165,10 @@ pub async fn serve(args: &ServeArgs) -> anyhow::Result<(technic_http::AppState, 
     ))
 }
 
-/// The market calendar on the system clock, or on the instant `TECHNIC_NOW` names.
+/// The market calendar on the system clock, or on the instant `TECHNIC_NOW` names, with the publication
+/// delay of `TECHNIC_PUBLICATION_DELAY_MIN` (see [`Market::from_env`]).
 pub fn market() -> anyhow::Result<Market> {
-    let clock = technic_core::clock::from_env().map_err(|e| config(e.detail()))?;
-    Ok(Market::new(clock))
+    Market::from_env().map_err(|e| config(e.detail()))
 }
 
 /// The environment variable holding the Polygon API key. Read here, never from a flag, so the key does

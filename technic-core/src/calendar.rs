@@ -279,6 +279,25 @@ impl Market {
         }
     }
 
+    /// The market a program runs on: the clock of [`crate::clock::from_env`] (`TECHNIC_NOW` fixes the
+    /// instant) and the publication delay in minutes from `TECHNIC_PUBLICATION_DELAY_MIN` (default 20,
+    /// at most 1440). A malformed value is an error naming the variable.
+    pub fn from_env() -> crate::Result<Self> {
+        let market = Self::new(crate::clock::from_env()?);
+        match std::env::var("TECHNIC_PUBLICATION_DELAY_MIN") {
+            Ok(text) if !text.trim().is_empty() => {
+                let minutes: u64 = text.trim().parse().ok().filter(|m| *m <= 1440).ok_or_else(|| {
+                    crate::Error::config(format!(
+                        "TECHNIC_PUBLICATION_DELAY_MIN=`{text}` is not a number of minutes from 0 to 1440; \
+                             unset it for the default of 20"
+                    ))
+                })?;
+                Ok(market.with_publication_delay(Duration::from_secs(minutes * 60)))
+            }
+            _ => Ok(market),
+        }
+    }
+
     /// The same with another publication delay.
     pub fn with_publication_delay(mut self, delay: Duration) -> Self {
         self.publication_delay = delay;

@@ -42,8 +42,8 @@ async fn main() -> anyhow::Result<()> {
     };
     let provider =
         provider::from_spec(&args.provider, &options).map_err(|e| anyhow::anyhow!(e.user_message()))?;
-    let clock = technic_core::clock::from_env().map_err(|e| anyhow::anyhow!(e.user_message()))?;
-    let deps = Deps::on_market(provider, technic_core::Market::new(clock));
+    let market = technic_core::Market::from_env().map_err(|e| anyhow::anyhow!(e.detail()))?;
+    let deps = Deps::on_market(provider, market);
     let config = ServerConfig {
         admin_token: args.admin_token,
         ..ServerConfig::default()

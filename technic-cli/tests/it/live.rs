@@ -137,3 +137,16 @@ fn a_malformed_technic_now_is_a_clear_error() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("TECHNIC_NOW") && err.contains("RFC 3339"), "{err}");
 }
+
+#[test]
+fn a_bad_publication_delay_is_a_clear_error() {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_technic"));
+    let o = cmd
+        .args(["scan", "--no-store", "--quiet"])
+        .env("TECHNIC_PUBLICATION_DELAY_MIN", "-5")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(3));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("TECHNIC_PUBLICATION_DELAY_MIN"), "{err}");
+}
