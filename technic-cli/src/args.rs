@@ -117,6 +117,11 @@ pub struct StoreArgs {
     /// directory, e.g. ~/.local/share].
     #[arg(long, value_name = "PATH", env = "TECHNIC_STORE")]
     pub store: Option<PathBuf>,
+
+    /// Days of scan runs, metric samples and alerts the store keeps (0 keeps them forever); older ones are
+    /// deleted after a scan and while a server runs. Stored bars are always kept.
+    #[arg(long, default_value_t = 30, value_name = "DAYS", value_parser = clap::value_parser!(u32).range(0..=36500))]
+    pub retention_days: u32,
 }
 
 /// `technic report` arguments.

@@ -101,6 +101,13 @@ async fn run_scan(args: args::ScanArgs) -> anyhow::Result<u8> {
     if let Err(e) = wired.monitor.sample_and_record(store).await {
         tracing::warn!(error = %e, "could not record the performance sample");
     }
+    if let (Some(store), Some(keep)) = (store, wire::retention(&args.store)) {
+        let before =
+            wired.deps.market.now() - chrono::Duration::from_std(keep).unwrap_or(chrono::Duration::MAX);
+        if let Err(e) = store.prune(before).await {
+            tracing::warn!(error = %e, "could not prune the store's history");
+        }
+    }
     let report = report.map_err(|e| anyhow::Error::new(e).context("the scan could not run"))?;
 
     let mut out = std::io::stdout().lock();

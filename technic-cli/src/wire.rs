@@ -111,6 +111,11 @@ pub async fn scan(args: &ScanArgs) -> anyhow::Result<WiredScan> {
     })
 }
 
+/// `--retention-days` as a duration (`None` for 0: keep forever).
+pub fn retention(args: &StoreArgs) -> Option<std::time::Duration> {
+    (args.retention_days > 0).then(|| std::time::Duration::from_secs(u64::from(args.retention_days) * 86_400))
+}
+
 /// `--store`, or `technic/technic.db` in the user's data directory.
 pub fn store_path(args: &StoreArgs) -> anyhow::Result<PathBuf> {
     if let Some(path) = &args.store {
@@ -152,6 +157,7 @@ pub async fn serve(args: &ServeArgs) -> anyhow::Result<(technic_http::AppState, 
     let config = technic_http::ServerConfig {
         admin_token: args.admin_token.clone(),
         warm: if args.no_warm { None } else { defaults.warm.clone() },
+        retention: retention(&args.store),
         // Samples (every 5 minutes) go to the store and to logs/performance_metrics.csv beside it.
         monitor: MonitorConfig {
             csv_path,

@@ -79,6 +79,17 @@ pub enum Error {
         /// True for connect errors and timeouts, false when the service answered.
         network: bool,
     },
+    /// The service asked callers to slow down (HTTP 429): back-pressure, not a failure. Retried after
+    /// `retry_after`; never opens a circuit breaker.
+    #[error("{service} is limiting requests: {detail}")]
+    Throttled {
+        /// What was being called.
+        service: String,
+        /// Technical detail (never contains secrets).
+        detail: String,
+        /// Delay the service asked for (`Retry-After`), if any.
+        retry_after: Option<Duration>,
+    },
     /// The provider refused the request permanently (bad API key, forbidden). Retrying will not help.
     #[error("request rejected by {service}: {detail}")]
     Rejected {
@@ -175,7 +186,10 @@ impl Error {
     pub fn category(&self) -> Category {
         match self {
             Self::Unavailable { network: true, .. } => Category::Network,
-            Self::Unavailable { .. } | Self::Rejected { .. } | Self::CircuitOpen { .. } => Category::Provider,
+            Self::Unavailable { .. }
+            | Self::Throttled { .. }
+            | Self::Rejected { .. }
+            | Self::CircuitOpen { .. } => Category::Provider,
             Self::NotFound { .. } | Self::InvalidData { .. } => Category::Data,
             Self::Cache { .. } => Category::Cache,
             Self::Store { .. } | Self::Internal { .. } => Category::Internal,
@@ -190,6 +204,12 @@ impl Error {
             Self::Unavailable { network: true, .. } => "Connection issue — retrying…".to_owned(),
             Self::Unavailable { service, .. } => {
                 format!("{} temporarily unavailable", capitalise(service))
+            }
+            Self::Throttled { service, .. } => {
+                format!(
+                    "{} is limiting requests — waiting before retrying",
+                    capitalise(service)
+                )
             }
             Self::Rejected {
                 advice: Some(advice), ..
@@ -224,6 +244,10 @@ impl Error {
                     capitalise(service)
                 )
             }
+            Self::Throttled { service, .. } => format!(
+                "{} is still limiting requests — try again later or lower --rate-limit",
+                capitalise(service)
+            ),
             other => other.user_message(),
         }
     }
@@ -236,7 +260,9 @@ impl Error {
     /// What a user or program can do next.
     pub fn actions(&self) -> &'static [Action] {
         match self {
-            Self::Unavailable { .. } | Self::CircuitOpen { .. } => &[Action::Retry, Action::Cancel],
+            Self::Unavailable { .. } | Self::Throttled { .. } | Self::CircuitOpen { .. } => {
+                &[Action::Retry, Action::Cancel]
+            }
             Self::Rejected { .. } | Self::Config { .. } => &[Action::FixConfig],
             Self::NotFound { .. } | Self::InvalidData { .. } => &[Action::Skip],
             Self::Cache { .. } | Self::Store { .. } => &[Action::Retry, Action::Skip],
@@ -247,7 +273,7 @@ impl Error {
 
     /// True when the same request may succeed if retried.
     pub fn is_transient(&self) -> bool {
-        matches!(self, Self::Unavailable { .. })
+        matches!(self, Self::Unavailable { .. } | Self::Throttled { .. })
     }
 }
 

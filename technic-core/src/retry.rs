@@ -122,6 +122,9 @@ impl RetryPolicy {
         let asked = match error {
             Error::Unavailable {
                 retry_after: Some(d), ..
+            }
+            | Error::Throttled {
+                retry_after: Some(d), ..
             } => (*d).min(self.max_retry_after),
             _ => Duration::ZERO,
         };

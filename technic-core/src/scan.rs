@@ -24,7 +24,7 @@ pub use history::{
     HISTORY_BARS, HISTORY_CALENDAR_DAYS, MAX_GROUPED_SESSIONS, history_window, last_weekday, missing_ranges,
     same_bar,
 };
-pub use pipeline::scan;
+pub use pipeline::{new_scan_id, scan};
 pub use rank::{rank, score_symbol};
 
 use crate::cache::{Cache, CacheStats};

@@ -40,6 +40,17 @@ pub struct BarExtent {
     pub fetched_to: NaiveDate,
 }
 
+/// What [`Store::prune`] deleted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Pruned {
+    /// Scan runs (their results and skipped symbols went with them).
+    pub runs: usize,
+    /// Metric samples.
+    pub samples: usize,
+    /// Alerts.
+    pub alerts: usize,
+}
+
 /// New bars of one symbol to store, and how far the provider was asked.
 #[derive(Debug, Clone, PartialEq)]
 pub struct BarsUpdate {
@@ -145,6 +156,11 @@ pub trait Store: Send + Sync + Debug {
 
     /// The most accessed symbols with their counts, most first, at most `limit`.
     async fn access_counts(&self, limit: usize) -> Result<Vec<(Symbol, u64)>>;
+
+    /// Retention: deletes scan runs (with their results), metric samples and alerts older than `before`,
+    /// and compacts what the store can (SQLite: a WAL checkpoint). Bars are kept: they are the history
+    /// scans need.
+    async fn prune(&self, before: DateTime<Utc>) -> Result<Pruned>;
 
     /// Per-query counts and latency percentiles. Empty for stores that run no queries.
     fn query_stats(&self) -> Vec<QueryStats> {
@@ -330,6 +346,21 @@ impl Store for MemoryStore {
             *access.entry(s.clone()).or_default() += 1;
         }
         Ok(())
+    }
+
+    async fn prune(&self, before: DateTime<Utc>) -> Result<Pruned> {
+        let mut scans = self.scans.lock().map_err(poisoned)?;
+        let mut samples = self.samples.lock().map_err(poisoned)?;
+        let mut alerts = self.alerts.lock().map_err(poisoned)?;
+        let (r, s, a) = (scans.len(), samples.len(), alerts.len());
+        scans.retain(|x| x.started_at >= before);
+        samples.retain(|x| x.at >= before);
+        alerts.retain(|x| x.at >= before);
+        Ok(Pruned {
+            runs: r - scans.len(),
+            samples: s - samples.len(),
+            alerts: a - alerts.len(),
+        })
     }
 
     async fn access_counts(&self, limit: usize) -> Result<Vec<(Symbol, u64)>> {

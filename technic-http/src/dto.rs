@@ -111,6 +111,39 @@ impl ScanStatus {
         }
     }
 
+    /// The status of a scan that ended with `report` (complete or cancelled), e.g. read back from the
+    /// store after a restart.
+    pub fn ended(report: &ScanReport) -> Self {
+        let mut s = Self::queued(&report.id, report.started_at);
+        let took = chrono::Duration::milliseconds(report.timing.total_ms as i64);
+        s.finish(report, Some(report.started_at + took));
+        s
+    }
+
+    /// Marks the status ended with `report` at `finished_at`.
+    pub fn finish(&mut self, report: &ScanReport, finished_at: Option<DateTime<Utc>>) {
+        let complete = report.state == technic_core::ScanState::Complete;
+        self.state = if complete { "complete" } else { "cancelled" }.to_owned();
+        self.stage = self.state.clone();
+        self.stage_label = if complete { "Complete!" } else { "Cancelled" }.to_owned();
+        if complete {
+            self.stage_percent = 100.0;
+            self.overall_percent = 100.0;
+            self.processed = report.scanned;
+            self.total = report.scanned;
+            self.eta_seconds = Some(0.0);
+        }
+        self.message = format!("{} scanned, {} skipped", report.scanned, report.skipped.len());
+        self.finished_at = finished_at;
+        self.timing = Some(timing(&report.timing));
+        self.counts = Some(CountsDto {
+            universe_size: report.universe_size,
+            scanned: report.scanned,
+            skipped: report.skipped.len(),
+            filtered: report.filtered.total(),
+        });
+    }
+
     /// Applies a progress event.
     pub fn apply(&mut self, e: &ProgressEvent) {
         self.stage = stage_name(e.stage).to_owned();

@@ -85,6 +85,7 @@ pub async fn serve(
         tracing::info!(restored, "symbol popularity restored from the store");
     }
     let sampler = tokio::spawn(sample_metrics(state.clone()));
+    let retention = tokio::spawn(retain(state.clone()));
     let warming = technic_core::CancellationToken::new();
     let warmer = state.warmer.clone().map(|w| tokio::spawn(w.run(warming.clone())));
     let monitor = tokio::spawn(
@@ -106,6 +107,7 @@ pub async fn serve(
         })
         .await;
     sampler.abort();
+    retention.abort();
     warming.cancel();
     if let Some(task) = warmer {
         let _ = task.await;
@@ -133,6 +135,28 @@ pub async fn shutdown_signal() {
     tokio::select! {
         () = ctrl_c => {},
         () = term => {},
+    }
+}
+
+/// Applies the retention period to the store at start and every six hours.
+async fn retain(state: AppState) {
+    let (Some(store), Some(keep)) = (state.deps.store.clone(), state.config.retention) else {
+        return;
+    };
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(6 * 3600));
+    loop {
+        tick.tick().await;
+        let before =
+            state.deps.market.now() - chrono::Duration::from_std(keep).unwrap_or(chrono::Duration::MAX);
+        match store.prune(before).await {
+            Ok(p) => tracing::info!(
+                runs = p.runs,
+                samples = p.samples,
+                alerts = p.alerts,
+                "history pruned"
+            ),
+            Err(e) => tracing::warn!(error = %e, "could not prune the store's history"),
+        }
     }
 }
 

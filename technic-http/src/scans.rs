@@ -5,12 +5,10 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 
 use chrono::Utc;
-use technic_core::{
-    CancellationToken, Deps, ProgressEvent, ProgressSink, ScanReport, ScanRequest, ScanState, scan,
-};
+use technic_core::{CancellationToken, Deps, ProgressEvent, ProgressSink, ScanReport, ScanRequest, scan};
 use tokio::sync::watch;
 
-use crate::dto::{CountsDto, ScanStatus, timing};
+use crate::dto::ScanStatus;
 use crate::error::error_body;
 
 /// How many scans are remembered (finished ones are dropped oldest first).
@@ -73,11 +71,7 @@ pub struct Scans {
 impl Scans {
     /// Starts `req` in a new task and returns its entry.
     pub fn start(self: &Arc<Self>, mut req: ScanRequest, deps: Deps) -> Arc<ScanEntry> {
-        let id = format!(
-            "scan-{}-{:04x}",
-            Utc::now().format("%Y%m%d%H%M%S%3f"),
-            next_sequence()
-        );
+        let id = technic_core::scan::new_scan_id();
         req.id = Some(id.clone());
         let (tx, _) = watch::channel(ScanStatus::queued(&id, Utc::now()));
         let entry = Arc::new(ScanEntry {
@@ -99,28 +93,7 @@ impl Scans {
                     if let Ok(mut slot) = e.report.lock() {
                         *slot = Some(report.clone());
                     }
-                    e.status.send_modify(|s| {
-                        let complete = report.state == ScanState::Complete;
-                        s.state = if complete { "complete" } else { "cancelled" }.to_owned();
-                        s.stage = s.state.clone();
-                        s.stage_label = if complete { "Complete!" } else { "Cancelled" }.to_owned();
-                        if complete {
-                            s.stage_percent = 100.0;
-                            s.overall_percent = 100.0;
-                            s.processed = report.scanned;
-                            s.total = report.scanned;
-                            s.eta_seconds = Some(0.0);
-                        }
-                        s.message = format!("{} scanned, {} skipped", report.scanned, report.skipped.len());
-                        s.finished_at = finished_at;
-                        s.timing = Some(timing(&report.timing));
-                        s.counts = Some(CountsDto {
-                            universe_size: report.universe_size,
-                            scanned: report.scanned,
-                            skipped: report.skipped.len(),
-                            filtered: report.filtered.total(),
-                        });
-                    });
+                    e.status.send_modify(|s| s.finish(&report, finished_at));
                 }
                 Err(err) => e.status.send_modify(|s| {
                     s.state = "failed".to_owned();
@@ -176,10 +149,4 @@ impl Scans {
     pub fn cancel_all(&self) {
         self.root.cancel();
     }
-}
-
-fn next_sequence() -> u16 {
-    use std::sync::atomic::{AtomicU16, Ordering};
-    static NEXT: AtomicU16 = AtomicU16::new(0);
-    NEXT.fetch_add(1, Ordering::Relaxed)
 }

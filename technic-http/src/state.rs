@@ -13,6 +13,9 @@ use crate::metrics::ApiMetrics;
 use crate::pool::{PoolCounters, counting};
 use crate::scans::Scans;
 
+/// How long history is kept by default: 30 days.
+pub const DEFAULT_RETENTION: Duration = Duration::from_secs(30 * 24 * 3600);
+
 /// Server settings.
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
@@ -28,6 +31,9 @@ pub struct ServerConfig {
     pub warm: Option<WarmerConfig>,
     /// Performance sampling and alert rules (samples go to the store and the CSV file it names).
     pub monitor: MonitorConfig,
+    /// How long scan runs, metric samples and alerts are kept in the store (`None` keeps them forever).
+    /// Pruned at start and every six hours.
+    pub retention: Option<Duration>,
 }
 
 impl Default for ServerConfig {
@@ -42,6 +48,7 @@ impl Default for ServerConfig {
                 csv_path: None,
                 ..MonitorConfig::default()
             },
+            retention: Some(DEFAULT_RETENTION),
         }
     }
 }

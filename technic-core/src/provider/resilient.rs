@@ -50,20 +50,22 @@ impl Layered<RetryLayer> {
 }
 
 impl RetryLayer {
-    /// Runs one provider call under the breaker and the retry policy. The breaker is consulted before
-    /// every attempt, so a breaker that opens during retries stops them.
+    /// Runs one logical provider call: the breaker is asked once, the retry policy runs the attempts, and
+    /// the breaker hears the outcome after the retries (see [`CircuitBreaker`]). If this future is dropped
+    /// (a cancelled scan), the breaker's permit settles on drop.
     async fn call<T>(&self, what: &str, op: Op<'_, T>) -> Result<T> {
+        let permit = match self.breaker.check() {
+            Ok(p) => p,
+            Err(open) => {
+                self.counters.short_circuited.fetch_add(1, Ordering::Relaxed);
+                return Err(open);
+            }
+        };
         let result = retry_notify(
             &self.policy,
             |_| async {
-                if let Err(open) = self.breaker.check() {
-                    self.counters.short_circuited.fetch_add(1, Ordering::Relaxed);
-                    return Err(open);
-                }
                 self.counters.attempts.fetch_add(1, Ordering::Relaxed);
-                let outcome = op().await;
-                self.breaker.record(&outcome);
-                outcome
+                op().await
             },
             |attempt, error, wait| {
                 self.counters.retries.fetch_add(1, Ordering::Relaxed);
@@ -71,6 +73,7 @@ impl RetryLayer {
             },
         )
         .await;
+        permit.record(&result);
         if let Err(e) = &result {
             self.counters.failures.fetch_add(1, Ordering::Relaxed);
             debug!(what, error = %e, "provider call failed");

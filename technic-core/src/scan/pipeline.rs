@@ -2,7 +2,6 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use chrono::{NaiveDate, Utc};
@@ -48,10 +47,10 @@ pub async fn scan(
     }
 }
 
-fn new_scan_id() -> String {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    format!("scan-{}-{n}", Utc::now().format("%Y%m%d%H%M%S%3f"))
+/// A new scan id: a UUIDv7 (time-ordered, random in its low bits), unique across processes and machines
+/// that share a store, and sortable by start time.
+pub fn new_scan_id() -> String {
+    uuid::Uuid::now_v7().to_string()
 }
 
 /// Symbols that reached the scoring stage, with their bars.
@@ -353,7 +352,12 @@ impl<'a> Run<'a> {
                 Err(e) => {
                     debug!(symbol = %entry.symbol, error = %e, "symbol skipped");
                     if e.is_transient() || matches!(e, Error::CircuitOpen { .. }) {
-                        last_unavailable = Some(e.clone());
+                        // An open breaker says it best ("too many failures, pausing requests"): keep it
+                        // over the transient errors of calls that were in flight when it opened.
+                        let keep = matches!(last_unavailable, Some(Error::CircuitOpen { .. }));
+                        if !keep {
+                            last_unavailable = Some(e.clone());
+                        }
                         n_unavailable += 1;
                     }
                     skipped.push(skip(&entry, &e));

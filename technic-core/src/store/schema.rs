@@ -9,10 +9,10 @@ use rusqlite::{Connection, ErrorCode, TransactionBehavior};
 use crate::error::{Error, Result};
 
 /// The schema version this build writes.
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
 /// Migration `i` takes the schema from version `i` to `i + 1`.
-const MIGRATIONS: [&str; 2] = [
+pub(super) const MIGRATIONS: [&str; 3] = [
     r"
 -- Bars in blocks of one symbol-year, column-wise (see codec.rs). Keyed by (symbol, year): loading the
 -- lazy window of many symbols is `symbol IN (…) AND year BETWEEN ? AND ?` on the primary key.
@@ -150,6 +150,11 @@ INSERT INTO symbols_v2 (source, symbol, first_day, last_day, n_bars, fetched_fro
     FROM symbols;
 DROP TABLE symbols;
 ALTER TABLE symbols_v2 RENAME TO symbols;
+",
+    r"
+-- v3: a run's provider-call counters, stale count, warnings and freshness, as one JSON object. Runs saved
+-- before have NULL here and read back with zeros, as they always did.
+ALTER TABLE scan_runs ADD COLUMN extra TEXT;
 ",
 ];
 

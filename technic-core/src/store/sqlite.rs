@@ -1,7 +1,12 @@
-//! [`SqliteStore`]: the [`Store`] in one SQLite file (bundled SQLite, WAL, one connection).
+//! [`SqliteStore`]: the [`Store`] in one SQLite file (bundled SQLite, WAL, a writer and a reader
+//! connection).
 //!
-//! Every call runs on a blocking thread (`spawn_blocking`) so SQLite never stalls the async runtime; the
-//! connection sits behind a mutex, which serialises writers as SQLite would anyway. Every statement is
+//! Every call runs on a blocking thread (`spawn_blocking`) so SQLite never stalls the async runtime. Writes
+//! go through one connection behind a mutex (SQLite has one writer at a time anyway) and every write
+//! transaction is `BEGIN IMMEDIATE`: it takes the write lock first, waiting up to the busy timeout, so
+//! several processes writing one file queue instead of failing with "database is locked" (a deferred
+//! transaction that upgrades from read to write gets SQLITE_BUSY at once, without waiting). Reads use
+//! their own connection, so in WAL mode they never queue behind a bar write. Every statement is
 //! parameterised and prepared through rusqlite's statement cache; every batch of writes is one
 //! transaction; every query is timed in a [`QueryProfile`] under its name. The schema is in `schema.rs`.
 
@@ -20,7 +25,7 @@ use self::sql::*;
 use super::codec;
 use super::profile::{QueryProfile, QueryStats};
 use super::schema;
-use super::{BarExtent, BarsUpdate, Store, merge_bars};
+use super::{BarExtent, BarsUpdate, Pruned, Store, merge_bars};
 use crate::error::{Error, Result};
 use crate::model::{Bars, DateRange, Symbol};
 use crate::monitor::{Alert, MetricSample, MetricSummary, Severity};
@@ -43,6 +48,7 @@ pub struct SqliteStore {
 #[derive(Debug)]
 struct Inner {
     conn: Mutex<Connection>,
+    reader: Mutex<Connection>,
     path: String,
     profile: QueryProfile,
     summaries: Mutex<HashMap<i64, (Instant, MetricSummary)>>,
@@ -73,9 +79,15 @@ impl SqliteStore {
         })?;
         conn.set_prepared_statement_cache_capacity(64);
         schema::prepare(&mut conn, &shown)?;
+        let mut reader = Connection::open(path).map_err(|e| Error::Store {
+            detail: format!("cannot open store {shown}: {e}"),
+        })?;
+        reader.set_prepared_statement_cache_capacity(64);
+        schema::prepare(&mut reader, &shown)?;
         Ok(Self {
             inner: Arc::new(Inner {
                 conn: Mutex::new(conn),
+                reader: Mutex::new(reader),
                 path: shown,
                 profile: QueryProfile::default(),
                 summaries: Mutex::new(HashMap::new()),
@@ -103,21 +115,64 @@ impl SqliteStore {
         .await
     }
 
-    /// Runs `f` with the connection on a blocking thread.
+    /// Runs `f` with the writer connection on a blocking thread.
     async fn call<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection, &QueryProfile) -> Result<T> + Send + 'static,
+    {
+        self.on(false, f).await
+    }
+
+    /// Runs `f` with the reader connection on a blocking thread.
+    async fn read<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection, &QueryProfile) -> Result<T> + Send + 'static,
+    {
+        self.on(true, f).await
+    }
+
+    async fn on<T, F>(&self, reader: bool, f: F) -> Result<T>
     where
         T: Send + 'static,
         F: FnOnce(&mut Connection, &QueryProfile) -> Result<T> + Send + 'static,
     {
         let inner = self.inner.clone();
         tokio::task::spawn_blocking(move || {
-            let mut conn = inner.conn.lock().map_err(|_| Error::Store {
+            let lock = if reader { &inner.reader } else { &inner.conn };
+            let mut conn = lock.lock().map_err(|_| Error::Store {
                 detail: "store connection lock poisoned by an earlier panic".to_owned(),
             })?;
             f(&mut conn, &inner.profile)
         })
         .await
         .map_err(|e| Error::internal(format!("store task failed: {e}")))?
+    }
+
+    /// Deletes scan runs (with their results), metric samples and alerts older than `before`, then
+    /// checkpoints the WAL into the main file and truncates it. Returns what was deleted.
+    async fn prune_older(&self, before: DateTime<Utc>) -> Result<Pruned> {
+        let cutoff = ms(before);
+        let pruned = self
+            .call(move |conn, p| {
+                let tx = begin(conn)?;
+                let n = |name, sql| timed(p, name, || tx.prepare_cached(sql)?.execute(params![cutoff]));
+                let pruned = Pruned {
+                    runs: n("prune_runs", SQL_PRUNE_RUNS)?,
+                    samples: n("prune_samples", SQL_PRUNE_SAMPLES)?,
+                    alerts: n("prune_alerts", SQL_PRUNE_ALERTS)?,
+                };
+                timed(p, "commit", || tx.commit())?;
+                // A checkpoint that cannot finish now (readers in other processes) is retried next time.
+                timed(p, "wal_checkpoint", || {
+                    conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+                })?;
+                Ok(pruned)
+            })
+            .await?;
+        self.forget_summaries();
+        Ok(pruned)
     }
 
     fn forget_summaries(&self) {
@@ -127,6 +182,12 @@ impl SqliteStore {
             .unwrap_or_else(|e| e.into_inner())
             .clear();
     }
+}
+
+/// `BEGIN IMMEDIATE`: the write lock is taken (waiting up to the busy timeout) before anything is read.
+fn begin(conn: &mut Connection) -> Result<Transaction<'_>> {
+    conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+        .map_err(|e| store_err("begin", e))
 }
 
 /// Times `f` as query `name` and turns its error into an [`Error::Store`] naming the query.
@@ -326,7 +387,7 @@ impl Store for SqliteStore {
         let source = source.to_owned();
         self.call(move |conn, p| {
             let now_ms = ms(Utc::now());
-            let tx = conn.transaction().map_err(|e| store_err("begin", e))?;
+            let tx = begin(conn)?;
             for u in &updates {
                 write_update(&tx, p, &source, u, now_ms)?;
             }
@@ -342,13 +403,13 @@ impl Store for SqliteStore {
         range: DateRange,
     ) -> Result<HashMap<Symbol, Bars>> {
         let (source, symbols) = (source.to_owned(), symbols.to_vec());
-        self.call(move |conn, p| load_blocks(conn, p, &source, &symbols, range))
+        self.read(move |conn, p| load_blocks(conn, p, &source, &symbols, range))
             .await
     }
 
     async fn bar_extents(&self, source: &str, symbols: &[Symbol]) -> Result<HashMap<Symbol, BarExtent>> {
         let (source, symbols) = (source.to_owned(), symbols.to_vec());
-        self.call(move |conn, p| {
+        self.read(move |conn, p| {
             let mut out = HashMap::with_capacity(symbols.len());
             let by_name: HashMap<&str, &Symbol> = symbols.iter().map(|s| (s.as_str(), s)).collect();
             for chunk in symbols.chunks(IN_CHUNK) {
@@ -382,7 +443,7 @@ impl Store for SqliteStore {
     async fn save_scan(&self, report: &ScanReport) -> Result<()> {
         let report = report.clone();
         self.call(move |conn, p| {
-            let tx = conn.transaction().map_err(|e| store_err("begin", e))?;
+            let tx = begin(conn)?;
             save_run(&tx, p, None, &report)?;
             timed(p, "commit", || tx.commit())
         })
@@ -392,7 +453,7 @@ impl Store for SqliteStore {
     async fn save_scan_run(&self, request: &ScanRequest, report: &ScanReport) -> Result<()> {
         let (request, report) = (request.clone(), report.clone());
         self.call(move |conn, p| {
-            let tx = conn.transaction().map_err(|e| store_err("begin", e))?;
+            let tx = begin(conn)?;
             save_run(&tx, p, Some(&request), &report)?;
             timed(p, "commit", || tx.commit())
         })
@@ -401,11 +462,11 @@ impl Store for SqliteStore {
 
     async fn scan(&self, id: &str) -> Result<Option<ScanReport>> {
         let id = id.to_owned();
-        self.call(move |conn, p| load_run(conn, p, &id)).await
+        self.read(move |conn, p| load_run(conn, p, &id)).await
     }
 
     async fn recent_scans(&self, limit: usize) -> Result<Vec<ScanReport>> {
-        self.call(move |conn, p| {
+        self.read(move |conn, p| {
             let ids: Vec<String> = timed(p, "recent_runs", || {
                 conn.prepare_cached(SQL_RECENT_RUNS)?
                     .query_map(params![limit as i64], |r| r.get(0))?
@@ -442,7 +503,7 @@ impl Store for SqliteStore {
     }
 
     async fn metric_samples(&self, since: DateTime<Utc>) -> Result<Vec<MetricSample>> {
-        self.call(move |conn, p| {
+        self.read(move |conn, p| {
             timed(p, "metric_samples", || {
                 conn.prepare_cached(SQL_SAMPLES)?
                     .query_map(params![ms(since)], |r| {
@@ -483,7 +544,7 @@ impl Store for SqliteStore {
     }
 
     async fn alerts(&self, since: DateTime<Utc>) -> Result<Vec<Alert>> {
-        self.call(move |conn, p| {
+        self.read(move |conn, p| {
             timed(p, "alerts", || {
                 conn.prepare_cached(SQL_ALERTS)?
                     .query_map(params![ms(since)], |r| {
@@ -533,7 +594,7 @@ impl Store for SqliteStore {
         let symbols = symbols.to_vec();
         self.call(move |conn, p| {
             let now_ms = ms(Utc::now());
-            let tx = conn.transaction().map_err(|e| store_err("begin", e))?;
+            let tx = begin(conn)?;
             for s in &symbols {
                 timed(p, "record_access", || {
                     tx.prepare_cached(SQL_RECORD_ACCESS)?
@@ -546,7 +607,7 @@ impl Store for SqliteStore {
     }
 
     async fn access_counts(&self, limit: usize) -> Result<Vec<(Symbol, u64)>> {
-        self.call(move |conn, p| {
+        self.read(move |conn, p| {
             timed(p, "access_counts", || {
                 conn.prepare_cached(SQL_ACCESS_COUNTS)?
                     .query_map(params![limit as i64], |r| {
@@ -556,6 +617,10 @@ impl Store for SqliteStore {
             })
         })
         .await
+    }
+
+    async fn prune(&self, before: DateTime<Utc>) -> Result<Pruned> {
+        self.prune_older(before).await
     }
 
     fn query_stats(&self) -> Vec<QueryStats> {

@@ -166,8 +166,9 @@ async fn two_hundred_symbols_with_permanent_and_transient_failures() {
     // Successes interleave with the transient failures, but concurrency can line several up; a high
     // threshold keeps this test about retries, not the breaker.
     let breaker = BreakerConfig {
-        failure_threshold: 1000,
+        min_calls: 1000,
         cool_down: Duration::from_secs(1),
+        ..BreakerConfig::default()
     };
     let deps = Deps::new(http(&server, breaker), Arc::new(MemoryCache::default()));
     let report = scan(&request(&symbols), &deps, &NoopSink, CancellationToken::new())
@@ -221,8 +222,9 @@ async fn a_dead_provider_opens_the_breaker_and_the_scan_fails_in_one_line() {
         .mount(&server)
         .await;
     let breaker = BreakerConfig {
-        failure_threshold: 5,
+        min_calls: 5,
         cool_down: Duration::from_secs(60),
+        ..BreakerConfig::default()
     };
     let provider = http(&server, breaker);
     let deps = Deps::new(provider.clone(), Arc::new(MemoryCache::default()));
@@ -238,8 +240,9 @@ async fn a_dead_provider_opens_the_breaker_and_the_scan_fails_in_one_line() {
         "Data provider unavailable — too many failures, pausing requests"
     );
     let sent = server.received_requests().await.unwrap().len();
-    // Without the breaker: 300 requests. With it: the five that open it plus what was already in flight.
-    assert!(sent <= 5 + 4, "{sent} requests reached a dead provider");
+    // Without the breaker: 300 requests. With it: the five logical calls (three attempts each) that open
+    // it, plus what was already in flight.
+    assert!(sent <= (5 + 4) * 3, "{sent} requests reached a dead provider");
     assert!(provider.stats().short_circuited >= 90);
     assert!(!logs.text().contains(KEY));
     assert!(!format!("{e} {e:?}").contains(KEY));
@@ -286,8 +289,9 @@ async fn provider_down_serves_stale_cached_bars_marked_stale() {
     // 27 transient failures would open the default breaker before C9's request and serve it stale too;
     // this test is about the stale fallback, so the breaker stays closed.
     let breaker = BreakerConfig {
-        failure_threshold: 1000,
+        min_calls: 1000,
         cool_down: Duration::from_secs(1),
+        ..BreakerConfig::default()
     };
     let deps = Deps::new(http(&server, breaker), cache);
     let symbols: Vec<String> = (0..10).map(|i| format!("C{i}")).collect();
@@ -409,8 +413,9 @@ async fn a_scan_fails_for_an_unavailable_provider_only_when_every_symbol_failed_
         .mount(&server)
         .await;
     let breaker = BreakerConfig {
-        failure_threshold: 1000,
+        min_calls: 1000,
         cool_down: Duration::from_secs(1),
+        ..BreakerConfig::default()
     };
     let deps = Deps::new(http(&server, breaker), Arc::new(MemoryCache::default()));
     let symbols: Vec<String> = (0..6).map(|i| format!("U{i}")).collect();
@@ -443,4 +448,91 @@ async fn a_scan_fails_for_an_unavailable_provider_only_when_every_symbol_failed_
         report.retries, 10,
         "two retries for each of the five unavailable symbols"
     );
+}
+
+/// Fails the first `fail_times` requests for each symbol with `status` (and `Retry-After: 1` on 429),
+/// for the symbols whose number is below `n_failing`; then serves bars.
+#[derive(Debug)]
+struct FailsFirst {
+    status: u16,
+    fail_times: u32,
+    n_failing: usize,
+    seen: Mutex<std::collections::HashMap<String, u32>>,
+}
+
+impl wiremock::Respond for FailsFirst {
+    fn respond(&self, request: &wiremock::Request) -> ResponseTemplate {
+        let sym = request
+            .url
+            .path()
+            .split('/')
+            .nth(4)
+            .unwrap_or_default()
+            .to_owned();
+        let idx: usize = sym[1..].parse().unwrap_or(usize::MAX);
+        let mut seen = self.seen.lock().unwrap();
+        let n = seen.entry(sym).or_default();
+        *n += 1;
+        if idx < self.n_failing && *n <= self.fail_times {
+            return ResponseTemplate::new(self.status)
+                .insert_header("Retry-After", "1")
+                .set_body_json(json!({"status": "ERROR", "error": "slow down"}));
+        }
+        ok_body(idx)
+    }
+}
+
+async fn scan_with_failures(
+    status: u16,
+    fail_times: u32,
+    n_failing: usize,
+) -> (technic_core::ScanReport, usize) {
+    let server = MockServer::start().await;
+    Mock::given(path_regex("^/v2/aggs/"))
+        .respond_with(FailsFirst {
+            status,
+            fail_times,
+            n_failing,
+            seen: Mutex::new(std::collections::HashMap::new()),
+        })
+        .mount(&server)
+        .await;
+    let deps = Deps::new(
+        http(&server, BreakerConfig::default()),
+        Arc::new(MemoryCache::default()),
+    );
+    let symbols: Vec<String> = (0..500).map(|i| format!("B{i:03}")).collect();
+    let report = scan(&request(&symbols), &deps, &NoopSink, CancellationToken::new())
+        .await
+        .expect("the scan completes");
+    let sent = server.received_requests().await.unwrap().len();
+    (report, sent)
+}
+
+#[tokio::test]
+async fn every_symbol_answering_429_once_is_retried_not_failed() {
+    let (report, sent) = scan_with_failures(429, 1, 500).await;
+    assert_eq!(
+        (report.scanned, report.skipped.len()),
+        (500, 0),
+        "{:?}",
+        report.skipped.first()
+    );
+    assert_eq!(report.retries, 500);
+    assert_eq!(report.provider_calls.short_circuited, 0);
+    assert_eq!(sent, 1000);
+}
+
+#[tokio::test]
+async fn the_first_30_symbols_failing_twice_do_not_open_the_breaker() {
+    let (report, sent) = scan_with_failures(503, 2, 30).await;
+    assert_eq!(
+        (report.scanned, report.skipped.len()),
+        (500, 0),
+        "{:?}",
+        report.skipped.first()
+    );
+    assert_eq!(report.retries, 60);
+    assert_eq!(report.provider_calls.short_circuited, 0);
+    assert_eq!(sent, 560);
 }

@@ -103,21 +103,63 @@ pub struct ListQuery {
     pub limit: Option<usize>,
 }
 
-/// Recent scans, newest first.
+/// Recent scans, newest first: those this server runs or ran since it started, and the ones kept in the
+/// store (earlier runs, other processes sharing it).
 #[utoipa::path(get, path = "/api/v1/scans", params(ListQuery), responses((status = 200, body = [ScanStatus])))]
 pub async fn list(
     State(state): State<AppState>,
     q: Result<Query<ListQuery>, QueryRejection>,
 ) -> Result<Json<Vec<ScanStatus>>, ApiError> {
     let Query(q) = q?;
-    Ok(Json(state.scans.recent(q.limit.unwrap_or(20).min(200))))
+    let limit = q.limit.unwrap_or(20).min(200);
+    let mut all = state.scans.recent(limit);
+    if let Some(store) = &state.deps.store {
+        match store.recent_scans(limit).await {
+            Ok(stored) => {
+                let known: std::collections::HashSet<String> = all.iter().map(|s| s.id.clone()).collect();
+                all.extend(
+                    stored
+                        .iter()
+                        .filter(|r| !known.contains(&r.id))
+                        .map(ScanStatus::ended),
+                );
+            }
+            Err(e) => tracing::warn!(error = %e, "stored scans unreadable; listing this server's only"),
+        }
+    }
+    all.sort_by(|a, b| b.started_at.cmp(&a.started_at).then_with(|| b.id.cmp(&a.id)));
+    all.truncate(limit);
+    Ok(Json(all))
 }
 
-fn entry(state: &AppState, id: &str) -> Result<std::sync::Arc<crate::scans::ScanEntry>, ApiError> {
-    state
-        .scans
-        .get(id)
-        .ok_or_else(|| ApiError::not_found(&format!("scan {id}")))
+/// A scan this server knows, running or ended, or one read back from the store.
+enum Found {
+    Live(std::sync::Arc<crate::scans::ScanEntry>),
+    Stored(std::sync::Arc<technic_core::ScanReport>),
+}
+
+impl Found {
+    fn status(&self) -> ScanStatus {
+        match self {
+            Self::Live(e) => e.status(),
+            Self::Stored(r) => ScanStatus::ended(r),
+        }
+    }
+}
+
+async fn find(state: &AppState, id: &str) -> Result<Found, ApiError> {
+    if let Some(e) = state.scans.get(id) {
+        return Ok(Found::Live(e));
+    }
+    let not_found = || ApiError::not_found(&format!("scan {id}"));
+    let Some(store) = &state.deps.store else {
+        return Err(not_found());
+    };
+    match store.scan(id).await {
+        Ok(Some(report)) => Ok(Found::Stored(std::sync::Arc::new(report))),
+        Ok(None) => Err(not_found()),
+        Err(e) => Err(ApiError::from(e)),
+    }
 }
 
 /// A scan's state and progress.
@@ -126,7 +168,7 @@ pub async fn status(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<ScanStatus>, ApiError> {
-    Ok(Json(entry(&state, &id)?.status()))
+    Ok(Json(find(&state, &id).await?.status()))
 }
 
 /// Server-Sent Events: one `progress` event per change, then one event named after the final state
@@ -136,7 +178,11 @@ pub async fn events(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
-    let rx = entry(&state, &id)?.subscribe();
+    let rx = match find(&state, &id).await? {
+        Found::Live(e) => e.subscribe(),
+        // An ended scan from the store: one final event.
+        Found::Stored(r) => tokio::sync::watch::channel(ScanStatus::ended(&r)).1,
+    };
     // State: the receiver and whether to wait for a change before the next event (not before the first).
     let stream = futures::stream::unfold(Some((rx, false)), |next| async move {
         let (mut rx, wait) = next?;
@@ -164,7 +210,11 @@ pub async fn cancel(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<(StatusCode, Json<ScanStatus>), ApiError> {
-    let e = entry(&state, &id)?;
+    let found = find(&state, &id).await?;
+    let Found::Live(e) = found else {
+        let msg = format!("scan {id} has already ended ({})", found.status().state);
+        return Err(ApiError::request(StatusCode::CONFLICT, msg.clone(), msg));
+    };
     if !e.cancel() {
         let msg = format!("scan {id} has already ended ({})", e.status().state);
         return Err(ApiError::request(StatusCode::CONFLICT, msg.clone(), msg));
@@ -193,7 +243,10 @@ pub async fn results(
     q: Result<Query<ResultsQuery>, QueryRejection>,
 ) -> Result<Json<ScanResults>, ApiError> {
     let Query(q) = q?;
-    let e = entry(&state, &id)?;
+    let e = match find(&state, &id).await? {
+        Found::Live(e) => e,
+        Found::Stored(report) => return page(&report, &q),
+    };
     let Some(report) = e.report() else {
         let status = e.status();
         let msg = match &status.error {
@@ -202,6 +255,11 @@ pub async fn results(
         };
         return Err(ApiError::request(StatusCode::CONFLICT, msg.clone(), msg));
     };
+    page(&report, &q)
+}
+
+/// One page of `report`'s results, sorted as `q` asks.
+fn page(report: &technic_core::ScanReport, q: &ResultsQuery) -> Result<Json<ScanResults>, ApiError> {
     let mut rows: Vec<ResultDto> = report.results.iter().map(ResultDto::from).collect();
     let sort = q.sort.as_deref().unwrap_or("rank");
     let (key, desc) = sort.strip_prefix('-').map_or((sort, false), |k| (k, true));
@@ -225,7 +283,7 @@ pub async fn results(
     rows.sort_by(|a, b| if desc { cmp(b, a) } else { cmp(a, b) });
     let limit = q.limit.unwrap_or(100).min(10_000);
     let offset = q.offset.unwrap_or(0);
-    let mut out = ScanResults::summary(&report);
+    let mut out = ScanResults::summary(report);
     out.offset = offset;
     out.limit = limit;
     out.results = rows.into_iter().skip(offset).take(limit).collect();

@@ -457,3 +457,67 @@ async fn popularity_survives_a_restart_through_the_store() {
     assert_eq!(w["popular"][0]["symbol"], b.as_str(), "{w}");
     assert_eq!(w["popular"][1]["symbol"], a.as_str(), "{w}");
 }
+
+/// A server restarted on the same store lists and serves the scans the previous one ran.
+#[tokio::test]
+async fn scan_history_outlives_the_process() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.db");
+    let server = |store: Arc<technic_core::SqliteStore>| {
+        let provider = SyntheticProvider::new(SyntheticConfig {
+            n_symbols: 30,
+            n_bars: 300,
+            ..SyntheticConfig::default()
+        });
+        let deps = Deps::new(Arc::new(provider), Arc::new(MemoryCache::default())).with_store(store);
+        router(AppState::new(deps, ServerConfig::default()))
+    };
+    let first = server(Arc::new(technic_core::SqliteStore::open(&path).await.unwrap()));
+    let (status, created) = call(&first, "POST", "/api/v1/scans", Some(r#"{"top": 0}"#), None).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{created}");
+    let id = created["id"].as_str().unwrap().to_owned();
+    assert_eq!(wait_done(&first, &id).await["state"], "complete");
+    let (_, page) = call(
+        &first,
+        "GET",
+        &format!("/api/v1/scans/{id}/results?limit=5"),
+        None,
+        None,
+    )
+    .await;
+    drop(first);
+
+    // "Restart": a new server process on the same file.
+    let again = server(Arc::new(technic_core::SqliteStore::open(&path).await.unwrap()));
+    let (status, list) = call(&again, "GET", "/api/v1/scans", None, None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(list[0]["id"], id.as_str(), "{list}");
+    assert_eq!(list[0]["state"], "complete");
+    let (status, s) = call(&again, "GET", &format!("/api/v1/scans/{id}"), None, None).await;
+    assert_eq!(status, StatusCode::OK, "{s}");
+    assert_eq!(s["counts"]["scanned"], 30);
+    let (status, restored) = call(
+        &again,
+        "GET",
+        &format!("/api/v1/scans/{id}/results?limit=5"),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{restored}");
+    assert_eq!(restored["results"], page["results"]);
+    let (status, _) = call(&again, "POST", &format!("/api/v1/scans/{id}/cancel"), None, None).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    let (status, events) = call(&again, "GET", &format!("/api/v1/scans/{id}/events"), None, None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(events.as_str().unwrap().contains("event: complete"), "{events}");
+    let (status, _) = call(
+        &again,
+        "GET",
+        "/api/v1/scans/0190b9d2-0000-7000-8000-000000000000",
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}

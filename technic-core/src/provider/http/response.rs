@@ -223,7 +223,12 @@ pub(super) fn status_error(
             advice: Some(BAD_KEY.to_owned()),
         },
         404 => Error::not_found(format!("symbol {subject} ({detail})")),
-        408 | 429 | 500..=599 => Error::Unavailable {
+        429 => Error::Throttled {
+            service: SERVICE.to_owned(),
+            detail,
+            retry_after,
+        },
+        408 | 500..=599 => Error::Unavailable {
             service: SERVICE.to_owned(),
             detail,
             retry_after,
@@ -297,8 +302,6 @@ mod tests {
         }
         assert!(!err(400).is_transient());
         let busy = status_error(429, Some(Duration::from_secs(3)), "", "XYZ", "http://x/");
-        assert!(
-            matches!(busy, Error::Unavailable { retry_after: Some(d), .. } if d == Duration::from_secs(3))
-        );
+        assert!(matches!(busy, Error::Throttled { retry_after: Some(d), .. } if d == Duration::from_secs(3)));
     }
 }

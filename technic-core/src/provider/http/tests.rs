@@ -151,16 +151,20 @@ async fn rate_limited_429_with_retry_after_is_waited_out_then_succeeds() {
         .mount(&server)
         .await;
 
-    // The provider alone reports the 429 as transient with the delay asked for.
+    // The provider alone reports the 429 as back-pressure (transient) with the delay asked for.
     let e = provider(&server)
         .daily_bars(&Symbol::new("AAA"), range())
         .await
         .unwrap_err();
     assert!(
-        matches!(e, Error::Unavailable { retry_after: Some(d), network: false, .. } if d == Duration::from_secs(1)),
+        matches!(e, Error::Throttled { retry_after: Some(d), .. } if d == Duration::from_secs(1)),
         "{e:?}"
     );
-    assert_eq!(e.user_message(), "Data provider temporarily unavailable");
+    assert!(e.is_transient());
+    assert_eq!(
+        e.user_message(),
+        "Data provider is limiting requests — waiting before retrying"
+    );
     assert_no_key(&e);
 
     // Through the retry wrapper: waits the second asked for (more than the 1 ms backoff), then succeeds.

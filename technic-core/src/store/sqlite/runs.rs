@@ -12,6 +12,19 @@ use crate::scan::{ScanReport, ScanRequest, ScanResult, Skipped};
 use crate::store::codec;
 use crate::store::profile::QueryProfile;
 
+/// The figures of a run kept as one JSON column (schema version 3).
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
+struct RunExtra {
+    retries: u64,
+    stale: usize,
+    provider_calls: crate::provider::ProviderStats,
+    warnings: Vec<String>,
+    expected_session: Option<chrono::NaiveDate>,
+    adjustments: usize,
+    freshness: Option<String>,
+}
+
 pub(super) fn load_run(conn: &Connection, p: &QueryProfile, id: &str) -> Result<Option<ScanReport>> {
     type RunRow = (
         String,
@@ -27,6 +40,7 @@ pub(super) fn load_run(conn: &Connection, p: &QueryProfile, id: &str) -> Result<
         String,
         String,
         String,
+        Option<String>,
     );
     let row: Option<RunRow> = timed(p, "load_run", || {
         conn.prepare_cached(SQL_RUN)?
@@ -45,6 +59,7 @@ pub(super) fn load_run(conn: &Connection, p: &QueryProfile, id: &str) -> Result<
                     r.get(10)?,
                     r.get(11)?,
                     r.get(12)?,
+                    r.get(13)?,
                 ))
             })
             .optional()
@@ -63,9 +78,14 @@ pub(super) fn load_run(conn: &Connection, p: &QueryProfile, id: &str) -> Result<
         timing,
         filtered,
         cache,
+        extra,
     )) = row
     else {
         return Ok(None);
+    };
+    let extra: RunExtra = match extra.as_deref() {
+        Some(text) => unjson(text, "run figures")?,
+        None => RunExtra::default(),
     };
     let results: Vec<String> = timed(p, "load_results", || {
         conn.prepare_cached(SQL_RESULTS)?
@@ -107,14 +127,14 @@ pub(super) fn load_run(conn: &Connection, p: &QueryProfile, id: &str) -> Result<
         filtered: unjson(&filtered, "filter counts")?,
         timing: unjson(&timing, "stage timings")?,
         cache: unjson(&cache, "cache stats")?,
-        // Not kept in the schema yet: provider call counters and warnings of a run (see the user guide).
-        retries: 0,
-        stale: 0,
-        provider_calls: Default::default(),
-        warnings: Vec::new(),
-        expected_session: None,
-        adjustments: 0,
-        freshness: None,
+        // Runs saved before schema version 3 have no extras: zero and empty.
+        retries: extra.retries,
+        stale: extra.stale,
+        provider_calls: extra.provider_calls,
+        warnings: extra.warnings,
+        expected_session: extra.expected_session,
+        adjustments: extra.adjustments,
+        freshness: extra.freshness,
         id,
     }))
 }
@@ -128,6 +148,15 @@ pub(super) fn save_run(
     let state = json(&r.state)?;
     let request = request.map(json).transpose()?;
     let (timing, filtered, cache) = (json(&r.timing)?, json(&r.filtered)?, json(&r.cache)?);
+    let extra = json(&RunExtra {
+        retries: r.retries,
+        stale: r.stale,
+        provider_calls: r.provider_calls,
+        warnings: r.warnings.clone(),
+        expected_session: r.expected_session,
+        adjustments: r.adjustments,
+        freshness: r.freshness.clone(),
+    })?;
     // Replacing a run deletes its old results and skips through the foreign keys' ON DELETE CASCADE.
     timed(p, "delete_run", || {
         tx.prepare_cached(SQL_DELETE_RUN)?.execute(params![r.id])
@@ -151,7 +180,8 @@ pub(super) fn save_run(
             request,
             timing,
             filtered,
-            cache
+            cache,
+            extra
         ])
     })?;
     for res in &r.results {

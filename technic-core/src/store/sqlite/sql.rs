@@ -21,14 +21,14 @@ pub(super) const SQL_DELETE_SYMBOL_BLOCKS: &str = "DELETE FROM bar_blocks WHERE 
 pub(super) const SQL_DELETE_SYMBOL: &str = "DELETE FROM symbols WHERE source = ?1 AND symbol = ?2";
 pub(super) const SQL_DELETE_RUN: &str = "DELETE FROM scan_runs WHERE id = ?1";
 pub(super) const SQL_INSERT_RUN: &str = "INSERT INTO scan_runs (id, started_ms, finished_ms, state, error, provider, demo, \
-     range_from, range_to, universe_size, scanned, n_results, n_skipped, total_ms, request, timing, filtered, cache) \
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)";
+     range_from, range_to, universe_size, scanned, n_results, n_skipped, total_ms, request, timing, filtered, cache, \
+     extra) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)";
 pub(super) const SQL_INSERT_RESULT: &str = "INSERT INTO scan_results (run_id, rank, symbol, tech_rating, signal, result) \
      VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
 pub(super) const SQL_INSERT_SKIPPED: &str =
     "INSERT INTO scan_skipped (run_id, idx, symbol, category, reason) VALUES (?1, ?2, ?3, ?4, ?5)";
 pub(super) const SQL_RUN: &str = "SELECT id, started_ms, state, error, provider, demo, range_from, range_to, universe_size, \
-     scanned, timing, filtered, cache FROM scan_runs WHERE id = ?1";
+     scanned, timing, filtered, cache, extra FROM scan_runs WHERE id = ?1";
 pub(super) const SQL_RESULTS: &str = "SELECT result FROM scan_results WHERE run_id = ?1 ORDER BY rank";
 pub(super) const SQL_SKIPPED: &str =
     "SELECT symbol, category, reason FROM scan_skipped WHERE run_id = ?1 ORDER BY idx";
@@ -45,3 +45,6 @@ pub(super) const SQL_RECORD_ACCESS: &str = "INSERT INTO symbol_access (symbol, c
      ON CONFLICT (symbol) DO UPDATE SET count = count + 1, last_access_ms = excluded.last_access_ms";
 pub(super) const SQL_ACCESS_COUNTS: &str =
     "SELECT symbol, count FROM symbol_access ORDER BY count DESC, symbol LIMIT ?1";
+pub(super) const SQL_PRUNE_RUNS: &str = "DELETE FROM scan_runs WHERE started_ms < ?1";
+pub(super) const SQL_PRUNE_SAMPLES: &str = "DELETE FROM metric_samples WHERE at_ms < ?1";
+pub(super) const SQL_PRUNE_ALERTS: &str = "DELETE FROM alerts WHERE at_ms < ?1";

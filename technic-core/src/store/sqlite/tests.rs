@@ -386,3 +386,164 @@ fn concurrent_first_opens_migrate_once() {
         t.join().unwrap().unwrap();
     }
 }
+
+#[tokio::test]
+async fn a_run_keeps_retries_stale_warnings_and_freshness() {
+    let (_dir, store) = temp_store().await;
+    let mut r = report("extras", 2);
+    r.retries = 7;
+    r.stale = 1;
+    r.provider_calls.attempts = 40;
+    r.provider_calls.short_circuited = 3;
+    r.warnings = vec!["Cache unavailable — running without caching".into()];
+    r.expected_session = NaiveDate::from_ymd_opt(2026, 11, 25);
+    r.adjustments = 2;
+    r.freshness = Some("as of the 2026-11-25 session (up to date)".into());
+    store.save_scan(&r).await.unwrap();
+    assert_eq!(store.scan("extras").await.unwrap().unwrap(), r);
+}
+
+/// Three stores on one fresh file, as three processes would open it, each writing bars and scans at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 3)]
+async fn three_writers_on_one_fresh_file_lose_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("shared.db");
+    let mut tasks = Vec::new();
+    for w in 0..3 {
+        let path = path.clone();
+        tasks.push(tokio::spawn(async move {
+            let store = SqliteStore::open(&path).await.unwrap();
+            for i in 0..15 {
+                let updates: Vec<BarsUpdate> = (0..40)
+                    .map(|s| BarsUpdate {
+                        symbol: Symbol::new(format!("W{w}S{s}")),
+                        replace: false,
+                        bars: sample_bars(60 + i, 10.0 + s as f64),
+                        fetched_from: NaiveDate::MIN,
+                        fetched_to: NaiveDate::MIN,
+                    })
+                    .collect();
+                store.save_bars_batch("src", updates).await.unwrap();
+                store
+                    .save_scan(&report(&crate::scan::new_scan_id(), 20))
+                    .await
+                    .unwrap();
+                store.record_access(&[Symbol::new("AAA")]).await.unwrap();
+                let _ = store.recent_scans(5).await.unwrap();
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.expect("no writer failed (database is locked)");
+    }
+    let store = SqliteStore::open(&path).await.unwrap();
+    assert_eq!(
+        store.recent_scans(1000).await.unwrap().len(),
+        45,
+        "every run kept"
+    );
+    assert_eq!(store.access_counts(1).await.unwrap()[0].1, 45);
+    let symbols: Vec<Symbol> = (0..3)
+        .flat_map(|w| (0..40).map(move |s| Symbol::new(format!("W{w}S{s}"))))
+        .collect();
+    assert_eq!(store.bar_extents("src", &symbols).await.unwrap().len(), 120);
+    assert_eq!(store.integrity_check().await.unwrap(), "ok");
+}
+
+#[tokio::test]
+async fn a_version_1_file_is_upgraded_keeping_everything() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v1.db");
+    {
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch(crate::store::schema::MIGRATIONS[0]).unwrap();
+        conn.pragma_update(None, "user_version", 1).unwrap();
+        let bars = sample_bars(5, 10.0);
+        conn.execute(
+            "INSERT INTO bar_blocks (symbol, year, n_bars, first_day, last_day, data) VALUES ('OLD', 2024, 5, ?1, ?2, ?3)",
+            params![codec::day(bars.date[0]), codec::day(bars.date[4]), codec::encode(&bars, 0, 5)],
+        )
+        .unwrap();
+        conn.execute(
+            "INSERT INTO symbols VALUES ('OLD', ?1, ?2, 5, ?1, ?2, 0)",
+            params![codec::day(bars.date[0]), codec::day(bars.date[4])],
+        )
+        .unwrap();
+        let tx = conn.unchecked_transaction().unwrap();
+        // A v1 run row: no `extra` column yet.
+        tx.execute(
+            "INSERT INTO scan_runs (id, started_ms, finished_ms, state, error, provider, demo, range_from, \
+             range_to, universe_size, scanned, n_results, n_skipped, total_ms, request, timing, filtered, cache) \
+             VALUES ('old-run', 1700000000000, 1700000001000, 'complete', NULL, 'polygon', 0, 738000, 738100, \
+             0, 0, 0, 0, 1.0, NULL, ?1, ?2, ?3)",
+            params![
+                serde_json::to_string(&StageTimings::default()).unwrap(),
+                serde_json::to_string(&crate::scan::FilterCounts::default()).unwrap(),
+                serde_json::to_string(&crate::cache::CacheStats::default()).unwrap()
+            ],
+        )
+        .unwrap();
+        tx.commit().unwrap();
+    }
+    let store = SqliteStore::open(&path).await.unwrap();
+    let version: i64 = {
+        let conn = store.inner.reader.lock().unwrap();
+        conn.pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap()
+    };
+    assert_eq!(version, schema::SCHEMA_VERSION);
+    // The v1 bars are kept under a source no provider names; the run reads back with zero extras.
+    let old = [Symbol::new("OLD")];
+    assert!(
+        store
+            .load_bars("polygon:x", &old, all())
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let kept = store.load_bars("unknown (schema v1)", &old, all()).await.unwrap();
+    assert_eq!(kept[&old[0]], sample_bars(5, 10.0));
+    let run = store.scan("old-run").await.unwrap().expect("run kept");
+    assert_eq!((run.retries, run.warnings.len()), (0, 0));
+}
+
+#[tokio::test]
+async fn retention_prunes_old_runs_samples_and_alerts() {
+    let (_dir, store) = temp_store().await;
+    let old = report("old", 2);
+    let mut new = report("new", 2);
+    new.started_at += ChronoDuration::days(40);
+    store.save_scan(&old).await.unwrap();
+    store.save_scan(&new).await.unwrap();
+    for days in [0, 40] {
+        let at = old.started_at + ChronoDuration::days(days);
+        store
+            .save_metric_sample(&MetricSample {
+                at,
+                cache_hit_rate: 1.0,
+                avg_response_ms: 1.0,
+                active_connections: 0,
+                error_rate: 0.0,
+                requests: 1,
+                p95_cached_ms: 1.0,
+                p95_uncached_ms: 1.0,
+            })
+            .await
+            .unwrap();
+    }
+    let pruned = store
+        .prune(old.started_at + ChronoDuration::days(10))
+        .await
+        .unwrap();
+    assert_eq!((pruned.runs, pruned.samples, pruned.alerts), (1, 1, 0));
+    assert!(store.scan("old").await.unwrap().is_none());
+    assert!(store.scan("new").await.unwrap().is_some());
+    let results_left: i64 = store
+        .inner
+        .reader
+        .lock()
+        .unwrap()
+        .query_row("SELECT count(*) FROM scan_results", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(results_left, 2, "the old run's results went with it");
+}
