@@ -154,7 +154,7 @@ pub async fn serve(args: &ServeArgs) -> anyhow::Result<(technic_http::AppState, 
         deps = deps.with_store(store);
     }
     let defaults = technic_http::ServerConfig::default();
-    let config = technic_http::ServerConfig {
+    let mut config = technic_http::ServerConfig {
         admin_token: args.admin_token.clone(),
         warm: if args.no_warm { None } else { defaults.warm.clone() },
         retention: retention(&args.store),
@@ -165,6 +165,9 @@ pub async fn serve(args: &ServeArgs) -> anyhow::Result<(technic_http::AppState, 
         },
         ..defaults
     };
+    for host in &args.allowed_hosts {
+        config.allow_host(host.trim());
+    }
     Ok((
         technic_http::AppState::new(deps, config),
         std::net::SocketAddr::new(args.bind, args.port),

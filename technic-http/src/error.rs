@@ -13,13 +13,30 @@ use crate::dto::ErrorBody;
 #[derive(Debug)]
 pub struct ApiError {
     status: StatusCode,
-    body: ErrorBody,
+    /// Boxed: an `ApiError` travels in every handler's `Result`, so it stays small.
+    body: Box<ErrorBody>,
+    /// Seconds to send in `Retry-After` (429, 503).
+    retry_after: Option<u64>,
 }
 
 impl ApiError {
     /// A request error (4xx) with the actions `fix_request`.
     pub fn request(status: StatusCode, message: impl Into<String>, detail: impl Into<String>) -> Self {
         Self::new(status, "request", message, detail, &["fix_request"])
+    }
+
+    /// 429: the server is at capacity; try again after `seconds`.
+    pub fn busy(message: impl Into<String>, seconds: u64) -> Self {
+        let message = message.into();
+        let mut e = Self::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "request",
+            message.clone(),
+            message,
+            &["retry"],
+        );
+        e.retry_after = Some(seconds);
+        e
     }
 
     /// 404 for `what`.
@@ -42,13 +59,14 @@ impl ApiError {
     ) -> Self {
         Self {
             status,
-            body: ErrorBody {
+            body: Box::new(ErrorBody {
                 status: status.as_u16(),
                 category: category.to_owned(),
                 message: message.into(),
                 detail: detail.into(),
                 actions: actions.iter().map(|a| (*a).to_owned()).collect(),
-            },
+            }),
+            retry_after: None,
         }
     }
 
@@ -65,7 +83,7 @@ impl ApiError {
 
 /// The body for a core error, used in responses and in scan statuses.
 pub fn error_body(e: &Error) -> ErrorBody {
-    ApiError::from(e.clone()).body
+    *ApiError::from(e.clone()).body
 }
 
 impl From<Error> for ApiError {
@@ -75,6 +93,7 @@ impl From<Error> for ApiError {
             Error::InvalidData { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             Error::Config { .. } => StatusCode::BAD_REQUEST,
             Error::Unavailable { .. } | Error::CircuitOpen { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            Error::Throttled { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Error::Rejected { .. } => StatusCode::BAD_GATEWAY,
             Error::Cancelled => StatusCode::CONFLICT,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
@@ -92,12 +111,19 @@ impl From<Error> for ApiError {
         let category: Category = e.category();
         Self {
             status,
-            body: ErrorBody {
+            body: Box::new(ErrorBody {
                 status: status.as_u16(),
                 category: category.as_str().to_owned(),
                 message: e.user_message(),
                 detail: e.detail(),
                 actions,
+            }),
+            retry_after: match &e {
+                Error::Unavailable { retry_after, .. } | Error::Throttled { retry_after, .. } => {
+                    retry_after.map(|d| d.as_secs().max(1))
+                }
+                Error::CircuitOpen { retry_in, .. } => Some(retry_in.as_secs().max(1)),
+                _ => None,
             },
         }
     }
@@ -136,6 +162,13 @@ impl IntoResponse for ApiError {
         } else {
             tracing::debug!(status = self.status.as_u16(), detail = %self.body.detail, "request refused");
         }
-        (self.status, Json(self.body)).into_response()
+        let mut response = (self.status, Json(*self.body)).into_response();
+        if let Some(secs) = self.retry_after {
+            response.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from(secs),
+            );
+        }
+        response
     }
 }

@@ -25,6 +25,7 @@ pub mod api;
 pub mod dashboard;
 pub mod dto;
 pub mod error;
+pub mod guard;
 pub mod metrics;
 pub mod pool;
 pub mod popularity;
@@ -59,6 +60,7 @@ pub fn router(state: AppState) -> Router {
         .merge(api::streaming_routes())
         .layer(DefaultBodyLimit::max(state.config.max_body_bytes))
         .layer(middleware::from_fn_with_state(state.clone(), record_metrics))
+        .layer(middleware::from_fn_with_state(state.clone(), guard::guard))
         .with_state(state)
 }
 
@@ -80,6 +82,12 @@ pub async fn serve(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    let mut state = state;
+    if let Ok(addr) = listener.local_addr()
+        && !addr.ip().is_unspecified()
+    {
+        std::sync::Arc::make_mut(&mut state.config).allow_host(&addr.ip().to_string());
+    }
     let restored = popularity::restore(&state).await;
     if restored > 0 {
         tracing::info!(restored, "symbol popularity restored from the store");

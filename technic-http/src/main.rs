@@ -20,6 +20,9 @@ struct Args {
     /// Token for admin endpoints (clearing the cache); without one they are refused.
     #[arg(long, env = "TECHNIC_ADMIN_TOKEN", hide_env_values = true)]
     admin_token: Option<String>,
+    /// Another host name the server answers for (besides loopback names and the bind address).
+    #[arg(long = "allowed-host")]
+    allowed_hosts: Vec<String>,
 }
 
 #[tokio::main]
@@ -44,10 +47,13 @@ async fn main() -> anyhow::Result<()> {
         provider::from_spec(&args.provider, &options).map_err(|e| anyhow::anyhow!(e.user_message()))?;
     let market = technic_core::Market::from_env().map_err(|e| anyhow::anyhow!(e.detail()))?;
     let deps = Deps::on_market(provider, market);
-    let config = ServerConfig {
+    let mut config = ServerConfig {
         admin_token: args.admin_token,
         ..ServerConfig::default()
     };
+    for host in &args.allowed_hosts {
+        config.allow_host(host.trim());
+    }
     let listener = tokio::net::TcpListener::bind(args.bind).await?;
     println!("Technic dashboard: http://{}/", listener.local_addr()?);
     technic_http::serve(

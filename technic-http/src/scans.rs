@@ -5,8 +5,10 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 
 use chrono::Utc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use technic_core::{CancellationToken, Deps, ProgressEvent, ProgressSink, ScanReport, ScanRequest, scan};
-use tokio::sync::watch;
+
+use tokio::sync::{Semaphore, watch};
 
 use crate::dto::ScanStatus;
 use crate::error::error_body;
@@ -60,17 +62,66 @@ impl ProgressSink for StatusSink {
     }
 }
 
-/// The registry of scans.
-#[derive(Debug, Default)]
+/// The registry of scans: at most `max_running` run at once, at most `max_queued` wait for a turn.
+#[derive(Debug)]
 pub struct Scans {
     entries: Mutex<VecDeque<Arc<ScanEntry>>>,
     /// Cancelled on shutdown: every scan's token is a child of it.
     root: CancellationToken,
+    running: Arc<Semaphore>,
+    waiting: Arc<AtomicUsize>,
+    max_queued: usize,
+}
+
+impl Default for Scans {
+    fn default() -> Self {
+        Self::new(4, 100)
+    }
+}
+
+/// The queue of scans waiting for a turn is full.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QueueFull {
+    /// Scans running.
+    pub running: usize,
+    /// Scans waiting.
+    pub waiting: usize,
+}
+
+/// Counts a scan as waiting until it starts or ends, however its task ends.
+struct Waiting(Arc<AtomicUsize>);
+
+impl Drop for Waiting {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 impl Scans {
-    /// Starts `req` in a new task and returns its entry.
-    pub fn start(self: &Arc<Self>, mut req: ScanRequest, deps: Deps) -> Arc<ScanEntry> {
+    /// A registry running at most `max_running` scans at once with at most `max_queued` waiting.
+    pub fn new(max_running: usize, max_queued: usize) -> Self {
+        Self {
+            entries: Mutex::default(),
+            root: CancellationToken::new(),
+            running: Arc::new(Semaphore::new(max_running.max(1))),
+            waiting: Arc::new(AtomicUsize::new(0)),
+            max_queued,
+        }
+    }
+
+    /// Starts `req` in a new task (it waits for a turn when `max_running` scans run) and returns its
+    /// entry; [`QueueFull`] when `max_queued` scans already wait.
+    pub fn start(self: &Arc<Self>, mut req: ScanRequest, deps: Deps) -> Result<Arc<ScanEntry>, QueueFull> {
+        let waiting_before = self.waiting.fetch_add(1, Ordering::SeqCst);
+        let waiting = Waiting(self.waiting.clone());
+        // Scans not yet started that a free slot will take at once are not queued.
+        let ahead = waiting_before.saturating_sub(self.running.available_permits());
+        if ahead >= self.max_queued {
+            return Err(QueueFull {
+                running: self.running(),
+                waiting: ahead,
+            });
+        }
         let id = technic_core::scan::new_scan_id();
         req.id = Some(id.clone());
         let (tx, _) = watch::channel(ScanStatus::queued(&id, Utc::now()));
@@ -82,10 +133,24 @@ impl Scans {
         });
         self.remember(entry.clone());
         let task_entry = entry.clone();
+        let running = self.running.clone();
+        if running.available_permits() == 0 {
+            entry
+                .status
+                .send_modify(|s| s.message = format!("Queued: {} scans ahead", ahead + 1));
+        }
         tokio::spawn(async move {
             let e = task_entry;
+            // Wait for a turn; a scan cancelled while queued ends as cancelled without running.
+            let permit = tokio::select! {
+                biased;
+                () = e.cancel.cancelled() => None,
+                p = running.acquire_owned() => p.ok(),
+            };
+            drop(waiting);
             let sink = StatusSink(e.status.clone());
             let result = scan(&req, &deps, &sink, e.cancel.clone()).await;
+            drop(permit);
             let finished_at = Some(Utc::now());
             match result {
                 Ok(report) => {
@@ -105,7 +170,7 @@ impl Scans {
                 }),
             }
         });
-        entry
+        Ok(entry)
     }
 
     fn remember(&self, entry: Arc<ScanEntry>) {

@@ -13,6 +13,24 @@ use crate::metrics::ApiMetrics;
 use crate::pool::{PoolCounters, counting};
 use crate::scans::Scans;
 
+/// The host names a server always answers for.
+pub const LOOPBACK_HOSTS: [&str; 3] = ["localhost", "127.0.0.1", "[::1]"];
+
+impl ServerConfig {
+    /// Adds `host` (a name or an IP address) to the allowed hosts, if they are restricted.
+    pub fn allow_host(&mut self, host: &str) {
+        let host = match host.parse::<std::net::IpAddr>() {
+            Ok(std::net::IpAddr::V6(v6)) => format!("[{v6}]"),
+            _ => host.to_owned(),
+        };
+        if let Some(hosts) = &mut self.allowed_hosts
+            && !hosts.iter().any(|h| h.eq_ignore_ascii_case(&host))
+        {
+            hosts.push(host);
+        }
+    }
+}
+
 /// How long history is kept by default: 30 days.
 pub const DEFAULT_RETENTION: Duration = Duration::from_secs(30 * 24 * 3600);
 
@@ -31,6 +49,14 @@ pub struct ServerConfig {
     pub warm: Option<WarmerConfig>,
     /// Performance sampling and alert rules (samples go to the store and the CSV file it names).
     pub monitor: MonitorConfig,
+    /// Scans running at once; more wait in the queue.
+    pub max_scans: usize,
+    /// Scans waiting for a turn; when full, new scans are refused with 429 and `Retry-After`.
+    pub max_queued_scans: usize,
+    /// Host names the server answers for (against DNS rebinding; see `guard`); `None` answers any
+    /// (only for a server behind a proxy that checks hosts itself). [`crate::serve`] adds the address it
+    /// is bound to.
+    pub allowed_hosts: Option<Vec<String>>,
     /// How long scan runs, metric samples and alerts are kept in the store (`None` keeps them forever).
     /// Pruned at start and every six hours.
     pub retention: Option<Duration>,
@@ -49,6 +75,9 @@ impl Default for ServerConfig {
                 ..MonitorConfig::default()
             },
             retention: Some(DEFAULT_RETENTION),
+            max_scans: 4,
+            max_queued_scans: 100,
+            allowed_hosts: Some(LOOPBACK_HOSTS.iter().map(|h| (*h).to_owned()).collect()),
         }
     }
 }
@@ -106,7 +135,7 @@ impl AppState {
         let tracker = Arc::new(SymbolTracker::default());
         let monitor = Arc::new(Monitor::new(config.monitor.clone()).with_clock(deps.market.clock.clone()));
         deps = deps.with_monitor(monitor.clone());
-        let scans = Arc::new(Scans::default());
+        let scans = Arc::new(Scans::new(config.max_scans, config.max_queued_scans));
         let warmer = config.warm.clone().map(|warm| {
             // Warming waits while two or more scans run, so it never competes with users for the provider.
             let running = scans.clone();

@@ -78,6 +78,7 @@ struct Rig {
     cache: Arc<MemoryCache>,
     symbols: Vec<Symbol>,
     warmer: Arc<CacheWarmer>,
+    tracker: Arc<SymbolTracker>,
     busy: Arc<AtomicBool>,
 }
 
@@ -107,7 +108,7 @@ async fn rig(n_popular: usize, config: WarmerConfig) -> Rig {
     let warmer = Arc::new(CacheWarmer::new(
         provider.clone(),
         cache.clone(),
-        tracker,
+        tracker.clone(),
         config,
         Arc::new(move || b.load(Ordering::SeqCst)),
     ));
@@ -117,6 +118,7 @@ async fn rig(n_popular: usize, config: WarmerConfig) -> Rig {
         symbols,
         warmer,
         busy,
+        tracker,
     }
 }
 
@@ -269,4 +271,20 @@ fn premarket_is_8_30_new_york_on_sessions() {
     );
     let now = Utc::now();
     assert!(next_premarket_after(&cal, now, t) > now);
+}
+
+#[tokio::test(start_paused = true)]
+async fn unknown_symbols_are_skipped_and_never_pause_the_warmer() {
+    let r = rig(2, quick()).await;
+    // Many lookups of symbols the provider does not have (what a flood of bad requests would leave if
+    // they were tracked), more popular than the real ones.
+    let t = Utc::now();
+    for i in 0..5 {
+        for _ in 0..20 {
+            r.tracker.record_at(&Symbol::new(format!("NOPE{i}")), t);
+        }
+    }
+    let pass = r.warmer.warm_top(7, &CancellationToken::new()).await;
+    assert_eq!((pass.warmed, pass.failures, pass.skipped), (2, 0, 5), "{pass:?}");
+    assert!(!r.warmer.status().paused, "{:?}", r.warmer.status());
 }

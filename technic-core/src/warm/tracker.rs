@@ -19,12 +19,15 @@ use crate::model::Symbol;
 pub struct TrackerConfig {
     /// Time after which an access counts half.
     pub half_life: Duration,
+    /// Most symbols tracked; when full, the least popular tenth is forgotten to make room.
+    pub max_symbols: usize,
 }
 
 impl Default for TrackerConfig {
     fn default() -> Self {
         Self {
             half_life: Duration::from_secs(6 * 3600),
+            max_symbols: 20_000,
         }
     }
 }
@@ -51,11 +54,30 @@ impl AccessRecord {
     }
 }
 
+/// Drops the least popular tenth (at least one) of `records`, so a full tracker makes room in batches
+/// (one sort per `max / 10` new symbols, not one scan per symbol).
+fn forget_least_popular(
+    records: &mut HashMap<Symbol, AccessRecord>,
+    at: DateTime<Utc>,
+    lambda: f64,
+    max: usize,
+) {
+    let mut scores: Vec<(f64, Symbol)> = records
+        .values()
+        .map(|r| (r.decayed(at, lambda), r.symbol.clone()))
+        .collect();
+    scores.sort_by(|a, b| a.0.total_cmp(&b.0).then_with(|| b.1.cmp(&a.1)));
+    for (_, s) in scores.into_iter().take((max / 10).max(1)) {
+        records.remove(&s);
+    }
+}
+
 /// Popularity of symbols. Cheap to share behind an `Arc`.
 #[derive(Debug)]
 pub struct SymbolTracker {
     /// Decay rate per second: ln 2 / half-life.
     lambda: f64,
+    max_symbols: usize,
     records: Mutex<HashMap<Symbol, AccessRecord>>,
 }
 
@@ -71,6 +93,7 @@ impl SymbolTracker {
         let half_life = config.half_life.as_secs_f64().max(1e-3);
         Self {
             lambda: std::f64::consts::LN_2 / half_life,
+            max_symbols: config.max_symbols.max(1),
             records: Mutex::new(HashMap::new()),
         }
     }
@@ -101,6 +124,9 @@ impl SymbolTracker {
                 r.by_hour[hour] += 1;
             }
             None => {
+                if records.len() >= self.max_symbols {
+                    forget_least_popular(&mut records, at, lambda, self.max_symbols);
+                }
                 let mut by_hour = [0; 24];
                 by_hour[hour] = 1;
                 records.insert(
@@ -213,9 +239,27 @@ mod tests {
     }
 
     #[test]
+    fn a_flood_of_new_symbols_stays_within_the_cap_and_keeps_the_popular() {
+        let tr = SymbolTracker::new(TrackerConfig {
+            max_symbols: 1000,
+            ..TrackerConfig::default()
+        });
+        let popular = Symbol::new("AAPL");
+        for _ in 0..50 {
+            tr.record_at(&popular, t0());
+        }
+        for i in 0..100_000 {
+            tr.record_at(&Symbol::new(format!("JUNK{i}")), t0());
+        }
+        assert!(tr.len() <= 1000, "{}", tr.len());
+        assert_eq!(tr.top(1, t0())[0].0, popular);
+    }
+
+    #[test]
     fn decays_by_half_per_half_life() {
         let tr = SymbolTracker::new(TrackerConfig {
             half_life: Duration::from_secs(3600),
+            ..TrackerConfig::default()
         });
         let a = Symbol::new("A");
         tr.record_at(&a, t0());
@@ -231,6 +275,7 @@ mod tests {
     fn recent_interest_beats_old_interest() {
         let tr = SymbolTracker::new(TrackerConfig {
             half_life: Duration::from_secs(3600),
+            ..TrackerConfig::default()
         });
         let (old, new) = (Symbol::new("OLD"), Symbol::new("NEW"));
         for _ in 0..10 {
@@ -264,7 +309,7 @@ mod tests {
         /// With accesses at the same times, a symbol with more of them never ranks lower.
         #[test]
         fn more_accesses_never_rank_lower(times in proptest::collection::vec(0i64..100_000, 1..40), extra in 0usize..5, at in 100_000i64..400_000) {
-            let tr = SymbolTracker::new(TrackerConfig { half_life: Duration::from_secs(7200) });
+            let tr = SymbolTracker::new(TrackerConfig { half_life: Duration::from_secs(7200), ..TrackerConfig::default() });
             let (more, fewer) = (Symbol::new("MORE"), Symbol::new("ZFEW"));
             for &t in &times {
                 let when = t0() + chrono::Duration::seconds(t);

@@ -24,7 +24,7 @@ use tracing::{debug, info, warn};
 use super::SymbolTracker;
 use crate::cache::{BarsKey, Cache};
 use crate::calendar::{Market, MarketCalendar};
-use crate::error::Error;
+use crate::error::{Category, Error};
 use crate::model::Symbol;
 use crate::progress::NoopSink;
 use crate::provider::DataProvider;
@@ -79,8 +79,10 @@ pub struct WarmPass {
     pub warmed: usize,
     /// Symbols already fresh enough.
     pub fresh: usize,
-    /// Loads that failed.
+    /// Loads that failed because the provider did (network, 5xx, breaker open): these can pause warming.
     pub failures: usize,
+    /// Symbols the provider does not know or served bad data for: skipped, never a reason to pause.
+    pub skipped: usize,
 }
 
 /// What the warmer is doing, for status pages.
@@ -209,9 +211,10 @@ impl CacheWarmer {
                 .collect();
             pass.fresh = pass.considered - due.len();
             if !due.is_empty() {
-                let (warmed, failures) = self.refresh_through_store(store, due, cancel).await;
+                let (warmed, failures, skipped) = self.refresh_through_store(store, due, cancel).await;
                 pass.warmed = warmed;
                 pass.failures = failures;
+                pass.skipped = skipped;
             }
             self.finish_pass(pass);
             return pass;
@@ -227,9 +230,13 @@ impl CacheWarmer {
             }
             match self.load(&key).await {
                 Ok(()) => pass.warmed += 1,
-                Err(e) => {
+                Err(e) if provider_failed(&e) => {
                     debug!(%symbol, error = %e, "warming failed");
                     pass.failures += 1;
+                }
+                Err(e) => {
+                    debug!(%symbol, error = %e, "symbol not warmed");
+                    pass.skipped += 1;
                 }
             }
             tokio::select! {
@@ -242,13 +249,13 @@ impl CacheWarmer {
     }
 
     /// Refreshes `due` with a background scan through the store (see [`CacheWarmer::with_store`]), which
-    /// caches each symbol's bars under the same key a lookup uses. Returns (warmed, failed).
+    /// caches each symbol's bars under the same key a lookup uses. Returns (warmed, failed, skipped).
     async fn refresh_through_store(
         &self,
         store: &Arc<dyn Store>,
         due: Vec<Symbol>,
         cancel: &CancellationToken,
-    ) -> (usize, usize) {
+    ) -> (usize, usize, usize) {
         let n = due.len();
         let deps = Deps::new(self.provider.clone(), self.cache.clone())
             .with_store(store.clone())
@@ -261,10 +268,21 @@ impl CacheWarmer {
             ..ScanRequest::default()
         };
         match scan(&request, &deps, &NoopSink, cancel.child_token()).await {
-            Ok(report) => (report.scanned, report.skipped.len()),
-            Err(e) => {
+            Ok(report) => {
+                let failed = report
+                    .skipped
+                    .iter()
+                    .filter(|s| matches!(s.category, Category::Network | Category::Provider))
+                    .count();
+                (report.scanned, failed, report.skipped.len() - failed)
+            }
+            Err(e) if provider_failed(&e) => {
                 debug!(error = %e, "warming pass failed");
-                (0, n)
+                (0, n, 0)
+            }
+            Err(e) => {
+                debug!(error = %e, "warming pass skipped");
+                (0, 0, n)
             }
         }
     }
@@ -403,6 +421,11 @@ impl CacheWarmer {
             f(&mut s);
         }
     }
+}
+
+/// True when `e` says the provider is failing (as opposed to not knowing a symbol).
+fn provider_failed(e: &Error) -> bool {
+    e.is_transient() || matches!(e, Error::CircuitOpen { .. } | Error::Rejected { .. })
 }
 
 /// The next trading session's `time` in New York strictly after `after`, in UTC (no warm-up on

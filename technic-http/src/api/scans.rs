@@ -66,7 +66,7 @@ fn to_request(body: ScanCreate) -> Result<ScanRequest, ApiError> {
 
 /// Start a scan.
 #[utoipa::path(post, path = "/api/v1/scans", request_body = ScanCreate,
-    responses((status = 202, body = ScanCreated), (status = 400, body = crate::dto::ErrorBody), (status = 413, body = crate::dto::ErrorBody), (status = 422, body = crate::dto::ErrorBody)))]
+    responses((status = 202, body = ScanCreated), (status = 400, body = crate::dto::ErrorBody), (status = 413, body = crate::dto::ErrorBody), (status = 415, body = crate::dto::ErrorBody), (status = 422, body = crate::dto::ErrorBody), (status = 429, body = crate::dto::ErrorBody)))]
 pub async fn create(
     State(state): State<AppState>,
     body: Result<Json<ScanCreate>, JsonRejection>,
@@ -81,7 +81,15 @@ pub async fn create(
     if let UniverseSelection::Symbols(symbols) = &req.universe {
         state.tracker.record_many(symbols, state.deps.market.now());
     }
-    let entry = state.scans.start(req, state.deps.clone());
+    let entry = state.scans.start(req, state.deps.clone()).map_err(|full| {
+        ApiError::busy(
+            format!(
+                "Too many scans: {} running or queued and {} waiting; try again shortly",
+                full.running, full.waiting
+            ),
+            5,
+        )
+    })?;
     let base = format!("/api/v1/scans/{}", entry.id);
     Ok((
         StatusCode::ACCEPTED,

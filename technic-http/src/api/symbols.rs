@@ -59,9 +59,10 @@ fn with_outcome(mut response: Response, hit: bool) -> Response {
     responses((status = 200, body = SymbolSnapshot), (status = 400, body = crate::dto::ErrorBody), (status = 404, body = crate::dto::ErrorBody)))]
 pub async fn snapshot(State(state): State<AppState>, Path(raw): Path<String>) -> Result<Response, ApiError> {
     let symbol = parse_symbol(&raw)?;
-    state.tracker.record_at(&symbol, state.deps.market.now());
     let range = state.deps.default_range();
     let (bars, hit) = load(&state, &symbol, range).await?;
+    // Only symbols that loaded count as popular: unknown ones never reach the tracker or the warmer.
+    state.tracker.record_at(&symbol, state.deps.market.now());
     let entry = state.entry(&symbol).await;
     let result =
         score_symbol(&entry, &bars).ok_or_else(|| ApiError::not_found(&format!("bars for {symbol}")))?;

@@ -521,3 +521,158 @@ async fn scan_history_outlives_the_process() {
     .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
+
+async fn raw(app: &Router, req: Request<Body>) -> axum::response::Response {
+    app.clone().oneshot(req).await.unwrap()
+}
+
+#[tokio::test]
+async fn browser_safety_hosts_origins_content_types_and_headers() {
+    let app = router(state(10, None));
+    let get = |host: &str| {
+        Request::builder()
+            .uri("/api/v1/cache/stats")
+            .header(header::HOST, host)
+            .body(Body::empty())
+            .unwrap()
+    };
+    // Loopback names answer; a rebinding attacker's name does not.
+    for host in ["127.0.0.1:8003", "localhost:8003", "[::1]:8003"] {
+        assert_eq!(raw(&app, get(host)).await.status(), StatusCode::OK, "{host}");
+    }
+    let res = raw(&app, get("attacker.example:8003")).await;
+    assert_eq!(res.status(), StatusCode::MISDIRECTED_REQUEST);
+    // Every response, errors included, carries the protective headers.
+    let h = res.headers();
+    assert_eq!(h["x-content-type-options"], "nosniff");
+    assert_eq!(h["referrer-policy"], "no-referrer");
+    assert!(
+        h["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .contains("frame-ancestors 'none'")
+    );
+    let page = raw(&app, Request::builder().uri("/").body(Body::empty()).unwrap()).await;
+    let csp = page.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        csp.contains("default-src 'self'") && csp.contains("frame-ancestors 'none'"),
+        "{csp}"
+    );
+
+    // A page on another site POSTing text/plain (a "simple request" that needs no preflight).
+    let post = |origin: Option<&str>, content_type: Option<&str>, body: &str| {
+        let mut b = Request::builder()
+            .method("POST")
+            .uri("/api/v1/scans")
+            .header(header::HOST, "127.0.0.1:8003");
+        if let Some(o) = origin {
+            b = b.header(header::ORIGIN, o);
+        }
+        if let Some(t) = content_type {
+            b = b.header(header::CONTENT_TYPE, t);
+        }
+        b.header(header::CONTENT_LENGTH, body.len())
+            .body(Body::from(body.to_owned()))
+            .unwrap()
+    };
+    let res = raw(&app, post(Some("http://evil.example"), Some("text/plain"), "{}")).await;
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    let res = raw(&app, post(None, Some("text/plain"), r#"{"top": 1}"#)).await;
+    assert_eq!(res.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    let res = raw(&app, post(None, None, r#"{"top": 1}"#)).await;
+    assert_eq!(res.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    // The dashboard's own request passes.
+    let res = raw(
+        &app,
+        post(
+            Some("http://127.0.0.1:8003"),
+            Some("application/json"),
+            r#"{"top": 1}"#,
+        ),
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::ACCEPTED);
+    // No scan was started by the refused requests.
+    let (_, list) = call(&app, "GET", "/api/v1/scans", None, None).await;
+    assert_eq!(list.as_array().unwrap().len(), 1, "{list}");
+}
+
+/// Synthetic data whose bar requests wait until the test opens the gate.
+#[derive(Debug)]
+struct Gated {
+    inner: SyntheticProvider,
+    gate: Arc<tokio::sync::Semaphore>,
+}
+
+#[async_trait::async_trait]
+impl technic_core::DataProvider for Gated {
+    fn name(&self) -> &str {
+        "gated"
+    }
+    fn default_range(&self, expected: chrono::NaiveDate) -> technic_core::DateRange {
+        self.inner.default_range(expected)
+    }
+    async fn universe(&self) -> technic_core::Result<technic_core::Universe> {
+        self.inner.universe().await
+    }
+    async fn daily_bars(
+        &self,
+        symbol: &technic_core::Symbol,
+        range: technic_core::DateRange,
+    ) -> technic_core::Result<technic_core::Bars> {
+        let _pass = self.gate.acquire().await;
+        self.inner.daily_bars(symbol, range).await
+    }
+}
+
+#[tokio::test]
+async fn scans_beyond_the_running_limit_queue_and_a_full_queue_answers_429() {
+    let gate = Arc::new(tokio::sync::Semaphore::new(0));
+    let provider = Gated {
+        inner: SyntheticProvider::new(SyntheticConfig {
+            n_symbols: 5,
+            n_bars: 300,
+            ..SyntheticConfig::default()
+        }),
+        gate: gate.clone(),
+    };
+    let deps = Deps::new(Arc::new(provider), Arc::new(MemoryCache::default()));
+    let app = router(AppState::new(
+        deps,
+        ServerConfig {
+            max_scans: 1,
+            max_queued_scans: 2,
+            ..ServerConfig::default()
+        },
+    ));
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        let (status, created) = call(&app, "POST", "/api/v1/scans", Some("{}"), None).await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{created}");
+        ids.push(created["id"].as_str().unwrap().to_owned());
+    }
+    let (_, third) = call(&app, "GET", &format!("/api/v1/scans/{}", ids[2]), None, None).await;
+    assert!(
+        third["message"].as_str().unwrap().starts_with("Queued"),
+        "{third}"
+    );
+    let req = Request::builder()
+        .method("POST")
+        .uri("/api/v1/scans")
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from("{}"))
+        .unwrap();
+    let res = app.clone().oneshot(req).await.unwrap();
+    assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(res.headers()[header::RETRY_AFTER], "5");
+    gate.add_permits(10_000);
+    for id in &ids {
+        assert_eq!(wait_done(&app, id).await["state"], "complete", "{id}");
+    }
+    // Room again.
+    let (status, _) = call(&app, "POST", "/api/v1/scans", Some("{}"), None).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+}
