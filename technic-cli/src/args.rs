@@ -69,8 +69,8 @@ pub struct SourceArgs {
     #[arg(long, default_value_t = 50, value_name = "N")]
     pub rate_limit: u32,
 
-    /// Symbols in the synthetic demo universe.
-    #[arg(long, default_value_t = 500, value_name = "N")]
+    /// Symbols in the synthetic demo universe (1 to 100000).
+    #[arg(long, default_value_t = 500, value_name = "N", value_parser = demo_symbols)]
     pub demo_symbols: usize,
 }
 
@@ -226,4 +226,14 @@ impl ScanArgs {
             OutputFormat::Table
         }
     }
+}
+
+/// `--demo-symbols`: 1 to [`technic_core::provider::MAX_DEMO_SYMBOLS`].
+fn demo_symbols(text: &str) -> Result<usize, String> {
+    let max = technic_core::provider::MAX_DEMO_SYMBOLS;
+    text.trim()
+        .parse::<usize>()
+        .ok()
+        .filter(|n| (1..=max).contains(n))
+        .ok_or_else(|| format!("`{text}` is not a number of symbols from 1 to {max}"))
 }

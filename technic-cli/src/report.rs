@@ -22,7 +22,7 @@ pub async fn run(args: &ReportArgs) -> anyhow::Result<u8> {
         ))));
     }
     let store = wire::open_store(&path).await?;
-    let since = Utc::now() - period;
+    let since = wire::market()?.now() - period;
     let summary = store.metric_summary(since).await?;
     // Scans are few per day; a generous limit covers any period a person asks for.
     let scans: Vec<ScanReport> = store
@@ -40,12 +40,15 @@ pub async fn run(args: &ReportArgs) -> anyhow::Result<u8> {
     Ok(0)
 }
 
-/// Parses `30m`, `24h`, `7d`, `2w`.
+/// The longest period a report covers: 100 years.
+const MAX_PERIOD_DAYS: i64 = 36_500;
+
+/// Parses `30m`, `24h`, `7d`, `2w` (at most 100 years).
 pub fn parse_period(s: &str) -> anyhow::Result<Duration> {
     let s = s.trim();
     let bad = || {
         anyhow::Error::new(wire::ConfigError(format!(
-            "--since `{s}`: use a number and a unit, e.g. 30m, 24h, 7d, 2w"
+            "--since `{s}`: use a number and a unit, e.g. 30m, 24h, 7d, 2w (at most 100 years)"
         )))
     };
     let split = s.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
@@ -58,7 +61,7 @@ pub fn parse_period(s: &str) -> anyhow::Result<Duration> {
         "w" => Duration::try_weeks(n),
         _ => None,
     }
-    .filter(|d| *d > Duration::zero())
+    .filter(|d| *d > Duration::zero() && *d <= Duration::days(MAX_PERIOD_DAYS))
     .ok_or_else(bad)
 }
 
@@ -191,5 +194,28 @@ mod tests {
         for bad in ["", "h", "24", "0h", "3y", "-1h"] {
             assert!(parse_period(bad).is_err(), "{bad}");
         }
+    }
+
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Any number with any unit parses to a period within 100 years or is refused: never a panic,
+        /// and "now minus the period" is always a valid instant.
+        #[test]
+        fn any_period_is_accepted_or_refused(n in any::<u64>(), unit in "[mhdwyx]?") {
+            let text = format!("{n}{unit}");
+            if let Ok(p) = parse_period(&text) {
+                prop_assert!(p > Duration::zero() && p <= Duration::days(MAX_PERIOD_DAYS));
+                prop_assert!(Utc::now().checked_sub_signed(p).is_some());
+            }
+        }
+    }
+
+    #[test]
+    fn huge_and_malformed_periods_are_refused() {
+        for bad in ["99999999w", "0h", "-1d", "h", "", "1y", "9223372036854775807m"] {
+            assert!(parse_period(bad).is_err(), "{bad}");
+        }
+        assert_eq!(parse_period("2w").unwrap(), Duration::weeks(2));
     }
 }

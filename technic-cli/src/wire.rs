@@ -60,10 +60,14 @@ pub async fn scan(args: &ScanArgs) -> anyhow::Result<WiredScan> {
         deps = deps.with_store(store.clone());
     }
     let universe = if let Some(path) = &args.universe {
-        let text = std::fs::read_to_string(path)
+        let bytes = technic_core::provider::read_bounded(path, technic_core::provider::MAX_FILE_BYTES)
             .map_err(|e| config(format!("cannot read universe file {}: {e}", path.display())))?;
+        let text = String::from_utf8_lossy(&bytes);
         let name = path.display().to_string();
-        let entries = parse_universe(&text, &name).map_err(|e| config(e.to_string()))?;
+        let (entries, bad_rows) = parse_universe(&text, &name).map_err(|e| config(e.to_string()))?;
+        for why in &bad_rows {
+            eprintln!("warning: {why}");
+        }
         if entries.is_empty() {
             return Err(config(format!("universe file {name} lists no symbols")));
         }

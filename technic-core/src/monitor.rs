@@ -281,16 +281,24 @@ impl Monitor {
                 }
             }
         }
-        if let Some(path) = &self.config.csv_path {
+        // Both destinations are tried whatever happens to the other; the first failure is returned.
+        let csv = match &self.config.csv_path {
             // One short line every few minutes: cheaper inline than a trip to the blocking pool.
-            append_csv(path, &sample)?;
-        }
-        if let Some(store) = store {
-            store.save_metric_sample(&sample).await?;
-            for a in &alerts {
-                store.save_alert(a).await?;
+            Some(path) => append_csv(path, &sample),
+            None => Ok(()),
+        };
+        let stored = match store {
+            Some(store) => {
+                let mut saved = store.save_metric_sample(&sample).await;
+                for a in &alerts {
+                    let r = store.save_alert(a).await;
+                    saved = saved.and(r);
+                }
+                saved
             }
-        }
+            None => Ok(()),
+        };
+        csv.and(stored)?;
         Ok((sample, alerts))
     }
 

@@ -18,7 +18,7 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 pub use breaker::{BreakerConfig, CircuitBreaker};
-pub use csv_dir::{CsvDirProvider, format_bars, parse_bars, parse_universe};
+pub use csv_dir::{CsvDirProvider, MAX_FILE_BYTES, format_bars, parse_bars, parse_universe, read_bounded};
 pub use http::{ApiKey, HttpConfig, HttpProvider};
 pub use layer::{CallLayer, Layered, Op};
 pub use resilient::{Resilient, RetryLayer};
@@ -29,6 +29,9 @@ use crate::error::Result;
 use chrono::NaiveDate;
 
 use crate::model::{Bar, Bars, DateRange, Symbol, Universe};
+
+/// The largest demo universe: its tickers have 2–4 letters, and 100,000 keeps generation quick.
+pub const MAX_DEMO_SYMBOLS: usize = 100_000;
 
 /// Settings used when building a provider from a spec string.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,8 +63,11 @@ pub fn from_spec(spec: &str, options: &ProviderOptions) -> Result<std::sync::Arc
     use std::sync::Arc;
     match spec.split_once(':') {
         None if spec == "synthetic" => {
-            if options.demo_symbols == 0 {
-                return Err(crate::Error::config("the demo universe needs at least 1 symbol"));
+            if options.demo_symbols == 0 || options.demo_symbols > MAX_DEMO_SYMBOLS {
+                return Err(crate::Error::config(format!(
+                    "the demo universe holds 1 to {MAX_DEMO_SYMBOLS} symbols, not {}",
+                    options.demo_symbols
+                )));
             }
             let cfg = SyntheticConfig {
                 n_symbols: options.demo_symbols,

@@ -228,3 +228,25 @@ fn samples_and_alerts_carry_the_injected_clock_time() {
     assert!(!alerts.is_empty());
     assert!(alerts.iter().all(|a| a.at == at), "{alerts:?}");
 }
+
+#[tokio::test]
+async fn a_failing_csv_log_does_not_stop_the_store_write() {
+    let store = MemoryStore::default();
+    // A path below a regular file can never be created.
+    let file = tempfile::NamedTempFile::new().unwrap();
+    let m = Monitor::new(MonitorConfig {
+        csv_path: Some(file.path().join("logs").join("performance_metrics.csv")),
+        ..MonitorConfig::default()
+    });
+    m.record(Duration::from_millis(5), true, false);
+    assert!(
+        m.sample_and_record(Some(&store)).await.is_err(),
+        "the CSV failure is reported"
+    );
+    let since = DateTime::<Utc>::MIN_UTC;
+    assert_eq!(
+        store.metric_samples(since).await.unwrap().len(),
+        1,
+        "the sample still reached the store"
+    );
+}

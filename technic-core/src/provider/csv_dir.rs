@@ -16,6 +16,34 @@ use crate::error::{Error, Result};
 use crate::model::{Bar, Bars, DateRange, Symbol, Universe, UniverseEntry};
 
 const BARS_HEADER: [&str; 6] = ["date", "open", "high", "low", "close", "volume"];
+
+/// The largest CSV or universe file read: 64 MiB (about 1.3 million daily bars). Larger files are refused
+/// before anything is kept in memory, so a wrong path (a disk image, `/dev/zero`) cannot exhaust it.
+pub const MAX_FILE_BYTES: u64 = 64 << 20;
+
+/// Reads `path` whole if it holds at most `max` bytes; a larger file (or an endless one) is an error
+/// naming it and the limit. Never reads more than `max + 1` bytes.
+pub fn read_bounded(path: &Path, max: u64) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let file = std::fs::File::open(path)?;
+    // Checked first where the size is known (regular files), so a large file is refused at once.
+    if file.metadata().is_ok_and(|m| m.is_file() && m.len() > max) {
+        return Err(too_large(max));
+    }
+    let mut buf = Vec::new();
+    file.take(max + 1).read_to_end(&mut buf)?;
+    if buf.len() as u64 > max {
+        return Err(too_large(max));
+    }
+    Ok(buf)
+}
+
+fn too_large(max: u64) -> std::io::Error {
+    std::io::Error::new(
+        std::io::ErrorKind::InvalidData,
+        format!("larger than the {} MiB limit", max >> 20),
+    )
+}
 const UNIVERSE_FILE: &str = "universe.csv";
 
 /// Reads bars from one CSV file per symbol in a directory.
@@ -83,8 +111,10 @@ impl CsvDirProvider {
     }
 }
 
-/// Reads `universe.csv` text: `symbol,name,sector,industry` with a header. Errors name the line.
-pub fn parse_universe(text: &str, file: &str) -> Result<Universe> {
+/// Reads `universe.csv` text: `symbol,name,sector,industry` with a header. A row that cannot be read
+/// (an invalid symbol, a broken quote) is left out and described (file and line) in the second list, so
+/// one bad row never costs the whole universe; a missing header or `symbol` column is an error.
+pub fn parse_universe(text: &str, file: &str) -> Result<(Universe, Vec<String>)> {
     let mut reader = csv::ReaderBuilder::new()
         .trim(csv::Trim::All)
         .flexible(true)
@@ -102,12 +132,25 @@ pub fn parse_universe(text: &str, file: &str) -> Result<Universe> {
     })?;
     let (name_col, sector_col, industry_col) = (col("name"), col("sector"), col("industry"));
     let mut out = Vec::new();
+    let mut bad = Vec::new();
     for record in reader.records() {
-        let record = record.map_err(|e| Error::invalid_data(file, e.to_string()))?;
+        let record = match record {
+            Ok(r) => r,
+            Err(e) => {
+                let line = e.position().map_or(0, csv::Position::line);
+                bad.push(format!("{file} line {line}: {e}; row skipped"));
+                continue;
+            }
+        };
         let line = record.position().map_or(0, csv::Position::line);
         let raw = record.get(sym_col).unwrap_or("");
-        let symbol =
-            Symbol::parse(raw).map_err(|e| Error::invalid_data(file, format!("line {line}: {e}")))?;
+        let symbol = match Symbol::parse(raw) {
+            Ok(s) => s,
+            Err(e) => {
+                bad.push(format!("{file} line {line}: {e}; row skipped"));
+                continue;
+            }
+        };
         let field = |c: Option<usize>| c.and_then(|c| record.get(c)).unwrap_or("").to_owned();
         out.push(UniverseEntry {
             symbol,
@@ -116,7 +159,7 @@ pub fn parse_universe(text: &str, file: &str) -> Result<Universe> {
             industry: field(industry_col),
         });
     }
-    Ok(out)
+    Ok((out, bad))
 }
 
 /// Parses one symbol's CSV text. `file` names the file in errors.
@@ -320,7 +363,7 @@ impl DataProvider for CsvDirProvider {
         let symbol = symbol.clone();
         let dir = self.dir.clone();
         tokio::task::spawn_blocking(move || {
-            let text = std::fs::read(&path).map_err(|e| match e.kind() {
+            let text = read_bounded(&path, MAX_FILE_BYTES).map_err(|e| match e.kind() {
                 std::io::ErrorKind::NotFound => {
                     Error::not_found(format!("symbol {symbol}: no file {file} in {}", dir.display()))
                 }
@@ -349,9 +392,14 @@ fn read_universe(dir: &Path) -> Result<Universe> {
     }
     let universe_path = dir.join(UNIVERSE_FILE);
     if universe_path.is_file() {
-        let text = std::fs::read_to_string(&universe_path)
+        let bytes = read_bounded(&universe_path, MAX_FILE_BYTES)
             .map_err(|e| Error::invalid_data(UNIVERSE_FILE, format!("cannot read: {e}")))?;
-        for entry in parse_universe(&text, UNIVERSE_FILE)? {
+        let text = String::from_utf8_lossy(&bytes);
+        let (entries, bad_rows) = parse_universe(&text, UNIVERSE_FILE)?;
+        for why in bad_rows {
+            tracing::warn!("{why}");
+        }
+        for entry in entries {
             by_symbol.insert(entry.symbol.clone(), entry);
         }
     }
@@ -507,17 +555,40 @@ mod tests {
 
     #[test]
     fn universe_file() {
-        let u = parse_universe(
+        let (u, bad) = parse_universe(
             "symbol,name,sector,industry\naapl,Apple,Information Technology,Hardware\n",
             "u.csv",
         )
         .unwrap();
+        assert!(bad.is_empty());
         assert_eq!(u[0].symbol.as_str(), "AAPL");
         assert_eq!(u[0].sector, "Information Technology");
         let e = parse_universe("ticker\nAAPL\n", "u.csv").unwrap_err().to_string();
         assert!(e.contains("symbol"), "{e}");
-        let e = parse_universe("symbol\nA B\n", "u.csv").unwrap_err().to_string();
-        assert!(e.contains("line 2"), "{e}");
+        // A bad row is skipped with its line; the good rows around it are kept.
+        let (u, bad) = parse_universe("symbol\nAAA\nA B\nCCC\n", "u.csv").unwrap();
+        let names: Vec<&str> = u.iter().map(|e| e.symbol.as_str()).collect();
+        assert_eq!(names, ["AAA", "CCC"]);
+        assert_eq!(bad.len(), 1);
+        assert!(
+            bad[0].contains("u.csv line 3") && bad[0].contains("skipped"),
+            "{bad:?}"
+        );
+    }
+
+    #[test]
+    fn oversized_and_endless_files_are_refused_before_reading_them_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let big = dir.path().join("BIG.csv");
+        std::fs::write(&big, vec![b'x'; 2048]).unwrap();
+        let e = read_bounded(&big, 1024).unwrap_err();
+        assert!(e.to_string().contains("limit"), "{e}");
+        assert_eq!(read_bounded(&big, 4096).unwrap().len(), 2048);
+        // A device that never ends is read at most to the limit.
+        if std::path::Path::new("/dev/zero").exists() {
+            let e = read_bounded(std::path::Path::new("/dev/zero"), 1024).unwrap_err();
+            assert!(e.to_string().contains("limit"), "{e}");
+        }
     }
 
     #[tokio::test]

@@ -62,7 +62,7 @@ pub const SECTORS: [(&str, [&str; 3]); 11] = [
 pub struct SyntheticConfig {
     /// Seed for everything generated.
     pub seed: u64,
-    /// Number of symbols in the universe.
+    /// Number of symbols in the universe (at most [`super::MAX_DEMO_SYMBOLS`]; more are capped).
     pub n_symbols: usize,
     /// Trading days of history per symbol.
     pub n_bars: usize,
@@ -242,6 +242,8 @@ fn make_universe(rng: &mut SplitMix64, n: usize) -> Universe {
         "Industries",
         "Labs",
     ];
+    // Tickers of 2–4 letters allow 475,228 names; more would never finish.
+    let n = n.min(super::MAX_DEMO_SYMBOLS);
     let mut seen = HashSet::new();
     let mut out = Vec::with_capacity(n);
     while out.len() < n {

@@ -415,7 +415,7 @@ impl<'a> Run<'a> {
                 running.spawn_blocking(move || {
                     let results: Vec<_> = work
                         .iter()
-                        .map(|(e, b)| (e.symbol.clone(), score_symbol(e, b)))
+                        .map(|(e, b)| (e.symbol.clone(), score_caught(e, b)))
                         .collect();
                     results
                 });
@@ -434,15 +434,25 @@ impl<'a> Run<'a> {
                     for (symbol, result) in results {
                         done += 1;
                         match result {
-                            Some(r) => scored.push(r),
-                            None => self.skipped.push(Skipped {
+                            Ok(Some(r)) => scored.push(r),
+                            Ok(None) => self.skipped.push(Skipped {
                                 symbol,
                                 reason: "no bars in the requested range".to_owned(),
                                 category: crate::error::Category::Data,
                             }),
+                            Err(why) => {
+                                warn!(%symbol, %why, "scoring panicked; symbol skipped");
+                                self.skipped.push(Skipped {
+                                    symbol,
+                                    reason: format!("internal error while scoring (please report it): {why}"),
+                                    category: crate::error::Category::Internal,
+                                });
+                            }
                         }
                     }
                 }
+                // Each symbol's panic is caught in `score_caught`; a chunk can only fail by being
+                // aborted (cancellation, handled above) or by a panic outside it, which would be a bug.
                 Err(e) => warn!(error = %e, "scoring task failed"),
             }
             self.reporter
@@ -568,12 +578,32 @@ impl Run<'_> {
     }
 }
 
-/// The skipped record for `entry`: what went wrong in words, then the detail.
+/// Scores one symbol, turning a panic in the maths into an error naming it, so one bad symbol costs
+/// exactly that symbol.
+fn score_caught(entry: &UniverseEntry, bars: &Bars) -> std::result::Result<Option<ScanResult>, String> {
+    caught(|| score_symbol(entry, bars))
+}
+
+/// Runs `f`, turning a panic into its message.
+fn caught<T>(f: impl FnOnce() -> T) -> std::result::Result<T, String> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).map_err(|p| {
+        p.downcast_ref::<&str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| p.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "panic".to_owned())
+    })
+}
+
+/// The skipped record for `entry`: what went wrong in words, then the detail (each said once).
 fn skip(entry: &UniverseEntry, e: &Error) -> Skipped {
     let reason = match e {
         Error::InvalidData { subject, detail } => format!("invalid data in {subject}: {detail}"),
+        // The message already names what was not found.
+        Error::NotFound { .. } => e.user_message(),
         // "Connection issue — retrying…" is right while retrying, not once the retries are spent.
-        Error::Unavailable { .. } => format!("{}: {}", e.final_message(), e.detail()),
+        Error::Unavailable { .. } | Error::Throttled { .. } => {
+            format!("{}: {}", e.final_message(), e.detail())
+        }
         other => format!("{}: {}", other.user_message(), other.detail()),
     };
     Skipped {
@@ -633,4 +663,19 @@ pub(crate) fn avg_dollar_volume(bars: &Bars, n: usize) -> Option<f64> {
             .sum::<f64>()
             / (len - start) as f64
     })
+}
+
+#[cfg(test)]
+mod caught_tests {
+    use super::caught;
+
+    #[test]
+    fn a_panic_becomes_its_message_and_values_pass_through() {
+        assert_eq!(caught(|| 7), Ok(7));
+        let index = 9;
+        let v: Vec<u8> = Vec::new();
+        let e = caught(|| v[index]).unwrap_err();
+        assert!(e.contains("index out of bounds"), "{e}");
+        assert_eq!(caught(|| -> u8 { panic!("bad {}", 1) }), Err("bad 1".to_owned()));
+    }
 }

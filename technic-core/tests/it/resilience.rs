@@ -195,6 +195,12 @@ async fn two_hundred_symbols_with_permanent_and_transient_failures() {
             "reason names the symbol: {}",
             s.reason
         );
+        assert_eq!(
+            s.reason.to_lowercase().matches("not found").count(),
+            usize::from(expected.starts_with("Not found")),
+            "each cause said once: {}",
+            s.reason
+        );
     }
     assert_eq!(report.retries, 40, "one retry per transient symbol");
     assert_eq!(report.provider_calls.attempts, 240);
