@@ -49,6 +49,10 @@ pub struct ServerConfig {
     pub warm: Option<WarmerConfig>,
     /// Performance sampling and alert rules (samples go to the store and the CSV file it names).
     pub monitor: MonitorConfig,
+    /// Open connections at once; more are closed as they arrive.
+    pub max_connections: usize,
+    /// Time a connection has to send a request's headers (also while idle between requests).
+    pub header_read_timeout: Duration,
     /// Scans running at once; more wait in the queue.
     pub max_scans: usize,
     /// Scans waiting for a turn; when full, new scans are refused with 429 and `Retry-After`.
@@ -76,6 +80,8 @@ impl Default for ServerConfig {
             },
             retention: Some(DEFAULT_RETENTION),
             max_scans: 4,
+            max_connections: 1024,
+            header_read_timeout: Duration::from_secs(10),
             max_queued_scans: 100,
             allowed_hosts: Some(LOOPBACK_HOSTS.iter().map(|h| (*h).to_owned()).collect()),
         }

@@ -254,3 +254,74 @@ async fn a_hundred_concurrent_scans_all_complete() {
     stop.send(()).unwrap();
     server.await.unwrap();
 }
+
+/// A server on 127.0.0.1:0 with `config`; returns its address and a stop handle.
+async fn start_with(config: ServerConfig) -> (String, tokio::sync::oneshot::Sender<()>) {
+    let deps = Deps::new(
+        Arc::new(SyntheticProvider::new(SyntheticConfig {
+            n_symbols: 5,
+            n_bars: 260,
+            ..SyntheticConfig::default()
+        })),
+        Arc::new(MemoryCache::default()),
+    );
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(async move {
+        technic_http::serve(listener, AppState::new(deps, config), async {
+            let _ = rx.await;
+        })
+        .await
+        .unwrap();
+    });
+    (addr, tx)
+}
+
+/// Reads until the server closes the connection (or `limit` passes); returns what came and how long.
+async fn read_until_closed(stream: &mut TcpStream, limit: Duration) -> (String, Duration) {
+    let started = std::time::Instant::now();
+    let mut got = Vec::new();
+    let _ = tokio::time::timeout(limit, stream.read_to_end(&mut got)).await;
+    (String::from_utf8_lossy(&got).into_owned(), started.elapsed())
+}
+
+#[tokio::test]
+async fn half_sent_headers_are_cut_off_and_connections_are_capped() {
+    let (addr, stop) = start_with(ServerConfig {
+        header_read_timeout: Duration::from_millis(300),
+        max_connections: 2,
+        ..ServerConfig::default()
+    })
+    .await;
+    // A client that starts a request and never finishes its headers.
+    let mut slow = TcpStream::connect(&addr).await.unwrap();
+    slow.write_all(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+        .await
+        .unwrap();
+    let (_, took) = read_until_closed(&mut slow, Duration::from_secs(5)).await;
+    assert!(
+        took < Duration::from_secs(3),
+        "a half-sent request held its connection for {took:?}"
+    );
+
+    // Two idle connections fill the cap; a third is closed at once; when they go, there is room again.
+    let a = TcpStream::connect(&addr).await.unwrap();
+    let b = TcpStream::connect(&addr).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let mut third = TcpStream::connect(&addr).await.unwrap();
+    let _ = third
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+        .await;
+    let (answer, _) = read_until_closed(&mut third, Duration::from_secs(2)).await;
+    assert!(
+        !answer.contains("200 OK"),
+        "a connection over the cap was served: {answer}"
+    );
+    drop((a, b));
+    // The idle ones are closed by the header timeout too; then a new one is served.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (status, _) = http(&addr, "GET", "/healthz", "").await;
+    assert_eq!(status, 200);
+    let _ = stop.send(());
+}
