@@ -44,6 +44,7 @@ pub async fn metrics_current(State(state): State<AppState>) -> Json<MetricsCurre
 
 /// Query of `GET /api/v1/metrics/history`.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct HistoryQuery {
     /// Window in minutes (default 60, at most 1440).
@@ -180,13 +181,17 @@ pub async fn prometheus(State(state): State<AppState>) -> impl IntoResponse {
         metrics_history,
         cache_stats,
         cache_clear,
+        cache_warm,
+        warmer,
         health,
-        prometheus
+        prometheus,
+        openapi
     )
 )]
 pub struct ApiDoc;
 
-/// `GET /openapi.json`.
+/// This document.
+#[utoipa::path(get, path = "/openapi.json", responses((status = 200, description = "The OpenAPI 3.1 document of this API")))]
 pub async fn openapi() -> impl IntoResponse {
     Json(ApiDoc::openapi())
 }

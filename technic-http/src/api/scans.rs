@@ -105,6 +105,7 @@ pub async fn create(
 
 /// Query of `GET /api/v1/scans`.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
     /// Most scans returned (default 20, at most 200).
@@ -171,7 +172,7 @@ async fn find(state: &AppState, id: &str) -> Result<Found, ApiError> {
 }
 
 /// A scan's state and progress.
-#[utoipa::path(get, path = "/api/v1/scans/{id}", responses((status = 200, body = ScanStatus), (status = 404, body = crate::dto::ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/scans/{id}", params(("id" = String, Path, description = "The scan's id (from `POST /api/v1/scans` or `GET /api/v1/scans`)")), responses((status = 200, body = ScanStatus), (status = 404, body = crate::dto::ErrorBody)))]
 pub async fn status(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -181,7 +182,7 @@ pub async fn status(
 
 /// Server-Sent Events: one `progress` event per change, then one event named after the final state
 /// (`complete`, `cancelled`, `failed`), then the stream ends.
-#[utoipa::path(get, path = "/api/v1/scans/{id}/events", responses((status = 200, description = "text/event-stream of ScanStatus"), (status = 404, body = crate::dto::ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/scans/{id}/events", params(("id" = String, Path, description = "The scan's id (from `POST /api/v1/scans` or `GET /api/v1/scans`)")), responses((status = 200, description = "text/event-stream of ScanStatus"), (status = 404, body = crate::dto::ErrorBody)))]
 pub async fn events(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -213,7 +214,7 @@ pub async fn events(
 }
 
 /// Ask a running scan to stop; answers with its status.
-#[utoipa::path(post, path = "/api/v1/scans/{id}/cancel", responses((status = 202, body = ScanStatus), (status = 404, body = crate::dto::ErrorBody), (status = 409, body = crate::dto::ErrorBody)))]
+#[utoipa::path(post, path = "/api/v1/scans/{id}/cancel", params(("id" = String, Path, description = "The scan's id (from `POST /api/v1/scans` or `GET /api/v1/scans`)")), responses((status = 202, body = ScanStatus), (status = 404, body = crate::dto::ErrorBody), (status = 409, body = crate::dto::ErrorBody)))]
 pub async fn cancel(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -232,6 +233,7 @@ pub async fn cancel(
 
 /// Query of `GET /api/v1/scans/{id}/results`.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ResultsQuery {
     /// Most results (default 100, at most 10000).
@@ -243,7 +245,7 @@ pub struct ResultsQuery {
 }
 
 /// Ranked results of a finished scan, paged and sorted.
-#[utoipa::path(get, path = "/api/v1/scans/{id}/results", params(ResultsQuery),
+#[utoipa::path(get, path = "/api/v1/scans/{id}/results", params(("id" = String, Path, description = "The scan's id (from `POST /api/v1/scans` or `GET /api/v1/scans`)"), ResultsQuery),
     responses((status = 200, body = ScanResults), (status = 400, body = crate::dto::ErrorBody), (status = 404, body = crate::dto::ErrorBody), (status = 409, body = crate::dto::ErrorBody)))]
 pub async fn results(
     State(state): State<AppState>,

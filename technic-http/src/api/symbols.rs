@@ -55,7 +55,7 @@ fn with_outcome(mut response: Response, hit: bool) -> Response {
 }
 
 /// Latest indicators and score of a symbol.
-#[utoipa::path(get, path = "/api/v1/symbols/{symbol}",
+#[utoipa::path(get, path = "/api/v1/symbols/{symbol}", params(("symbol" = String, Path, description = "Ticker, e.g. AAPL")),
     responses((status = 200, body = SymbolSnapshot), (status = 400, body = crate::dto::ErrorBody), (status = 404, body = crate::dto::ErrorBody)))]
 pub async fn snapshot(State(state): State<AppState>, Path(raw): Path<String>) -> Result<Response, ApiError> {
     let symbol = parse_symbol(&raw)?;
@@ -72,6 +72,7 @@ pub async fn snapshot(State(state): State<AppState>, Path(raw): Path<String>) ->
 
 /// Query of `GET /api/v1/symbols/{symbol}/bars`.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct BarsQuery {
     /// First date (YYYY-MM-DD), inclusive.
@@ -81,7 +82,7 @@ pub struct BarsQuery {
 }
 
 /// Daily bars of a symbol.
-#[utoipa::path(get, path = "/api/v1/symbols/{symbol}/bars", params(BarsQuery),
+#[utoipa::path(get, path = "/api/v1/symbols/{symbol}/bars", params(("symbol" = String, Path, description = "Ticker, e.g. AAPL"), BarsQuery),
     responses((status = 200, body = BarsResponse), (status = 400, body = crate::dto::ErrorBody), (status = 404, body = crate::dto::ErrorBody)))]
 pub async fn bars(
     State(state): State<AppState>,
