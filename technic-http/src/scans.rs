@@ -16,6 +16,10 @@ use crate::error::error_body;
 /// How many scans are remembered (finished ones are dropped oldest first).
 pub const KEEP: usize = 200;
 
+/// With a store, how many finished scans keep their full report in memory (older ones are read back from
+/// the store when asked for).
+pub const KEEP_REPORTS: usize = 8;
+
 /// One scan the server knows.
 #[derive(Debug)]
 pub struct ScanEntry {
@@ -133,6 +137,7 @@ impl Scans {
         });
         self.remember(entry.clone());
         let task_entry = entry.clone();
+        let registry = self.clone();
         let running = self.running.clone();
         if running.available_permits() == 0 {
             entry
@@ -159,6 +164,10 @@ impl Scans {
                         *slot = Some(report.clone());
                     }
                     e.status.send_modify(|s| s.finish(&report, finished_at));
+                    // With a store the results are kept there: only the latest reports stay in memory.
+                    if deps.store.is_some() {
+                        registry.forget_old_reports(KEEP_REPORTS);
+                    }
                 }
                 Err(err) => e.status.send_modify(|s| {
                     s.state = "failed".to_owned();
@@ -171,6 +180,20 @@ impl Scans {
             }
         });
         Ok(entry)
+    }
+
+    /// Drops the in-memory reports of all but the `keep` most recent finished scans (they are served
+    /// from the store), so a server's memory does not grow with every scan's full result set.
+    fn forget_old_reports(&self, keep: usize) {
+        let Ok(entries) = self.entries.lock() else {
+            return;
+        };
+        let finished = entries.iter().rev().filter(|e| e.status.borrow().is_terminal());
+        for e in finished.skip(keep) {
+            if let Ok(mut slot) = e.report.lock() {
+                *slot = None;
+            }
+        }
     }
 
     fn remember(&self, entry: Arc<ScanEntry>) {

@@ -109,6 +109,8 @@ pub struct AppState {
     pub monitor: Arc<Monitor>,
     /// Keeps popular symbols in the cache (when configured).
     pub warmer: Option<Arc<CacheWarmer>>,
+    /// Serialised pages of finished scans' results.
+    pub pages: Arc<crate::api::scans::PageCache>,
     /// Names and sectors by symbol, loaded from the provider on first use.
     pub names: Arc<OnceCell<HashMap<Symbol, UniverseEntry>>>,
 }
@@ -170,6 +172,7 @@ impl AppState {
             metrics: Arc::new(ApiMetrics::default()),
             started: Instant::now(),
             names: Arc::new(OnceCell::new()),
+            pages: Arc::new(crate::api::scans::page_cache(32 << 20)),
         }
     }
 }

@@ -251,13 +251,31 @@ pub async fn results(
     State(state): State<AppState>,
     Path(id): Path<String>,
     q: Result<Query<ResultsQuery>, QueryRejection>,
-) -> Result<Json<ScanResults>, ApiError> {
+) -> Result<axum::response::Response, ApiError> {
     let Query(q) = q?;
+    let key = PageKey {
+        id: id.clone(),
+        sort: q.sort.clone().unwrap_or_default(),
+        offset: q.offset.unwrap_or(0),
+        limit: q.limit.unwrap_or(100),
+    };
+    if let Some(body) = state.pages.get(&key) {
+        return Ok(json_bytes(body));
+    }
     let e = match find(&state, &id).await? {
         Found::Live(e) => e,
-        Found::Stored(report) => return page(&report, &q),
+        Found::Stored(report) => return cached_page(&state, key, &report, &q),
     };
-    let Some(report) = e.report() else {
+    let report = match e.report() {
+        Some(r) => Some(r),
+        // Finished, its report kept only in the store (see `KEEP_REPORTS`).
+        None if e.status().state != "running" && e.status().state != "failed" => match &state.deps.store {
+            Some(store) => store.scan(&id).await?.map(std::sync::Arc::new),
+            None => None,
+        },
+        None => None,
+    };
+    let Some(report) = report else {
         let status = e.status();
         let msg = match &status.error {
             Some(err) => format!("scan {id} failed: {}", err.message),
@@ -265,7 +283,57 @@ pub async fn results(
         };
         return Err(ApiError::request(StatusCode::CONFLICT, msg.clone(), msg));
     };
-    page(&report, &q)
+    cached_page(&state, key, &report, &q)
+}
+
+/// What a page of results is cached under: a finished scan's results never change.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct PageKey {
+    id: String,
+    sort: String,
+    offset: usize,
+    limit: usize,
+}
+
+/// Serialised pages of finished scans' results, bounded by bytes (the ranking, sorting and JSON encoding
+/// of a 5000-result scan is done once per page, not once per request).
+pub type PageCache = quick_cache::sync::Cache<PageKey, bytes::Bytes, PageWeight>;
+
+/// Weighs a cached page by its size.
+#[derive(Debug, Clone)]
+pub struct PageWeight;
+
+impl quick_cache::Weighter<PageKey, bytes::Bytes> for PageWeight {
+    fn weight(&self, key: &PageKey, val: &bytes::Bytes) -> u64 {
+        (val.len() + key.id.len() + key.sort.len() + 64) as u64
+    }
+}
+
+/// A page cache holding up to `bytes` of JSON.
+pub fn page_cache(bytes: u64) -> PageCache {
+    quick_cache::sync::Cache::with_weighter(1024, bytes, PageWeight)
+}
+
+fn json_bytes(body: bytes::Bytes) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    ([(axum::http::header::CONTENT_TYPE, "application/json")], body).into_response()
+}
+
+/// Builds (or reuses) the page `key` of `report`.
+fn cached_page(
+    state: &AppState,
+    key: PageKey,
+    report: &technic_core::ScanReport,
+    q: &ResultsQuery,
+) -> Result<axum::response::Response, ApiError> {
+    let Json(out) = page(report, q)?;
+    let body = bytes::Bytes::from(serde_json::to_vec(&out).map_err(|e| {
+        ApiError::from(technic_core::Error::internal(format!(
+            "cannot encode results: {e}"
+        )))
+    })?);
+    state.pages.insert(key, body.clone());
+    Ok(json_bytes(body))
 }
 
 /// One page of `report`'s results, sorted as `q` asks.

@@ -726,7 +726,11 @@ async fn the_openapi_document_describes_every_route() {
             .split('/')
             .filter_map(|seg| seg.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
             .collect();
-        let in_path: Vec<&str> = params.iter().filter(|(_, at)| *at == "path").map(|(n, _)| *n).collect();
+        let in_path: Vec<&str> = params
+            .iter()
+            .filter(|(_, at)| *at == "path")
+            .map(|(n, _)| *n)
+            .collect();
         assert_eq!(in_path, in_template, "{method} {path}: path parameters");
         // The query parameters are the fields the handler's query struct accepts.
         for (name, at) in &params {
@@ -735,12 +739,19 @@ async fn the_openapi_document_describes_every_route() {
     }
     // And the document has no route the server does not serve.
     let total: usize = paths.values().map(|p| p.as_object().unwrap().len()).sum();
-    assert_eq!(total, documented, "the document lists routes the server does not have");
+    assert_eq!(
+        total, documented,
+        "the document lists routes the server does not have"
+    );
     // Query parameters where they belong.
     let results = &paths["/api/v1/scans/{id}/results"]["get"]["parameters"];
     for q in ["limit", "offset", "sort"] {
         assert!(
-            results.as_array().unwrap().iter().any(|p| p["name"] == q && p["in"] == "query"),
+            results
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|p| p["name"] == q && p["in"] == "query"),
             "{q} is not a query parameter: {results}"
         );
     }
@@ -756,4 +767,43 @@ async fn the_openapi_document_describes_every_route() {
             assert_ne!(status, StatusCode::NOT_FOUND, "{method} {uri}");
         }
     }
+}
+
+#[tokio::test]
+async fn old_results_are_served_from_the_store_and_pages_repeat_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(
+        technic_core::SqliteStore::open(dir.path().join("s.db"))
+            .await
+            .unwrap(),
+    );
+    let provider = SyntheticProvider::new(SyntheticConfig {
+        n_symbols: 12,
+        n_bars: 300,
+        ..SyntheticConfig::default()
+    });
+    let deps = Deps::new(Arc::new(provider), Arc::new(MemoryCache::default())).with_store(store);
+    let app = router(AppState::new(deps, ServerConfig::default()));
+    let mut ids = Vec::new();
+    // More scans than the server keeps reports of in memory.
+    for _ in 0..(technic_http::scans::KEEP_REPORTS + 3) {
+        let (_, created) = call(&app, "POST", "/api/v1/scans", Some(r#"{"top": 0}"#), None).await;
+        let id = created["id"].as_str().unwrap().to_owned();
+        assert_eq!(wait_done(&app, &id).await["state"], "complete");
+        ids.push(id);
+    }
+    let uri = format!("/api/v1/scans/{}/results?limit=5&sort=-close", ids[0]);
+    let (status, first) = call(&app, "GET", &uri, None, None).await;
+    assert_eq!(status, StatusCode::OK, "{first}");
+    assert_eq!(first["total"], 12);
+    assert_eq!(first["results"].as_array().unwrap().len(), 5);
+    let closes: Vec<f64> = first["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["close"].as_f64().unwrap())
+        .collect();
+    assert!(closes.windows(2).all(|w| w[0] >= w[1]), "{closes:?}");
+    let (_, again) = call(&app, "GET", &uri, None, None).await;
+    assert_eq!(again, first);
 }
