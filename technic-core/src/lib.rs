@@ -66,6 +66,6 @@ pub use scan::{
     UniverseSelection, scan,
 };
 pub use score::{Signal, SubScores, TechRating};
-pub use store::{BarExtent, BarsUpdate, MemoryStore, SqliteStore, Store};
+pub use store::{BarExtent, BarsUpdate, MemoryStore, RunSummary, SqliteStore, Store};
 pub use tokio_util::sync::CancellationToken;
 pub use warm::{CacheWarmer, SymbolTracker, WarmerConfig, WarmerStatus};

@@ -40,6 +40,43 @@ pub struct BarExtent {
     pub fetched_to: NaiveDate,
 }
 
+/// A saved scan without its results and skipped symbols: what a list of scans shows.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunSummary {
+    /// The scan's id.
+    pub id: String,
+    /// How it ended.
+    pub state: crate::scan::ScanState,
+    /// When it started.
+    pub started_at: DateTime<Utc>,
+    /// Time per stage.
+    pub timing: crate::scan::StageTimings,
+    /// Symbols in the universe before filters.
+    pub universe_size: usize,
+    /// Symbols scored.
+    pub scanned: usize,
+    /// Symbols skipped.
+    pub skipped: usize,
+    /// Symbols removed by filters.
+    pub filtered: usize,
+}
+
+impl RunSummary {
+    /// The summary of `r`.
+    pub fn of(r: &ScanReport) -> Self {
+        Self {
+            id: r.id.clone(),
+            state: r.state,
+            started_at: r.started_at,
+            timing: r.timing,
+            universe_size: r.universe_size,
+            scanned: r.scanned,
+            skipped: r.skipped.len(),
+            filtered: r.filtered.total(),
+        }
+    }
+}
+
 /// What [`Store::prune`] deleted.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Pruned {
@@ -130,6 +167,17 @@ pub trait Store: Send + Sync + Debug {
 
     /// The most recent scans, newest first, at most `limit`.
     async fn recent_scans(&self, limit: usize) -> Result<Vec<ScanReport>>;
+
+    /// Summaries of the most recent scans, newest first, at most `limit`: no results are read. The
+    /// default loads whole scans; stores override it with a query on their run table.
+    async fn recent_runs(&self, limit: usize) -> Result<Vec<RunSummary>> {
+        Ok(self
+            .recent_scans(limit)
+            .await?
+            .iter()
+            .map(RunSummary::of)
+            .collect())
+    }
 
     /// Keeps a metric sample.
     async fn save_metric_sample(&self, sample: &MetricSample) -> Result<()>;

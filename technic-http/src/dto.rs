@@ -111,13 +111,36 @@ impl ScanStatus {
         }
     }
 
+    /// The status of a stored scan from its summary (a list of scans reads no results).
+    pub fn from_summary(r: &technic_core::RunSummary) -> Self {
+        let mut s = Self::queued(&r.id, r.started_at);
+        let complete = r.state == technic_core::ScanState::Complete;
+        s.state = if complete { "complete" } else { "cancelled" }.to_owned();
+        s.stage = s.state.clone();
+        s.stage_label = if complete { "Complete!" } else { "Cancelled" }.to_owned();
+        if complete {
+            s.stage_percent = 100.0;
+            s.overall_percent = 100.0;
+            s.processed = r.scanned;
+            s.total = r.scanned;
+            s.eta_seconds = Some(0.0);
+        }
+        s.message = format!("{} scanned, {} skipped", r.scanned, r.skipped);
+        s.finished_at = Some(r.started_at + chrono::Duration::milliseconds(r.timing.total_ms as i64));
+        s.timing = Some(timing(&r.timing));
+        s.counts = Some(CountsDto {
+            universe_size: r.universe_size,
+            scanned: r.scanned,
+            skipped: r.skipped,
+            filtered: r.filtered,
+        });
+        s
+    }
+
     /// The status of a scan that ended with `report` (complete or cancelled), e.g. read back from the
     /// store after a restart.
     pub fn ended(report: &ScanReport) -> Self {
-        let mut s = Self::queued(&report.id, report.started_at);
-        let took = chrono::Duration::milliseconds(report.timing.total_ms as i64);
-        s.finish(report, Some(report.started_at + took));
-        s
+        Self::from_summary(&technic_core::RunSummary::of(report))
     }
 
     /// Marks the status ended with `report` at `finished_at`.
@@ -603,8 +626,8 @@ pub struct MetricsCurrent {
 pub struct MetricsSample {
     /// When taken.
     pub timestamp: DateTime<Utc>,
-    /// Cache hit rate then (0–1, cumulative).
-    pub hit_rate: f64,
+    /// Cache hit rate of the lookups during the interval (0–1; null when there were none).
+    pub hit_rate: Option<f64>,
     /// Mean API response time over the interval.
     pub avg_response_ms: f64,
     /// Mean cached symbol lookup over the interval (null when none).

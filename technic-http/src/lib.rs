@@ -64,9 +64,38 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// Counts a request in flight until it ends (or its future is dropped), into the monitor's
+/// `ActiveConnections` gauge.
+struct InFlight(AppState);
+
+impl InFlight {
+    fn enter(state: &AppState) -> Self {
+        let n = state
+            .metrics
+            .in_flight
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            + 1;
+        state.monitor.set_active_connections(n);
+        Self(state.clone())
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        let n = self
+            .0
+            .metrics
+            .in_flight
+            .fetch_sub(1, std::sync::atomic::Ordering::Relaxed)
+            - 1;
+        self.0.monitor.set_active_connections(n);
+    }
+}
+
 /// Times every request and counts server errors; symbol lookups are split into cached and uncached.
 async fn record_metrics(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let start = Instant::now();
+    let _in_flight = InFlight::enter(&state);
     let response = next.run(req).await;
     let outcome = response.extensions().get::<metrics::CacheOutcome>().copied();
     state

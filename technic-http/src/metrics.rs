@@ -33,11 +33,16 @@ struct Totals {
     latency_us: u64,
     cached: (u64, u64),
     uncached: (u64, u64),
+    /// The cache's hit and miss counters at the sample (set by `sample`).
+    cache_hits: u64,
+    cache_misses: u64,
 }
 
 /// The server's request metrics. Cheap to update from every request.
 #[derive(Debug)]
 pub struct ApiMetrics {
+    /// Requests being answered now (the monitor's `ActiveConnections`).
+    pub in_flight: AtomicU64,
     started: Instant,
     requests: AtomicU64,
     errors: AtomicU64,
@@ -55,6 +60,7 @@ impl Default for ApiMetrics {
     fn default() -> Self {
         Self {
             started: Instant::now(),
+            in_flight: AtomicU64::new(0),
             requests: AtomicU64::new(0),
             errors: AtomicU64::new(0),
             latency_us: AtomicU64::new(0),
@@ -170,9 +176,14 @@ impl ApiMetrics {
             let n = d.0 - l.0;
             (n > 0).then(|| (d.1 - l.1) as f64 / n as f64 / 1e3)
         };
+        // The hit rate of this interval's lookups (none when there were none: nothing to show).
+        let (hits, misses) = (
+            cache.hits.saturating_sub(last.cache_hits),
+            cache.misses.saturating_sub(last.cache_misses),
+        );
         let sample = MetricsSample {
             timestamp: Utc::now(),
-            hit_rate: cache.hit_rate,
+            hit_rate: (hits + misses > 0).then(|| hits as f64 / (hits + misses) as f64),
             avg_response_ms: if requests == 0 {
                 0.0
             } else {
@@ -185,7 +196,11 @@ impl ApiMetrics {
             cache_hits: cache.hits,
             cache_misses: cache.misses,
         };
-        *last = now;
+        *last = Totals {
+            cache_hits: cache.hits,
+            cache_misses: cache.misses,
+            ..now
+        };
         if let Ok(mut h) = self.history.lock() {
             if h.len() == HISTORY {
                 h.pop_front();
@@ -212,6 +227,8 @@ impl ApiMetrics {
             latency_us: self.latency_us.load(Ordering::Relaxed),
             cached: pair(&self.cached),
             uncached: pair(&self.uncached),
+            cache_hits: 0,
+            cache_misses: 0,
         }
     }
 
@@ -344,7 +361,12 @@ mod tests {
         assert_eq!(h[0].avg_cached_ms, Some(2.0));
         assert_eq!(h[1].avg_cached_ms, None);
         assert!((h[1].requests_per_minute - 12.0).abs() < 1e-9);
-        assert_eq!(h[1].hit_rate, 0.75);
+        // Per interval: 3 of 4 lookups hit in the first, none happened in the second.
+        assert_eq!(h[0].hit_rate, Some(0.75));
+        assert_eq!(h[1].hit_rate, None);
+        let later = CacheStats::from_counts(5, 4);
+        m.sample(&later, Duration::from_secs(5));
+        assert_eq!(m.history(10)[2].hit_rate, Some(0.4));
         let text = m.prometheus(&cache, 1);
         assert!(text.contains("technic_http_requests_total 4\n"));
         assert!(text.contains("technic_cache_hit_ratio 0.75\n"));

@@ -25,7 +25,7 @@ use self::sql::*;
 use super::codec;
 use super::profile::{QueryProfile, QueryStats};
 use super::schema;
-use super::{BarExtent, BarsUpdate, Pruned, Store, merge_bars};
+use super::{BarExtent, BarsUpdate, Pruned, RunSummary, Store, merge_bars};
 use crate::error::{Error, Result};
 use crate::model::{Bars, DateRange, Symbol};
 use crate::monitor::{Alert, MetricSample, MetricSummary, Severity};
@@ -479,6 +479,46 @@ impl Store for SqliteStore {
             Ok(out)
         })
         .await
+    }
+
+    async fn recent_runs(&self, limit: usize) -> Result<Vec<RunSummary>> {
+        let rows: Vec<(String, String, i64, String, i64, i64, i64, String)> = self
+            .read(move |conn, p| {
+                timed(p, "recent_summaries", || {
+                    conn.prepare_cached(SQL_RECENT_SUMMARIES)?
+                        .query_map(params![limit as i64], |r| {
+                            Ok((
+                                r.get(0)?,
+                                r.get(1)?,
+                                r.get(2)?,
+                                r.get(3)?,
+                                r.get(4)?,
+                                r.get(5)?,
+                                r.get(6)?,
+                                r.get(7)?,
+                            ))
+                        })?
+                        .collect()
+                })
+            })
+            .await?;
+        rows.into_iter()
+            .map(
+                |(id, state, started, timing, universe, scanned, skipped, filtered)| {
+                    let filtered: crate::scan::FilterCounts = unjson(&filtered, "filter counts")?;
+                    Ok(RunSummary {
+                        id,
+                        state: unjson(&format!("\"{state}\""), "scan state")?,
+                        started_at: from_ms(started),
+                        timing: unjson(&timing, "stage timings")?,
+                        universe_size: universe as usize,
+                        scanned: scanned as usize,
+                        skipped: skipped as usize,
+                        filtered: filtered.total(),
+                    })
+                },
+            )
+            .collect()
     }
 
     async fn save_metric_sample(&self, s: &MetricSample) -> Result<()> {

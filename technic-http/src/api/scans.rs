@@ -123,14 +123,14 @@ pub async fn list(
     let limit = q.limit.unwrap_or(20).min(200);
     let mut all = state.scans.recent(limit);
     if let Some(store) = &state.deps.store {
-        match store.recent_scans(limit).await {
+        match store.recent_runs(limit).await {
             Ok(stored) => {
                 let known: std::collections::HashSet<String> = all.iter().map(|s| s.id.clone()).collect();
                 all.extend(
                     stored
                         .iter()
                         .filter(|r| !known.contains(&r.id))
-                        .map(ScanStatus::ended),
+                        .map(ScanStatus::from_summary),
                 );
             }
             Err(e) => tracing::warn!(error = %e, "stored scans unreadable; listing this server's only"),

@@ -807,3 +807,44 @@ async fn old_results_are_served_from_the_store_and_pages_repeat_exactly() {
     let (_, again) = call(&app, "GET", &uri, None, None).await;
     assert_eq!(again, first);
 }
+
+#[tokio::test]
+async fn active_connections_are_the_requests_in_flight() {
+    let gate = Arc::new(tokio::sync::Semaphore::new(0));
+    let provider = Gated {
+        inner: SyntheticProvider::new(SyntheticConfig {
+            n_symbols: 3,
+            n_bars: 300,
+            ..SyntheticConfig::default()
+        }),
+        gate: gate.clone(),
+    };
+    let symbol = technic_core::DataProvider::universe(&provider.inner)
+        .await
+        .unwrap()[0]
+        .symbol
+        .clone();
+    let deps = Deps::new(Arc::new(provider), Arc::new(MemoryCache::default()));
+    let state = AppState::new(deps, ServerConfig::default());
+    let app = router(state.clone());
+    assert_eq!(state.monitor.sample().active_connections, 0);
+    let uri = format!("/api/v1/symbols/{symbol}");
+    let pending = tokio::spawn({
+        let app = app.clone();
+        async move { call(&app, "GET", &uri, None, None).await }
+    });
+    for _ in 0..100 {
+        if state.monitor.sample().active_connections == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert_eq!(
+        state.monitor.sample().active_connections,
+        1,
+        "the waiting lookup is in flight"
+    );
+    gate.add_permits(100);
+    assert_eq!(pending.await.unwrap().0, StatusCode::OK);
+    assert_eq!(state.monitor.sample().active_connections, 0);
+}

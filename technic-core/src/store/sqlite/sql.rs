@@ -48,3 +48,5 @@ pub(super) const SQL_ACCESS_COUNTS: &str =
 pub(super) const SQL_PRUNE_RUNS: &str = "DELETE FROM scan_runs WHERE started_ms < ?1";
 pub(super) const SQL_PRUNE_SAMPLES: &str = "DELETE FROM metric_samples WHERE at_ms < ?1";
 pub(super) const SQL_PRUNE_ALERTS: &str = "DELETE FROM alerts WHERE at_ms < ?1";
+pub(super) const SQL_RECENT_SUMMARIES: &str = "SELECT id, state, started_ms, timing, universe_size, scanned, n_skipped, \
+     filtered FROM scan_runs ORDER BY started_ms DESC LIMIT ?1";

@@ -184,6 +184,10 @@ async fn scans_round_trip_with_request_results_and_skips() {
         ["scan-2", "scan-1"]
     );
     assert_eq!(recent[0], second);
+    // Summaries read no results but say the same.
+    let summaries: Vec<RunSummary> = recent.iter().map(RunSummary::of).collect();
+    assert_eq!(store.recent_runs(10).await.unwrap(), summaries);
+    assert_eq!(summaries[1].skipped, 1);
 }
 
 #[tokio::test]
