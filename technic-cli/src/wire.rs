@@ -4,6 +4,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use technic_core::Store as _;
 use technic_core::provider::{self, ApiKey, ProviderOptions, parse_universe};
 use technic_core::{
     DataProvider, Deps, Filters, Market, Monitor, MonitorConfig, ScanRequest, SqliteStore, Symbol,
@@ -58,6 +59,10 @@ pub async fn scan(args: &ScanArgs) -> anyhow::Result<WiredScan> {
     deps = deps.with_monitor(monitor.clone());
     if let Some(store) = &store {
         deps = deps.with_store(store.clone());
+        // The progress bar is divided as the last scan's stages actually took.
+        if let Ok(Some(last)) = store.recent_runs(1).await.map(|r| r.into_iter().next()) {
+            deps = deps.with_measured_stages(&last.timing);
+        }
     }
     let universe = if let Some(path) = &args.universe {
         let bytes = technic_core::provider::read_bounded(path, technic_core::provider::MAX_FILE_BYTES)

@@ -55,7 +55,7 @@ pub use error::{Action, Category, Error, Result};
 pub use indicators::Snapshot;
 pub use model::{Bar, Bars, DateRange, Symbol, Universe, UniverseEntry};
 pub use monitor::{Alert, MetricSample, MetricSummary, Monitor, MonitorConfig, Severity};
-pub use progress::{NoopSink, ProgressEvent, ProgressSink, Stage};
+pub use progress::{NoopSink, ProgressEvent, ProgressSink, Stage, StageWeights};
 pub use provider::{
     BreakerConfig, CallLayer, CsvDirProvider, DataProvider, HttpConfig, HttpProvider, Layered, ProviderStats,
     Resilient, SyntheticConfig, SyntheticProvider,

@@ -8,6 +8,69 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+/// How the overall progress bar is divided among the stages: each stage's share of the time a scan is
+/// expected to take. The default is the fixed split of [`Stage::overall_range`]; a frontend that has
+/// measured earlier scans passes [`StageWeights::measured`], so the bar moves in proportion to time (a
+/// remote fetch can be 97 % of a scan, a local one 10 %).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct StageWeights {
+    /// Percent of the bar for loading the universe.
+    pub loading: f64,
+    /// Percent for fetching bars.
+    pub fetching: f64,
+    /// Percent for computing and scoring.
+    pub scanning: f64,
+    /// Percent for ranking and saving.
+    pub finalizing: f64,
+}
+
+impl Default for StageWeights {
+    fn default() -> Self {
+        Self {
+            loading: 5.0,
+            fetching: 20.0,
+            scanning: 70.0,
+            finalizing: 5.0,
+        }
+    }
+}
+
+impl StageWeights {
+    /// Weights from measured stage durations (milliseconds) of an earlier scan; every stage keeps at
+    /// least about 1 % so none is invisible. `None` when nothing was measured.
+    pub fn measured(loading_ms: f64, fetching_ms: f64, scanning_ms: f64, finalizing_ms: f64) -> Option<Self> {
+        let parts = [loading_ms, fetching_ms, scanning_ms, finalizing_ms].map(|x| x.max(0.0));
+        let total: f64 = parts.iter().sum();
+        if !(total > 0.0 && total.is_finite()) {
+            return None;
+        }
+        let shares = parts.map(|p| (100.0 * p / total).max(1.0));
+        let norm: f64 = shares.iter().sum::<f64>() / 100.0;
+        Some(Self {
+            loading: shares[0] / norm,
+            fetching: shares[1] / norm,
+            scanning: shares[2] / norm,
+            finalizing: shares[3] / norm,
+        })
+    }
+
+    /// The overall-percent range `stage` spans under these weights.
+    pub fn range(&self, stage: Stage) -> (f64, f64) {
+        let a = self.loading;
+        let b = a + self.fetching;
+        let c = b + self.scanning;
+        match stage {
+            Stage::Initializing => (0.0, 0.0),
+            Stage::LoadingUniverse => (0.0, a),
+            Stage::FetchingData => (a, b),
+            Stage::Scanning => (b, c),
+            Stage::Finalizing => (c, 100.0),
+            Stage::Complete => (100.0, 100.0),
+            Stage::Cancelled | Stage::Failed => (0.0, 100.0),
+        }
+    }
+}
+
 /// A stage of a scan, with its share of overall progress.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -47,6 +110,12 @@ impl Stage {
     /// Overall percent for `stage_percent` (0–100) of this stage.
     pub fn overall_percent(self, stage_percent: f64) -> f64 {
         let (lo, hi) = self.overall_range();
+        lo + (hi - lo) * stage_percent.clamp(0.0, 100.0) / 100.0
+    }
+
+    /// Overall percent for `stage_percent` of this stage when the bar is divided by `weights`.
+    pub fn overall_percent_with(self, weights: &StageWeights, stage_percent: f64) -> f64 {
+        let (lo, hi) = weights.range(self);
         lo + (hi - lo) * stage_percent.clamp(0.0, 100.0) / 100.0
     }
 
@@ -135,6 +204,23 @@ impl<F: Fn(&ProgressEvent) + Send + Sync> ProgressSink for F {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn measured_weights_follow_time_and_keep_every_stage_visible() {
+        let w = StageWeights::measured(10.0, 9_700.0, 280.0, 10.0).unwrap();
+        let total = w.loading + w.fetching + w.scanning + w.finalizing;
+        assert!((total - 100.0).abs() < 1e-9);
+        assert!(w.fetching > 90.0, "{w:?}");
+        assert!(w.loading > 0.9 && w.finalizing > 0.9, "{w:?}");
+        assert_eq!(w.range(Stage::Finalizing).1, 100.0);
+        let (lo, hi) = w.range(Stage::FetchingData);
+        assert!((Stage::FetchingData.overall_percent_with(&w, 50.0) - (lo + hi) / 2.0).abs() < 1e-9);
+        assert!(StageWeights::measured(0.0, 0.0, 0.0, 0.0).is_none());
+        assert_eq!(
+            StageWeights::default().range(Stage::Scanning),
+            Stage::Scanning.overall_range()
+        );
+    }
+
     use super::*;
 
     #[test]

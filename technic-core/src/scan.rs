@@ -112,6 +112,8 @@ pub struct Deps {
     pub monitor: Option<Arc<Monitor>>,
     /// The trading calendar and the clock: which daily bar should exist now.
     pub market: Market,
+    /// How the overall progress bar is divided among stages (measured from earlier scans when known).
+    pub stage_weights: crate::progress::StageWeights,
 }
 
 impl Deps {
@@ -123,7 +125,21 @@ impl Deps {
             store: None,
             monitor: None,
             market: Market::default(),
+            stage_weights: crate::progress::StageWeights::default(),
         }
+    }
+
+    /// The same with the progress bar divided as `timing` (an earlier scan's stage durations) says.
+    pub fn with_measured_stages(mut self, timing: &StageTimings) -> Self {
+        if let Some(w) = crate::progress::StageWeights::measured(
+            timing.loading_universe_ms,
+            timing.fetching_ms,
+            timing.scanning_ms,
+            timing.finalizing_ms,
+        ) {
+            self.stage_weights = w;
+        }
+        self
     }
 
     /// `provider` with a memory cache suited to it, on `market`: for a live source, cached daily bars

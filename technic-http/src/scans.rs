@@ -75,6 +75,8 @@ pub struct Scans {
     running: Arc<Semaphore>,
     waiting: Arc<AtomicUsize>,
     max_queued: usize,
+    /// The stage durations of the last complete scan: they divide the next scans' progress bars.
+    last_timing: Mutex<Option<technic_core::StageTimings>>,
 }
 
 impl Default for Scans {
@@ -110,6 +112,7 @@ impl Scans {
             running: Arc::new(Semaphore::new(max_running.max(1))),
             waiting: Arc::new(AtomicUsize::new(0)),
             max_queued,
+            last_timing: Mutex::new(None),
         }
     }
 
@@ -127,6 +130,11 @@ impl Scans {
             });
         }
         let id = technic_core::scan::new_scan_id();
+        let last = self.last_timing.lock().ok().and_then(|t| *t);
+        let deps = match last {
+            Some(t) => deps.with_measured_stages(&t),
+            None => deps,
+        };
         req.id = Some(id.clone());
         let (tx, _) = watch::channel(ScanStatus::queued(&id, Utc::now()));
         let entry = Arc::new(ScanEntry {
@@ -164,6 +172,11 @@ impl Scans {
                         *slot = Some(report.clone());
                     }
                     e.status.send_modify(|s| s.finish(&report, finished_at));
+                    if report.state == technic_core::ScanState::Complete
+                        && let Ok(mut t) = registry.last_timing.lock()
+                    {
+                        *t = Some(report.timing);
+                    }
                     // With a store the results are kept there: only the latest reports stay in memory.
                     if deps.store.is_some() {
                         registry.forget_old_reports(KEEP_REPORTS);

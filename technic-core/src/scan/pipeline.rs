@@ -53,6 +53,35 @@ pub fn new_scan_id() -> String {
     uuid::Uuid::now_v7().to_string()
 }
 
+/// Registers a fetch as waiting until it ends (or its future is dropped).
+struct Waiting<'a> {
+    map: &'a std::sync::Mutex<HashMap<usize, Instant>>,
+    idx: usize,
+}
+
+impl<'a> Waiting<'a> {
+    fn enter(map: &'a std::sync::Mutex<HashMap<usize, Instant>>, idx: usize, at: Instant) -> Self {
+        map.lock().unwrap_or_else(|e| e.into_inner()).insert(idx, at);
+        Self { map, idx }
+    }
+
+    /// How many fetches wait now and the longest wait.
+    fn now(map: &std::sync::Mutex<HashMap<usize, Instant>>) -> (usize, std::time::Duration) {
+        let map = map.lock().unwrap_or_else(|e| e.into_inner());
+        let longest = map.values().map(Instant::elapsed).max().unwrap_or_default();
+        (map.len(), longest)
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.map
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&self.idx);
+    }
+}
+
 /// Symbols that reached the scoring stage, with their bars.
 type Fetched = Vec<(UniverseEntry, Arc<Bars>)>;
 
@@ -84,7 +113,7 @@ impl<'a> Run<'a> {
         cancel: CancellationToken,
     ) -> Self {
         Self {
-            reporter: Reporter::new(id.clone(), sink),
+            reporter: Reporter::new(id.clone(), sink, deps.stage_weights),
             id,
             req,
             deps,
@@ -314,9 +343,13 @@ impl<'a> Run<'a> {
             format!("Fetching data for {total} symbols…"),
         );
         let (deps, health, target) = (self.deps, &self.cache_health, self.target);
-        let mut stream = futures::stream::iter(universe)
-            .map(|entry| async move {
+        // Fetches waiting now, by when they started: the progress shows how many and the longest wait.
+        let waiting: std::sync::Mutex<HashMap<usize, Instant>> = std::sync::Mutex::new(HashMap::new());
+        let waiting = &waiting;
+        let mut stream = futures::stream::iter(universe.into_iter().enumerate())
+            .map(|(idx, entry)| async move {
                 let started = Instant::now();
+                let _waiting = Waiting::enter(waiting, idx, started);
                 let result = fetch_symbol(deps, health, history, &entry.symbol, range, target).await;
                 if let Some(m) = &deps.monitor {
                     // Cached: answered by the memory cache or the store without asking the provider.
@@ -332,11 +365,25 @@ impl<'a> Run<'a> {
         let (mut last_unavailable, mut n_unavailable) = (None, 0);
         let mut done = 0;
         let mut cache_warned = false;
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        tick.tick().await;
         loop {
             let next = tokio::select! {
                 biased;
                 () = self.cancel.cancelled() => break,
                 next = stream.next() => next,
+                _ = tick.tick() => {
+                    // Nothing finished for a second: say what is being waited for.
+                    let (n, longest) = Waiting::now(waiting);
+                    if n > 0 {
+                        self.reporter.tick(done, total, format!(
+                            "Fetched {done}/{total}; {n} requests in flight, the slowest waiting {:.1} s",
+                            longest.as_secs_f64()
+                        ));
+                    }
+                    continue;
+                }
             };
             let Some((entry, result)) = next else { break };
             done += 1;

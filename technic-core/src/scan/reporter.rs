@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::progress::{ProgressEvent, ProgressSink, Stage};
+use crate::progress::{ProgressEvent, ProgressSink, Stage, StageWeights};
 
 pub(crate) struct Reporter<'a> {
     scan_id: String,
@@ -13,10 +13,11 @@ pub(crate) struct Reporter<'a> {
     stage_started: Instant,
     last_overall: f64,
     last_sent_percent: i64,
+    weights: StageWeights,
 }
 
 impl<'a> Reporter<'a> {
-    pub fn new(scan_id: String, sink: &'a dyn ProgressSink) -> Self {
+    pub fn new(scan_id: String, sink: &'a dyn ProgressSink, weights: StageWeights) -> Self {
         let now = Instant::now();
         Self {
             scan_id,
@@ -26,6 +27,7 @@ impl<'a> Reporter<'a> {
             stage_started: now,
             last_overall: 0.0,
             last_sent_percent: -1,
+            weights,
         }
     }
 
@@ -43,6 +45,12 @@ impl<'a> Reporter<'a> {
         if pct.floor() as i64 > self.last_sent_percent || processed >= total {
             self.send(processed, total, message());
         }
+    }
+
+    /// Reports where the stage stands now, whether or not anything finished since the last event (a
+    /// periodic update while work is waiting).
+    pub fn tick(&mut self, processed: usize, total: usize, message: String) {
+        self.send(processed, total, message);
     }
 
     /// Reports a terminal stage (Complete, Cancelled, Failed).
@@ -64,7 +72,9 @@ impl<'a> Reporter<'a> {
         // Overall progress never goes backwards: a cancelled or failed scan keeps the percent it reached.
         let overall = match self.stage {
             Stage::Cancelled | Stage::Failed => self.last_overall,
-            s => s.overall_percent(stage_pct).max(self.last_overall),
+            s => s
+                .overall_percent_with(&self.weights, stage_pct)
+                .max(self.last_overall),
         };
         self.last_overall = overall;
         self.last_sent_percent = stage_pct.floor() as i64;
@@ -93,7 +103,7 @@ impl<'a> Reporter<'a> {
         let stage_elapsed = self.stage_started.elapsed().as_secs_f64();
         let per_item = stage_elapsed / processed as f64;
         let stage_left = per_item * total.saturating_sub(processed) as f64;
-        let (_, stage_end) = self.stage.overall_range();
+        let (_, stage_end) = self.weights.range(self.stage);
         let per_percent = self.started.elapsed().as_secs_f64() / overall;
         let later = per_percent * (100.0 - stage_end).max(0.0);
         Some(Duration::from_secs_f64(stage_left + later))

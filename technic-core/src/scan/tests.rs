@@ -343,3 +343,58 @@ fn rank_is_a_sorted_permutation() {
     assert_eq!(top1.len(), 1);
     assert_eq!(top1[0].symbol.as_str(), "C");
 }
+
+#[tokio::test(start_paused = true)]
+async fn waiting_fetches_are_reported_while_nothing_finishes() {
+    let mut p = TestProvider::new(4);
+    p.bar_delay = Duration::from_secs(3);
+    let sink = RecordingSink::default();
+    let report = scan(
+        &ScanRequest::default(),
+        &deps(Arc::new(p)),
+        &sink,
+        CancellationToken::new(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(report.scanned, 4);
+    let waiting: Vec<String> = sink
+        .events()
+        .into_iter()
+        .filter(|e| e.stage == Stage::FetchingData && e.message.contains("in flight"))
+        .map(|e| e.message)
+        .collect();
+    assert!(
+        waiting.len() >= 2,
+        "one update per second of waiting: {waiting:?}"
+    );
+    assert!(
+        waiting[0].starts_with("Fetched 0/4; 4 requests in flight"),
+        "{waiting:?}"
+    );
+}
+
+#[tokio::test]
+async fn measured_stage_times_divide_the_progress_bar() {
+    let timing = StageTimings {
+        loading_universe_ms: 1.0,
+        fetching_ms: 970.0,
+        scanning_ms: 28.0,
+        finalizing_ms: 1.0,
+        total_ms: 1000.0,
+    };
+    let sink = RecordingSink::default();
+    let d = deps(Arc::new(TestProvider::new(20))).with_measured_stages(&timing);
+    scan(&ScanRequest::default(), &d, &sink, CancellationToken::new())
+        .await
+        .unwrap();
+    // Fetching is 97 % of the time: its end is near 98 % of the bar, not at the fixed 25 %.
+    let end_of_fetch = sink
+        .events()
+        .iter()
+        .filter(|e| e.stage == Stage::FetchingData)
+        .map(|e| e.overall_percent)
+        .fold(0.0, f64::max);
+    assert!(end_of_fetch > 90.0, "{end_of_fetch}");
+    check_progress(&sink.events());
+}
