@@ -130,13 +130,21 @@ pub fn summary(out: &mut impl Write, r: &ScanReport) -> std::io::Result<()> {
     )?;
     writeln!(
         out,
-        "  cache: {:.0}% hit rate ({} hits, {} misses), {} entries, {:.1} MB",
+        "  memory cache: {:.0}% hit rate ({} hits, {} misses), {} entries, {:.1} MB",
         r.cache.hit_rate * 100.0,
         r.cache.hits,
         r.cache.misses,
         r.cache.entries,
         r.cache.bytes as f64 / 1e6
-    )
+    )?;
+    if r.store_hits > 0 || r.provider_calls.attempts > 0 {
+        writeln!(
+            out,
+            "  store: {} symbols answered without asking the provider; provider: {} requests",
+            r.store_hits, r.provider_calls.attempts
+        )?;
+    }
+    Ok(())
 }
 
 /// The whole report as pretty JSON.

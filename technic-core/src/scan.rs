@@ -324,6 +324,10 @@ pub struct ScanReport {
     /// closed today (Thanksgiving Day))".
     #[serde(default)]
     pub freshness: Option<String>,
+    /// Symbols the store answered without asking the provider, when the memory cache did not hold them
+    /// (`cache` counts the memory cache only).
+    #[serde(default)]
+    pub store_hits: usize,
 }
 
 #[cfg(test)]

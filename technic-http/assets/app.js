@@ -509,13 +509,11 @@
       $('error-rate').textContent = fmtPct(cur.error_rate, 2);
       $('scans-running').textContent = fmtInt(cur.scans_running);
 
-      const p = cur.connection_pool || {};
-      $('pool-active').textContent = fmtInt(p.active);
-      $('pool-idle').textContent = fmtInt(p.idle);
-      $('pool-max').textContent = fmtInt(p.max);
-      $('pool-requests').textContent = fmtInt(p.requests);
-      $('pool-reuse').textContent = isNum(p.reuse_rate) ? fmtPct(p.reuse_rate, 1) : 'n/a';
-      $('pool-active-bar').style.width = (p.max ? (100 * (p.active || 0)) / p.max : 0).toFixed(2) + '%';
+      const p = cur.provider_calls || {};
+      $('pool-active').textContent = fmtInt(p.in_flight);
+      $('pool-peak').textContent = fmtInt(p.peak_in_flight);
+      $('pool-requests').textContent = fmtInt(p.total);
+      $('pool-active-bar').style.width = (p.peak_in_flight ? (100 * (p.in_flight || 0)) / p.peak_in_flight : 0).toFixed(2) + '%';
 
       const ul = $('alerts');
       clear(ul);

@@ -553,19 +553,15 @@ pub struct ErrorBody {
     pub actions: Vec<String>,
 }
 
-/// Connection-pool figures of the data provider calls.
+/// Calls to the data provider, as measured by the server (what the dashboard's provider panel shows).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct PoolDto {
-    /// Provider calls in flight.
-    pub active: u64,
-    /// Free slots (max − active).
-    pub idle: u64,
-    /// Most calls in flight at once.
-    pub max: u64,
-    /// Share of calls that reused a connection, when the provider reports it.
-    pub reuse_rate: Option<f64>,
-    /// Provider calls made.
-    pub requests: u64,
+    /// Calls to the data provider in flight now.
+    pub in_flight: u64,
+    /// The most calls that were in flight at once since the server started.
+    pub peak_in_flight: u64,
+    /// Calls made since the server started.
+    pub total: u64,
 }
 
 /// Response-time figures of the API.
@@ -608,7 +604,7 @@ pub struct MetricsCurrent {
     /// Cache figures.
     pub cache: CacheDto,
     /// Provider connection pool.
-    pub connection_pool: PoolDto,
+    pub provider_calls: PoolDto,
     /// Response times.
     pub response_times: ResponseTimesDto,
     /// API requests in the last minute.

@@ -19,15 +19,12 @@ pub struct PoolCounters {
 }
 
 impl PoolCounters {
-    /// The figures as the API reports them; `max` is the configured limit of concurrent calls.
-    pub fn snapshot(&self, max: u64) -> PoolDto {
-        let active = self.active.load(Ordering::Relaxed);
+    /// The figures as the API reports them (all measured here: calls in flight, their peak, the total).
+    pub fn snapshot(&self) -> PoolDto {
         PoolDto {
-            active,
-            idle: max.saturating_sub(active),
-            max,
-            reuse_rate: None,
-            requests: self.requests.load(Ordering::Relaxed),
+            in_flight: self.active.load(Ordering::Relaxed),
+            peak_in_flight: self.peak(),
+            total: self.requests.load(Ordering::Relaxed),
         }
     }
 
@@ -92,8 +89,8 @@ mod tests {
         let u = p.universe().await.unwrap();
         let range = inner.data_range();
         futures::future::join_all(u.iter().map(|e| p.daily_bars(&e.symbol, range))).await;
-        let s = counters.snapshot(32);
-        assert_eq!((s.requests, s.active, s.idle, s.max), (6, 0, 32, 32));
-        assert!(counters.peak() >= 1);
+        let s = counters.snapshot();
+        assert_eq!((s.total, s.in_flight), (6, 0));
+        assert!(s.peak_in_flight >= 1);
     }
 }

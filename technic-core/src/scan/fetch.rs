@@ -23,6 +23,8 @@ pub(super) struct Fetch {
     pub stale: bool,
     /// True when the provider was asked (not answered by the cache or the store alone).
     pub asked_provider: bool,
+    /// True when the memory cache held the bars.
+    pub memory_hit: bool,
 }
 
 /// Whether the cache still works during this scan. The first cache error flips it, logs one warning and
@@ -64,10 +66,12 @@ pub(super) async fn fetch_symbol(
     let loaded = if health.ok() {
         match deps.cache.get_or_load(&key, Box::pin(load())).await {
             Ok(lookup) => {
+                let memory_hit = lookup.is_hit();
                 return Ok(Fetch {
                     bars: lookup.into_bars(),
                     stale: false,
                     asked_provider: asked.load(Ordering::Relaxed),
+                    memory_hit,
                 });
             }
             // Providers never return cache errors, so this one is the cache's own. Loading again may
@@ -86,6 +90,7 @@ pub(super) async fn fetch_symbol(
             bars,
             stale: false,
             asked_provider: asked.load(Ordering::Relaxed),
+            memory_hit: false,
         }),
         Err(e) if provider_unavailable(&e) && health.ok() => match deps.cache.get_stale(&key).await {
             Ok(Some(bars)) => {
@@ -94,6 +99,7 @@ pub(super) async fn fetch_symbol(
                     bars,
                     stale: true,
                     asked_provider: true,
+                    memory_hit: false,
                 })
             }
             Ok(None) => Err(e),

@@ -102,6 +102,8 @@ struct Run<'a> {
     target: Option<NaiveDate>,
     /// Symbols whose stored history was replaced (split, re-adjustment).
     adjusted: Vec<Symbol>,
+    /// Symbols the store answered without asking the provider (and the memory cache did not hold).
+    store_hits: usize,
 }
 
 impl<'a> Run<'a> {
@@ -126,6 +128,7 @@ impl<'a> Run<'a> {
             provider_before: deps.provider.stats(),
             target: None,
             adjusted: Vec::new(),
+            store_hits: 0,
         }
     }
 
@@ -392,6 +395,9 @@ impl<'a> Run<'a> {
                     if f.stale {
                         stale.push(entry.symbol.clone());
                     }
+                    if !f.asked_provider && !f.memory_hit && history.is_some() {
+                        self.store_hits += 1;
+                    }
                     fetched.push((entry, f.bars));
                 }
                 // A bad key fails every call: stop at the first instead of skipping every symbol.
@@ -581,6 +587,7 @@ impl<'a> Run<'a> {
             expected_session: self.target,
             adjustments: self.adjusted.len(),
             freshness: self.target.map(|t| self.freshness(t)),
+            store_hits: self.store_hits,
         };
         if let Some(store) = self.deps.store.as_ref().filter(|_| !self.req.background)
             && let Err(e) = store.save_scan_run(self.req, &report).await

@@ -122,6 +122,8 @@ async fn thanksgiving_week_with_a_split_on_friday() {
         0,
         "asked the provider on a holiday"
     );
+    // A fresh process: the memory cache was empty, the store answered every symbol.
+    assert_eq!((holiday.cache.hits, holiday.store_hits), (0, 40));
     assert_same_results(&wed, &holiday);
     assert_eq!(holiday.stale, 0);
 

@@ -18,10 +18,9 @@ use crate::state::AppState;
 #[utoipa::path(get, path = "/api/v1/metrics/current", responses((status = 200, body = MetricsCurrent)))]
 pub async fn metrics_current(State(state): State<AppState>) -> Json<MetricsCurrent> {
     let cache = state.deps.cache.stats();
-    let fetch_slots = technic_core::ScanRequest::default().fetch_concurrency as u64;
     Json(MetricsCurrent {
         cache: CacheDto::from(&cache),
-        connection_pool: state.pool.snapshot(fetch_slots),
+        provider_calls: state.pool.snapshot(),
         response_times: state.metrics.response_times(),
         requests_per_minute: state.metrics.requests_per_minute(),
         error_rate: state.metrics.error_rate(),

@@ -252,8 +252,8 @@ async fn symbol_lookups_are_served_from_the_cache_the_second_time() {
     ] {
         assert!(m["cache"][key].is_number(), "cache.{key}");
     }
-    for key in ["active", "idle", "max", "requests"] {
-        assert!(m["connection_pool"][key].is_number(), "connection_pool.{key}");
+    for key in ["in_flight", "peak_in_flight", "total"] {
+        assert!(m["provider_calls"][key].is_number(), "provider_calls.{key}");
     }
     for key in [
         "avg_cached_ms",

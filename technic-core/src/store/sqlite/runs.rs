@@ -23,6 +23,7 @@ struct RunExtra {
     expected_session: Option<chrono::NaiveDate>,
     adjustments: usize,
     freshness: Option<String>,
+    store_hits: usize,
 }
 
 pub(super) fn load_run(conn: &Connection, p: &QueryProfile, id: &str) -> Result<Option<ScanReport>> {
@@ -135,6 +136,7 @@ pub(super) fn load_run(conn: &Connection, p: &QueryProfile, id: &str) -> Result<
         expected_session: extra.expected_session,
         adjustments: extra.adjustments,
         freshness: extra.freshness,
+        store_hits: extra.store_hits,
         id,
     }))
 }
@@ -156,6 +158,7 @@ pub(super) fn save_run(
         expected_session: r.expected_session,
         adjustments: r.adjustments,
         freshness: r.freshness.clone(),
+        store_hits: r.store_hits,
     })?;
     // Replacing a run deletes its old results and skips through the foreign keys' ON DELETE CASCADE.
     timed(p, "delete_run", || {

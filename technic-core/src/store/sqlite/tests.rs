@@ -27,6 +27,7 @@ fn report(id: &str, n_results: usize) -> ScanReport {
         expected_session: None,
         adjustments: 0,
         freshness: None,
+        store_hits: 0,
         id: id.to_owned(),
         state: ScanState::Complete,
         error: None,
