@@ -114,26 +114,8 @@ impl ScanStatus {
     /// The status of a stored scan from its summary (a list of scans reads no results).
     pub fn from_summary(r: &technic_core::RunSummary) -> Self {
         let mut s = Self::queued(&r.id, r.started_at);
-        let complete = r.state == technic_core::ScanState::Complete;
-        s.state = if complete { "complete" } else { "cancelled" }.to_owned();
-        s.stage = s.state.clone();
-        s.stage_label = if complete { "Complete!" } else { "Cancelled" }.to_owned();
-        if complete {
-            s.stage_percent = 100.0;
-            s.overall_percent = 100.0;
-            s.processed = r.scanned;
-            s.total = r.scanned;
-            s.eta_seconds = Some(0.0);
-        }
-        s.message = format!("{} scanned, {} skipped", r.scanned, r.skipped);
-        s.finished_at = Some(r.started_at + chrono::Duration::milliseconds(r.timing.total_ms as i64));
-        s.timing = Some(timing(&r.timing));
-        s.counts = Some(CountsDto {
-            universe_size: r.universe_size,
-            scanned: r.scanned,
-            skipped: r.skipped,
-            filtered: r.filtered,
-        });
+        let took = chrono::Duration::milliseconds(r.timing.total_ms as i64);
+        s.end(r, Some(r.started_at + took));
         s
     }
 
@@ -145,25 +127,29 @@ impl ScanStatus {
 
     /// Marks the status ended with `report` at `finished_at`.
     pub fn finish(&mut self, report: &ScanReport, finished_at: Option<DateTime<Utc>>) {
-        let complete = report.state == technic_core::ScanState::Complete;
+        self.end(&technic_core::RunSummary::of(report), finished_at);
+    }
+
+    fn end(&mut self, r: &technic_core::RunSummary, finished_at: Option<DateTime<Utc>>) {
+        let complete = r.state == technic_core::ScanState::Complete;
         self.state = if complete { "complete" } else { "cancelled" }.to_owned();
         self.stage = self.state.clone();
         self.stage_label = if complete { "Complete!" } else { "Cancelled" }.to_owned();
         if complete {
             self.stage_percent = 100.0;
             self.overall_percent = 100.0;
-            self.processed = report.scanned;
-            self.total = report.scanned;
+            self.processed = r.scanned;
+            self.total = r.scanned;
             self.eta_seconds = Some(0.0);
         }
-        self.message = format!("{} scanned, {} skipped", report.scanned, report.skipped.len());
+        self.message = format!("{} scanned, {} skipped", r.scanned, r.skipped);
         self.finished_at = finished_at;
-        self.timing = Some(timing(&report.timing));
+        self.timing = Some(timing(&r.timing));
         self.counts = Some(CountsDto {
-            universe_size: report.universe_size,
-            scanned: report.scanned,
-            skipped: report.skipped.len(),
-            filtered: report.filtered.total(),
+            universe_size: r.universe_size,
+            scanned: r.scanned,
+            skipped: r.skipped,
+            filtered: r.filtered,
         });
     }
 

@@ -94,18 +94,24 @@ struct RawTicker {
     name: String,
 }
 
+/// An `"ERROR"` status in an answer's body, with its message, as [`Error::InvalidData`] for `subject`.
+fn reported_error(status: Option<&str>, error: Option<String>, subject: &str) -> Result<()> {
+    if status == Some("ERROR") {
+        let why = error.unwrap_or_else(|| "no detail".to_owned());
+        return Err(Error::invalid_data(
+            subject,
+            format!("the data provider reported an error: {why}"),
+        ));
+    }
+    Ok(())
+}
+
 /// Parses an aggregates page for `symbol`. Malformed or truncated JSON is [`Error::InvalidData`] naming
 /// the symbol; an `"ERROR"` status with a message is too.
 pub(super) fn aggs_page(body: &[u8], symbol: &str) -> Result<AggsPage> {
     let raw: RawAggs = serde_json::from_slice(body)
         .map_err(|e| Error::invalid_data(symbol, format!("malformed JSON from the data provider: {e}")))?;
-    if raw.status.as_deref() == Some("ERROR") {
-        let why = raw.error.unwrap_or_else(|| "no detail".to_owned());
-        return Err(Error::invalid_data(
-            symbol,
-            format!("the data provider reported an error: {why}"),
-        ));
-    }
+    reported_error(raw.status.as_deref(), raw.error, symbol)?;
     let bars = raw
         .results
         .unwrap_or_default()
@@ -135,13 +141,7 @@ pub(super) fn aggs_page(body: &[u8], symbol: &str) -> Result<AggsPage> {
 pub(super) fn grouped_page(body: &[u8], subject: &str) -> Result<GroupedPage> {
     let raw: RawGrouped = serde_json::from_slice(body)
         .map_err(|e| Error::invalid_data(subject, format!("malformed JSON from the data provider: {e}")))?;
-    if raw.status.as_deref() == Some("ERROR") {
-        let why = raw.error.unwrap_or_else(|| "no detail".to_owned());
-        return Err(Error::invalid_data(
-            subject,
-            format!("the data provider reported an error: {why}"),
-        ));
-    }
+    reported_error(raw.status.as_deref(), raw.error, subject)?;
     let mut bars = Vec::new();
     for b in raw.results.unwrap_or_default() {
         let Ok(symbol) = Symbol::parse(&b.ticker) else {
