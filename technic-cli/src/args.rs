@@ -102,7 +102,7 @@ pub struct ServeArgs {
     #[arg(long)]
     pub no_warm: bool,
 
-    /// Another host name the server answers for (besides localhost, 127.0.0.1, [::1] and the bind
+    /// Another host name the server answers for (besides `localhost`, `127.0.0.1`, `[::1]` and the bind
     /// address), e.g. the name a proxy forwards; repeatable. Requests for other names get 421.
     #[arg(long = "allowed-host", value_name = "NAME")]
     pub allowed_hosts: Vec<String>,
