@@ -88,14 +88,7 @@ pub async fn scan(args: &ScanArgs) -> anyhow::Result<WiredScan> {
     } else {
         UniverseSelection::Provider
     };
-    for (flag, v) in [
-        ("--min-price", args.min_price),
-        ("--min-dollar-volume", args.min_dollar_volume),
-    ] {
-        if v.is_some_and(|v| !v.is_finite() || v < 0.0) {
-            return Err(config(format!("{flag} must be a non-negative number")));
-        }
-    }
+    check_filters(args)?;
     let request = ScanRequest {
         universe,
         filters: Filters {
@@ -118,6 +111,19 @@ pub async fn scan(args: &ScanArgs) -> anyhow::Result<WiredScan> {
         store,
         monitor,
     })
+}
+
+/// The numeric filters: finite and non-negative.
+pub fn check_filters(args: &ScanArgs) -> anyhow::Result<()> {
+    for (flag, v) in [
+        ("--min-price", args.min_price),
+        ("--min-dollar-volume", args.min_dollar_volume),
+    ] {
+        if v.is_some_and(|v| !v.is_finite() || v < 0.0) {
+            return Err(config(format!("{flag} must be a non-negative number")));
+        }
+    }
+    Ok(())
 }
 
 /// `--retention-days` as a duration (`None` for 0: keep forever).
@@ -212,4 +218,52 @@ pub fn provider(args: &SourceArgs) -> anyhow::Result<Arc<dyn DataProvider>> {
         technic_core::Error::Config { detail } => config(detail),
         other => config(other.user_message()),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+    use proptest::prelude::*;
+
+    use crate::args::{Cli, Command};
+
+    fn number() -> impl Strategy<Value = String> {
+        prop_oneof![
+            any::<i64>().prop_map(|n| n.to_string()),
+            any::<u64>().prop_map(|n| n.to_string()),
+            any::<f64>().prop_map(|x| x.to_string()),
+            Just("1e400".to_owned()),
+            Just("-0".to_owned()),
+            Just("NaN".to_owned()),
+            Just("inf".to_owned()),
+            Just("99999999999999999999999999".to_owned()),
+            "[0-9a-z.-]{0,12}",
+        ]
+    }
+
+    proptest! {
+        /// Extreme or malformed values of every numeric flag are parsed or refused, never a panic;
+        /// what parses passes the filter checks or is refused with a message.
+        #[test]
+        fn numeric_flags_never_panic(
+            top in number(), price in number(), volume in number(), max in number(),
+            demo in number(), rate in number(), days in number(),
+        ) {
+            let argv = [
+                "technic", "scan", "--top", &top, "--min-price", &price, "--min-dollar-volume", &volume,
+                "--max-symbols", &max, "--demo-symbols", &demo, "--rate-limit", &rate,
+                "--retention-days", &days,
+            ];
+            if let Ok(cli) = Cli::try_parse_from(argv)
+                && let Command::Scan(args) = cli.command
+            {
+                prop_assert!((1..=technic_core::provider::MAX_DEMO_SYMBOLS).contains(&args.source.demo_symbols));
+                prop_assert!(args.store.retention_days <= 36_500);
+                if super::check_filters(&args).is_ok() {
+                    prop_assert!(args.min_price.is_none_or(|p| p.is_finite() && p >= 0.0));
+                    prop_assert!(args.min_dollar_volume.is_none_or(|v| v.is_finite() && v >= 0.0));
+                }
+            }
+        }
+    }
 }

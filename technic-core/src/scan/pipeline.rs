@@ -165,12 +165,25 @@ impl<'a> Run<'a> {
         let (fetched, cancelled) = self.fetch(universe, range).await?;
         self.timing.fetching_ms = ms(t);
         if cancelled {
+            // Keep what finished: the symbols already fetched are scored (milliseconds per thousand),
+            // so a cancelled scan still shows their results.
+            let t = Instant::now();
+            let fetched = apply_bar_filters(fetched, &self.req.filters, &mut self.filtered);
+            let scored = tokio::task::spawn_blocking(move || {
+                fetched
+                    .iter()
+                    .filter_map(|(e, b)| score_caught(e, b).ok().flatten())
+                    .collect::<Vec<_>>()
+            })
+            .await
+            .unwrap_or_default();
+            self.timing.scanning_ms = ms(t);
             return self
                 .finish(
                     started_at,
                     range,
                     universe_size,
-                    Vec::new(),
+                    scored,
                     cache_before,
                     ScanState::Cancelled,
                 )

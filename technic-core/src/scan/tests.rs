@@ -398,3 +398,60 @@ async fn measured_stage_times_divide_the_progress_bar() {
     assert!(end_of_fetch > 90.0, "{end_of_fetch}");
     check_progress(&sink.events());
 }
+
+/// Answers at once for the first `fast` symbols of the universe and after `delay` for the others.
+#[derive(Debug)]
+struct HalfSlow {
+    inner: TestProvider,
+    fast: HashSet<String>,
+    delay: Duration,
+}
+
+#[async_trait]
+impl DataProvider for HalfSlow {
+    fn name(&self) -> &str {
+        "half-slow"
+    }
+    fn default_range(&self, expected: chrono::NaiveDate) -> DateRange {
+        self.inner.default_range(expected)
+    }
+    async fn universe(&self) -> Result<Universe> {
+        self.inner.universe().await
+    }
+    async fn daily_bars(&self, symbol: &Symbol, range: DateRange) -> Result<Bars> {
+        if !self.fast.contains(symbol.as_str()) {
+            tokio::time::sleep(self.delay).await;
+        }
+        self.inner.daily_bars(symbol, range).await
+    }
+}
+
+#[tokio::test]
+async fn a_scan_cancelled_while_fetching_keeps_what_it_fetched() {
+    let inner = TestProvider::new(20);
+    let universe = inner.inner.universe().await.unwrap();
+    let fast: HashSet<String> = universe.iter().take(5).map(|e| e.symbol.to_string()).collect();
+    let p = HalfSlow {
+        inner,
+        fast: fast.clone(),
+        delay: Duration::from_secs(30),
+    };
+    let token = CancellationToken::new();
+    let t2 = token.clone();
+    // Cancel once the five fast symbols have arrived.
+    let sink = move |e: &ProgressEvent| {
+        if e.stage == Stage::FetchingData && e.processed >= 5 {
+            t2.cancel();
+        }
+    };
+    let req = ScanRequest {
+        top: None,
+        ..ScanRequest::default()
+    };
+    let d = Deps::new(Arc::new(p), Arc::new(MemoryCache::default()));
+    let report = scan(&req, &d, &sink, token).await.unwrap();
+    assert_eq!(report.state, ScanState::Cancelled);
+    let got: HashSet<String> = report.results.iter().map(|r| r.symbol.to_string()).collect();
+    assert_eq!(got, fast, "the fetched symbols are scored, nothing else");
+    assert_eq!(report.scanned, 5);
+}
