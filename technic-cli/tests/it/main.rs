@@ -11,7 +11,9 @@ use std::time::{Duration, Instant};
 
 /// The binary with its default store redirected away from the user's data directory.
 fn command() -> Command {
-    let data = std::env::temp_dir().join(format!("technic-cli-it-{}", std::process::id()));
+    // Under target/ (build output), not the system temp directory, so test runs leave nothing there.
+    let data = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("technic-cli-it-{}", std::process::id()));
     let mut c = Command::new(env!("CARGO_BIN_EXE_technic"));
     c.env("XDG_DATA_HOME", data).env_remove("TECHNIC_STORE");
     c

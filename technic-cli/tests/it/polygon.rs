@@ -69,7 +69,8 @@ fn mock_api() -> (tokio::runtime::Runtime, MockServer) {
 
 fn technic(key: Option<&str>, args: &[&str]) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_technic"));
-    let data = std::env::temp_dir().join(format!("technic-cli-polygon-{}", std::process::id()));
+    let data = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("technic-cli-polygon-{}", std::process::id()));
     cmd.args(args)
         .env("XDG_DATA_HOME", data)
         .env_remove("TECHNIC_STORE")
