@@ -186,6 +186,9 @@ async fn accept_loop(
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
         let (stream, peer) = tokio::select! {
+            // Shutdown first: its first poll installs the signal handlers (`shutdown_signal`), which
+            // must happen before any connection is served.
+            biased;
             () = &mut shutdown => break,
             accepted = listener.accept() => match accepted {
                 Ok(a) => a,

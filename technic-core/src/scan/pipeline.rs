@@ -53,6 +53,9 @@ pub fn new_scan_id() -> String {
     uuid::Uuid::now_v7().to_string()
 }
 
+/// How long a scan cancelled while fetching may spend scoring what it had fetched.
+const CANCEL_SCORING_BUDGET: std::time::Duration = std::time::Duration::from_millis(50);
+
 /// Registers a fetch as waiting until it ends (or its future is dropped).
 struct Waiting<'a> {
     map: &'a std::sync::Mutex<HashMap<usize, Instant>>,
@@ -165,13 +168,15 @@ impl<'a> Run<'a> {
         let (fetched, cancelled) = self.fetch(universe, range).await?;
         self.timing.fetching_ms = ms(t);
         if cancelled {
-            // Keep what finished: the symbols already fetched are scored (milliseconds per thousand),
-            // so a cancelled scan still shows their results.
+            // Keep what finished: the symbols already fetched are scored, within a time budget so a
+            // cancel still ends the scan promptly (a thousand symbols take a few milliseconds).
             let t = Instant::now();
+            let deadline = t + CANCEL_SCORING_BUDGET;
             let fetched = apply_bar_filters(fetched, &self.req.filters, &mut self.filtered);
             let scored = tokio::task::spawn_blocking(move || {
                 fetched
                     .iter()
+                    .take_while(|_| Instant::now() < deadline)
                     .filter_map(|(e, b)| score_caught(e, b).ok().flatten())
                     .collect::<Vec<_>>()
             })

@@ -31,13 +31,18 @@ pub(super) struct TickersPage {
     pub next_url: Option<String>,
 }
 
+/// One page of an aggregates answer (per symbol, or grouped for a whole market's session).
 #[derive(Deserialize)]
-struct RawAggs {
+struct RawPage<T> {
     status: Option<String>,
-    #[serde(default)]
-    results: Option<Vec<RawBar>>,
+    #[serde(default = "none")]
+    results: Option<Vec<T>>,
     next_url: Option<String>,
     error: Option<String>,
+}
+
+fn none<T>() -> Option<T> {
+    None
 }
 
 #[derive(Deserialize)]
@@ -56,15 +61,6 @@ struct RawBar {
 pub(super) struct GroupedPage {
     pub bars: Vec<(Symbol, Bar)>,
     pub next_url: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct RawGrouped {
-    status: Option<String>,
-    #[serde(default)]
-    results: Option<Vec<RawGroupedBar>>,
-    next_url: Option<String>,
-    error: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -109,7 +105,7 @@ fn reported_error(status: Option<&str>, error: Option<String>, subject: &str) ->
 /// Parses an aggregates page for `symbol`. Malformed or truncated JSON is [`Error::InvalidData`] naming
 /// the symbol; an `"ERROR"` status with a message is too.
 pub(super) fn aggs_page(body: &[u8], symbol: &str) -> Result<AggsPage> {
-    let raw: RawAggs = serde_json::from_slice(body)
+    let raw: RawPage<RawBar> = serde_json::from_slice(body)
         .map_err(|e| Error::invalid_data(symbol, format!("malformed JSON from the data provider: {e}")))?;
     reported_error(raw.status.as_deref(), raw.error, symbol)?;
     let bars = raw
@@ -139,7 +135,7 @@ pub(super) fn aggs_page(body: &[u8], symbol: &str) -> Result<AggsPage> {
 /// Parses a grouped-daily page for `subject` ("grouped 2026-11-27"). Tickers that are not valid symbols
 /// are left out; a malformed body is [`Error::InvalidData`].
 pub(super) fn grouped_page(body: &[u8], subject: &str) -> Result<GroupedPage> {
-    let raw: RawGrouped = serde_json::from_slice(body)
+    let raw: RawPage<RawGroupedBar> = serde_json::from_slice(body)
         .map_err(|e| Error::invalid_data(subject, format!("malformed JSON from the data provider: {e}")))?;
     reported_error(raw.status.as_deref(), raw.error, subject)?;
     let mut bars = Vec::new();
