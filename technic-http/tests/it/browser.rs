@@ -3,7 +3,7 @@
 //! Starts the server in-process on `127.0.0.1:0` over a synthetic universe that is slowed down so the
 //! progress can be watched, loads the dashboard, starts a scan, watches the progress bar advance and the
 //! results table fill, generates some cached traffic, opens the cache page and reads a non-zero hit rate
-//! that agrees with `/api/v1/metrics/current`. Screenshots go to `docs/img/`.
+//! that agrees with `/api/v1/metrics/current`. Screenshots go to `target/tmp/screenshots/` (copy them to `docs/img/` to refresh the README's).
 //!
 //! Without `chromedriver` on `PATH` the test prints why and passes, unless `CI` is set: then it must run.
 
@@ -214,7 +214,8 @@ async fn dashboard_in_headless_chromium() {
     if outcome.is_err() {
         // Keep what the page showed when it went wrong.
         if let Ok(png) = client.screenshot().await {
-            let path = std::env::temp_dir().join("technic-dashboard-failure.png");
+            let _ = std::fs::create_dir_all(screenshot_dir());
+            let path = screenshot_dir().join("technic-dashboard-failure.png");
             if std::fs::write(&path, png).is_ok() {
                 eprintln!("failure screenshot: {}", path.display());
             }
@@ -339,11 +340,10 @@ async fn wait_rows(client: &Client) -> anyhow::Result<u64> {
     }
 }
 
+/// Under `target/` (build output), so a test run changes no tracked file; copy the pictures to
+/// `docs/img/` to refresh the README's.
 fn screenshot_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("..")
-        .join("docs")
-        .join("img")
+    Path::new(env!("CARGO_TARGET_TMPDIR")).join("screenshots")
 }
 
 async fn save_screenshot(client: &Client, name: &str) -> anyhow::Result<()> {
