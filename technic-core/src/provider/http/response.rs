@@ -63,17 +63,31 @@ pub(super) struct GroupedPage {
     pub next_url: Option<String>,
 }
 
+/// A grouped-daily result: a ticker and the same bar fields as an aggregates result.
 #[derive(Deserialize)]
 struct RawGroupedBar {
     #[serde(rename = "T")]
     ticker: String,
-    t: i64,
-    o: f64,
-    h: f64,
-    l: f64,
-    c: f64,
-    #[serde(default)]
-    v: f64,
+    #[serde(flatten)]
+    bar: RawBar,
+}
+
+impl RawBar {
+    /// The bar, dated by `t` (epoch milliseconds, UTC date); an out-of-range `t` is invalid data for
+    /// `subject`.
+    fn into_bar(self, subject: &str) -> Result<Bar> {
+        let date = DateTime::from_timestamp_millis(self.t)
+            .ok_or_else(|| Error::invalid_data(subject, format!("timestamp {} is out of range", self.t)))?
+            .date_naive();
+        Ok(Bar {
+            date,
+            open: self.o,
+            high: self.h,
+            low: self.l,
+            close: self.c,
+            volume: self.v,
+        })
+    }
 }
 
 #[derive(Deserialize)]
@@ -112,19 +126,7 @@ pub(super) fn aggs_page(body: &[u8], symbol: &str) -> Result<AggsPage> {
         .results
         .unwrap_or_default()
         .into_iter()
-        .map(|b| {
-            let date = DateTime::from_timestamp_millis(b.t)
-                .ok_or_else(|| Error::invalid_data(symbol, format!("timestamp {} is out of range", b.t)))?
-                .date_naive();
-            Ok(Bar {
-                date,
-                open: b.o,
-                high: b.h,
-                low: b.l,
-                close: b.c,
-                volume: b.v,
-            })
-        })
+        .map(|b| b.into_bar(symbol))
         .collect::<Result<Vec<_>>>()?;
     Ok(AggsPage {
         bars,
@@ -143,18 +145,7 @@ pub(super) fn grouped_page(body: &[u8], subject: &str) -> Result<GroupedPage> {
         let Ok(symbol) = Symbol::parse(&b.ticker) else {
             continue;
         };
-        let date = DateTime::from_timestamp_millis(b.t)
-            .ok_or_else(|| Error::invalid_data(subject, format!("timestamp {} is out of range", b.t)))?
-            .date_naive();
-        let bar = Bar {
-            date,
-            open: b.o,
-            high: b.h,
-            low: b.l,
-            close: b.c,
-            volume: b.v,
-        };
-        bars.push((symbol, bar));
+        bars.push((symbol, b.bar.into_bar(subject)?));
     }
     Ok(GroupedPage {
         bars,
