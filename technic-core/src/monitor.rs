@@ -1,14 +1,17 @@
-//! The performance monitor: counts requests (cached or not), their latencies and errors; every interval
-//! (default 5 minutes) it takes a [`MetricSample`], keeps it in the store and in a CSV file, and checks
-//! the alert rules (with cooldowns), keeping and logging every alert that fires.
+//! The performance monitor, the one source of performance figures: counts lookups (cached or not), their
+//! latencies and errors, and the HTTP server's API requests; every interval (default 5 minutes) it takes a
+//! [`MetricSample`], keeps it in the store and in a CSV file, and checks the alert rules (with cooldowns),
+//! keeping and logging every alert that fires. The server also takes fine samples (every 5 s) for the
+//! dashboard from the same counters.
 //!
-//! A "request" is whatever the frontend measures: the scan pipeline records one per symbol fetched
-//! (cached when the memory cache or the store answered without the provider); the HTTP server will record
-//! one per API call. [`Monitor::run`] is the background task; it stops when its token is cancelled.
+//! A "lookup" is one symbol's data asked for: the scan pipeline records one per symbol fetched (cached
+//! when the memory cache or the store answered without the provider), the server one per symbol API call.
+//! [`Monitor::run`] is the background task; it stops when its token is cancelled.
 
 mod rules;
 mod types;
 
+use std::collections::VecDeque;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -16,6 +19,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
@@ -56,39 +60,57 @@ impl Default for MonitorConfig {
 /// Figures since the monitor started (not reset by sampling).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct MonitorTotals {
-    /// Requests recorded.
+    /// Lookups recorded.
     pub requests: u64,
-    /// Requests answered from a cache.
+    /// Lookups answered from a cache.
     pub cached: u64,
-    /// Requests that failed.
+    /// Lookups that failed.
     pub errors: u64,
     /// `cached / requests`.
     pub cache_hit_rate: f64,
     /// `errors / requests`.
     pub error_rate: f64,
-    /// Mean latency of cached requests, in milliseconds.
+    /// Mean latency of cached lookups, in milliseconds.
     pub avg_cached_ms: f64,
-    /// Mean latency of uncached requests, in milliseconds.
+    /// Mean latency of uncached lookups, in milliseconds.
     pub avg_uncached_ms: f64,
-    /// 99th percentile of cached requests, in milliseconds.
+    /// 99th percentile of cached lookups, in milliseconds.
     pub p99_cached_ms: f64,
-    /// 99th percentile of uncached requests, in milliseconds.
+    /// 99th percentile of uncached lookups, in milliseconds.
     pub p99_uncached_ms: f64,
-    /// Connections open now.
+    /// API requests being answered now.
     pub active_connections: u64,
+    /// API requests answered.
+    pub http_requests: u64,
+    /// API requests that ended in a server error.
+    pub http_errors: u64,
+    /// Sum of API response times, in seconds.
+    pub http_seconds: f64,
+    /// Median API response time, in milliseconds.
+    pub http_p50_ms: f64,
+    /// 95th percentile API response time, in milliseconds.
+    pub http_p95_ms: f64,
+    /// 99th percentile API response time, in milliseconds.
+    pub http_p99_ms: f64,
+    /// API requests answered in the last 60 seconds.
+    pub http_requests_last_minute: u64,
 }
 
+/// What one window (the last fine sample, the last persisted sample, or the start) has seen.
 #[derive(Debug)]
-struct Latencies {
+struct Window {
     cached: Histogram<u64>,
     uncached: Histogram<u64>,
     errors: u64,
     /// Exact sums (the histograms' means are rounded to their precision).
     sum_cached_us: u64,
     sum_uncached_us: u64,
+    http: Histogram<u64>,
+    http_errors: u64,
+    http_sum_us: u64,
 }
 
-impl Latencies {
+impl Window {
     fn new() -> Self {
         Self {
             cached: latency_histogram(),
@@ -96,6 +118,9 @@ impl Latencies {
             errors: 0,
             sum_cached_us: 0,
             sum_uncached_us: 0,
+            http: latency_histogram(),
+            http_errors: 0,
+            http_sum_us: 0,
         }
     }
 
@@ -110,25 +135,84 @@ impl Latencies {
         self.errors += u64::from(failed);
     }
 
+    fn record_http(&mut self, micros: u64, server_error: bool) {
+        self.http.saturating_record(micros);
+        self.http_sum_us = self.http_sum_us.saturating_add(micros);
+        self.http_errors += u64::from(server_error);
+    }
+
     fn requests(&self) -> u64 {
         self.cached.len() + self.uncached.len()
     }
+
+    /// The sample of what this window saw, stamped `at`.
+    fn sample(&self, at: DateTime<Utc>, active_connections: u64) -> MetricSample {
+        let requests = self.requests();
+        let mean = |sum: u64, n: u64| (n > 0).then(|| mean_ms(sum, n));
+        let http = self.http.len();
+        MetricSample {
+            at,
+            cache_hit_rate: ratio(self.cached.len(), requests),
+            avg_response_ms: mean_ms(self.sum_cached_us.saturating_add(self.sum_uncached_us), requests),
+            active_connections,
+            error_rate: ratio(self.errors, requests),
+            requests,
+            p95_cached_ms: self.cached.value_at_quantile(0.95) as f64 / 1e3,
+            p95_uncached_ms: self.uncached.value_at_quantile(0.95) as f64 / 1e3,
+            avg_cached_ms: mean(self.sum_cached_us, self.cached.len()),
+            avg_uncached_ms: mean(self.sum_uncached_us, self.uncached.len()),
+            http_requests: http,
+            http_avg_ms: mean_ms(self.http_sum_us, http),
+            http_error_rate: ratio(self.http_errors, http),
+        }
+    }
 }
 
-/// Counters and latency histograms, sampled on an interval. Share it as `Arc<Monitor>`.
+/// The monitor's windows, updated together under one lock.
+#[derive(Debug)]
+struct Windows {
+    /// Since the last fine sample (the dashboard's history).
+    fine: Window,
+    /// Since the last persisted sample (CSV log, store, alerts).
+    coarse: Window,
+    /// Since start.
+    total: Window,
+}
+
+impl Windows {
+    fn each(&mut self, f: impl Fn(&mut Window)) {
+        f(&mut self.fine);
+        f(&mut self.coarse);
+        f(&mut self.total);
+    }
+}
+
+/// Fine samples kept in memory: an hour at the server's default 5 s.
+pub const FINE_HISTORY: usize = 720;
+
+/// The one source of performance figures. Scans and the API record lookups into it, the server records
+/// every API request and its in-flight count; the dashboard, `/metrics`, the CSV log, the store's
+/// samples (so `technic report`) and the alert rules all read it.
+///
+/// Two sample streams come from the same counters: [`Monitor::sample_fine`] (the server calls it every few
+/// seconds; kept in memory for the dashboard's charts) and [`Monitor::sample`] (every
+/// [`MonitorConfig::interval`]; written to the CSV log and the store and checked against the rules).
+/// Share it as `Arc<Monitor>`.
 #[derive(Debug)]
 pub struct Monitor {
     config: MonitorConfig,
-    /// Since the last sample.
-    window: Mutex<Latencies>,
-    /// Since start.
-    total: Mutex<Latencies>,
-    active_connections: AtomicU64,
+    windows: Mutex<Windows>,
+    in_flight: AtomicU64,
+    /// API requests per second over the last minute, as (second since start, count).
+    per_second: Mutex<VecDeque<(u64, u64)>>,
+    started: std::time::Instant,
+    /// Fine samples, oldest first.
+    history: Mutex<VecDeque<MetricSample>>,
     cooldowns: Mutex<Cooldowns>,
     /// Whether cooldowns were seeded from the store's recent alerts.
     seeded: AtomicBool,
     /// The most recent alerts fired by this monitor, newest last.
-    recent: Mutex<std::collections::VecDeque<Alert>>,
+    recent: Mutex<VecDeque<Alert>>,
     /// Where sample and alert times come from.
     clock: Arc<dyn Clock>,
 }
@@ -155,17 +239,38 @@ fn mean_ms(sum_us: u64, n: u64) -> f64 {
     }
 }
 
+fn micros(d: Duration) -> u64 {
+    d.as_micros().min(u128::from(u64::MAX)) as u64
+}
+
+/// An API request being answered: counted in [`MonitorTotals::active_connections`] until dropped.
+#[derive(Debug)]
+#[must_use = "the request counts as in flight only while this lives"]
+pub struct InFlight<'a>(&'a Monitor);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
 impl Monitor {
     /// A monitor with `config`.
     pub fn new(config: MonitorConfig) -> Self {
         Self {
             config,
-            window: Mutex::new(Latencies::new()),
-            total: Mutex::new(Latencies::new()),
-            active_connections: AtomicU64::new(0),
+            windows: Mutex::new(Windows {
+                fine: Window::new(),
+                coarse: Window::new(),
+                total: Window::new(),
+            }),
+            in_flight: AtomicU64::new(0),
+            per_second: Mutex::new(VecDeque::with_capacity(64)),
+            started: std::time::Instant::now(),
+            history: Mutex::new(VecDeque::with_capacity(FINE_HISTORY)),
             cooldowns: Mutex::new(Cooldowns::default()),
             seeded: AtomicBool::new(false),
-            recent: Mutex::new(std::collections::VecDeque::new()),
+            recent: Mutex::new(VecDeque::new()),
             clock: Arc::new(SystemClock),
         }
     }
@@ -188,25 +293,61 @@ impl Monitor {
         &self.config
     }
 
-    /// Records one request that took `latency`, answered from a cache or not, failed or not.
-    pub fn record(&self, latency: Duration, cached: bool, failed: bool) {
-        let micros = latency.as_micros().min(u128::from(u64::MAX)) as u64;
-        for l in [&self.window, &self.total] {
-            l.lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .record(micros, cached, failed);
-        }
+    fn windows(&self) -> std::sync::MutexGuard<'_, Windows> {
+        self.windows.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Sets the number of open connections (reported in samples).
-    pub fn set_active_connections(&self, n: u64) {
-        self.active_connections.store(n, Ordering::Relaxed);
+    /// Records one lookup that took `latency`, answered from a cache or not, failed or not.
+    pub fn record(&self, latency: Duration, cached: bool, failed: bool) {
+        let us = micros(latency);
+        self.windows().each(|w| w.record(us, cached, failed));
+    }
+
+    /// Records one lookup that ended with `error` (or not). An unknown symbol and a cancelled lookup are
+    /// not failures of the system (the caller's input, the caller's choice), so they do not count as errors
+    /// for the error rate and its alert.
+    pub fn record_lookup(&self, latency: Duration, cached: bool, error: Option<&Error>) {
+        let failed = error.is_some_and(|e| !matches!(e, Error::NotFound { .. } | Error::Cancelled));
+        self.record(latency, cached, failed);
+    }
+
+    /// Marks an API request as being answered until the guard is dropped (also when its future is
+    /// dropped): the `ActiveConnections` figure.
+    pub fn request_started(&self) -> InFlight<'_> {
+        self.in_flight.fetch_add(1, Ordering::Relaxed);
+        InFlight(self)
+    }
+
+    /// Records one answered API request.
+    pub fn record_request(&self, latency: Duration, server_error: bool) {
+        let us = micros(latency);
+        self.windows().each(|w| w.record_http(us, server_error));
+        let second = self.started.elapsed().as_secs();
+        let mut ps = self.per_second.lock().unwrap_or_else(|e| e.into_inner());
+        match ps.back_mut() {
+            Some((s, n)) if *s == second => *n += 1,
+            _ => ps.push_back((second, 1)),
+        }
+        while ps.front().is_some_and(|(s, _)| *s + 60 < second) {
+            ps.pop_front();
+        }
     }
 
     /// Figures since the monitor started.
     pub fn totals(&self) -> MonitorTotals {
-        let t = self.total.lock().unwrap_or_else(|e| e.into_inner());
+        let second = self.started.elapsed().as_secs();
+        let last_minute = self
+            .per_second
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .filter(|(s, _)| *s + 60 >= second)
+            .map(|(_, n)| *n)
+            .sum();
+        let w = self.windows();
+        let t = &w.total;
         let requests = t.requests();
+        let q = |h: &Histogram<u64>, q: f64| h.value_at_quantile(q) as f64 / 1e3;
         MonitorTotals {
             requests,
             cached: t.cached.len(),
@@ -215,29 +356,47 @@ impl Monitor {
             error_rate: ratio(t.errors, requests),
             avg_cached_ms: mean_ms(t.sum_cached_us, t.cached.len()),
             avg_uncached_ms: mean_ms(t.sum_uncached_us, t.uncached.len()),
-            p99_cached_ms: t.cached.value_at_quantile(0.99) as f64 / 1e3,
-            p99_uncached_ms: t.uncached.value_at_quantile(0.99) as f64 / 1e3,
-            active_connections: self.active_connections.load(Ordering::Relaxed),
+            p99_cached_ms: q(&t.cached, 0.99),
+            p99_uncached_ms: q(&t.uncached, 0.99),
+            active_connections: self.in_flight.load(Ordering::Relaxed),
+            http_requests: t.http.len(),
+            http_errors: t.http_errors,
+            http_seconds: t.http_sum_us as f64 / 1e6,
+            http_p50_ms: q(&t.http, 0.5),
+            http_p95_ms: q(&t.http, 0.95),
+            http_p99_ms: q(&t.http, 0.99),
+            http_requests_last_minute: last_minute,
         }
     }
 
-    /// Takes a sample of the interval since the last one and starts a new interval.
+    /// Takes a sample of the interval since the last one and starts a new interval (the persisted stream).
     pub fn sample(&self) -> MetricSample {
-        let w = std::mem::replace(
-            &mut *self.window.lock().unwrap_or_else(|e| e.into_inner()),
-            Latencies::new(),
-        );
-        let requests = w.requests();
-        MetricSample {
-            at: self.clock.now(),
-            cache_hit_rate: ratio(w.cached.len(), requests),
-            avg_response_ms: mean_ms(w.sum_cached_us.saturating_add(w.sum_uncached_us), requests),
-            active_connections: self.active_connections.load(Ordering::Relaxed),
-            error_rate: ratio(w.errors, requests),
-            requests,
-            p95_cached_ms: w.cached.value_at_quantile(0.95) as f64 / 1e3,
-            p95_uncached_ms: w.uncached.value_at_quantile(0.95) as f64 / 1e3,
+        let w = std::mem::replace(&mut self.windows().coarse, Window::new());
+        w.sample(self.clock.now(), self.in_flight.load(Ordering::Relaxed))
+    }
+
+    /// Takes a fine sample of the interval since the last one, keeps it in the in-memory history
+    /// (at most [`FINE_HISTORY`]) and returns it.
+    pub fn sample_fine(&self) -> MetricSample {
+        let w = std::mem::replace(&mut self.windows().fine, Window::new());
+        let sample = w.sample(self.clock.now(), self.in_flight.load(Ordering::Relaxed));
+        let mut h = self.history.lock().unwrap_or_else(|e| e.into_inner());
+        if h.len() == FINE_HISTORY {
+            h.pop_front();
         }
+        h.push_back(sample.clone());
+        sample
+    }
+
+    /// Fine samples taken at or after `since`, oldest first.
+    pub fn history(&self, since: DateTime<Utc>) -> Vec<MetricSample> {
+        let h = self.history.lock().unwrap_or_else(|e| e.into_inner());
+        h.iter().filter(|s| s.at >= since).cloned().collect()
+    }
+
+    /// What this monitor's clock says.
+    pub fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
     }
 
     /// Checks `sample` against the rules; returns the alerts that fire (those in cooldown are held back).

@@ -266,6 +266,11 @@ pub async fn store_contract(store: &dyn crate::store::Store) {
             requests: 1,
             p95_cached_ms: 0.0,
             p95_uncached_ms: 0.0,
+            avg_cached_ms: (i > 0).then_some(0.5),
+            avg_uncached_ms: Some(i as f64 * 3.0),
+            http_requests: i as u64 * 7,
+            http_avg_ms: 2.5,
+            http_error_rate: 0.125,
         };
         store
             .save_metric_sample(&sample)
@@ -278,6 +283,13 @@ pub async fn store_contract(store: &dyn crate::store::Store) {
         .expect("metric_samples");
     let rates: Vec<f64> = samples.iter().map(|s| s.cache_hit_rate).collect();
     assert_eq!(rates, [0.1, 0.2], "samples from `since`, oldest first");
+    assert_eq!(
+        (samples[0].avg_cached_ms, samples[0].avg_uncached_ms),
+        (Some(0.5), Some(3.0))
+    );
+    assert_eq!(samples[0].http_requests, 7);
+    assert_eq!(samples[0].http_avg_ms, 2.5);
+    assert_eq!(samples[0].http_error_rate, 0.125);
     let alert = Alert {
         at: t0,
         rule: "high_error_rate".into(),

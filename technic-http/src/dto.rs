@@ -603,27 +603,32 @@ pub struct MetricsCurrent {
     pub alerts: Vec<AlertDto>,
 }
 
-/// One sample of `GET /api/v1/metrics/history`.
+/// One sample of `GET /api/v1/metrics/history`: the figures of one interval (5 s by default), from the
+/// same monitor whose 5-minute samples feed the CSV log, `technic report` and the alerts.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct MetricsSample {
     /// When taken.
     pub timestamp: DateTime<Utc>,
     /// Cache hit rate of the lookups during the interval (0–1; null when there were none).
     pub hit_rate: Option<f64>,
-    /// Mean API response time over the interval.
+    /// Mean lookup time over the interval (0 without lookups).
     pub avg_response_ms: f64,
-    /// Mean cached symbol lookup over the interval (null when none).
+    /// Mean cached lookup over the interval (null when none).
     pub avg_cached_ms: Option<f64>,
-    /// Mean uncached symbol lookup over the interval (null when none).
+    /// Mean uncached lookup over the interval (null when none).
     pub avg_uncached_ms: Option<f64>,
-    /// Requests per minute over the interval.
-    pub requests_per_minute: f64,
-    /// Server-error share over the interval.
+    /// Symbol data lookups (scans and the API) in the interval.
+    pub lookups: u64,
+    /// Failed lookups ÷ lookups in the interval.
     pub error_rate: f64,
-    /// Cumulative cache hits.
-    pub cache_hits: u64,
-    /// Cumulative cache misses.
-    pub cache_misses: u64,
+    /// API requests answered in the interval.
+    pub api_requests: u64,
+    /// Mean API response time over the interval (0 without requests).
+    pub api_avg_ms: f64,
+    /// Server-error share of the interval's API requests.
+    pub api_error_rate: f64,
+    /// API requests in flight when the sample was taken.
+    pub active_connections: u64,
 }
 
 /// `GET /api/v1/metrics/history`.

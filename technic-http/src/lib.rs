@@ -64,43 +64,15 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Counts a request in flight until it ends (or its future is dropped), into the monitor's
-/// `ActiveConnections` gauge.
-struct InFlight(AppState);
-
-impl InFlight {
-    fn enter(state: &AppState) -> Self {
-        let n = state
-            .metrics
-            .in_flight
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-            + 1;
-        state.monitor.set_active_connections(n);
-        Self(state.clone())
-    }
-}
-
-impl Drop for InFlight {
-    fn drop(&mut self) {
-        let n = self
-            .0
-            .metrics
-            .in_flight
-            .fetch_sub(1, std::sync::atomic::Ordering::Relaxed)
-            - 1;
-        self.0.monitor.set_active_connections(n);
-    }
-}
-
-/// Times every request and counts server errors; symbol lookups are split into cached and uncached.
+/// Times every request into the monitor, counts server errors, and counts the request in flight until it
+/// ends (or its future is dropped): the monitor's `ActiveConnections`.
 async fn record_metrics(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let start = Instant::now();
-    let _in_flight = InFlight::enter(&state);
+    let _in_flight = state.monitor.request_started();
     let response = next.run(req).await;
-    let outcome = response.extensions().get::<metrics::CacheOutcome>().copied();
     state
-        .metrics
-        .record(start.elapsed(), response.status().is_server_error(), outcome);
+        .monitor
+        .record_request(start.elapsed(), response.status().is_server_error());
     response
 }
 
@@ -283,7 +255,7 @@ async fn sample_metrics(state: AppState) {
     let mut last_flush = tokio::time::Instant::now();
     loop {
         tick.tick().await;
-        state.metrics.sample(&state.deps.cache.stats(), interval);
+        state.monitor.sample_fine();
         if last_flush.elapsed() >= std::time::Duration::from_secs(60) {
             popularity::flush(&state, &mut flushed).await;
             last_flush = tokio::time::Instant::now();

@@ -9,7 +9,6 @@ use technic_core::warm::CacheWarmer;
 use technic_core::{Deps, Monitor, MonitorConfig, Symbol, SymbolTracker, UniverseEntry, WarmerConfig};
 use tokio::sync::OnceCell;
 
-use crate::metrics::ApiMetrics;
 use crate::pool::{PoolCounters, counting};
 use crate::scans::Scans;
 
@@ -97,15 +96,14 @@ pub struct AppState {
     pub config: Arc<ServerConfig>,
     /// Scans started through the API.
     pub scans: Arc<Scans>,
-    /// Request metrics.
-    pub metrics: Arc<ApiMetrics>,
     /// When the server started.
     pub started: Instant,
     /// Calls to the data provider (the connection-pool figures).
     pub pool: Arc<PoolCounters>,
     /// Which symbols users ask for.
     pub tracker: Arc<SymbolTracker>,
-    /// Samples performance and raises alerts; scans and symbol lookups feed it.
+    /// The one source of performance figures: scans, symbol lookups and every API request feed it; the
+    /// dashboard, `/metrics`, the CSV log, the store's samples and the alerts read it.
     pub monitor: Arc<Monitor>,
     /// Keeps popular symbols in the cache (when configured).
     pub warmer: Option<Arc<CacheWarmer>>,
@@ -169,7 +167,6 @@ impl AppState {
             deps,
             config: Arc::new(config),
             scans,
-            metrics: Arc::new(ApiMetrics::default()),
             started: Instant::now(),
             names: Arc::new(OnceCell::new()),
             pages: Arc::new(crate::api::scans::page_cache(32 << 20)),

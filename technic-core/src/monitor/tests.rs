@@ -38,8 +38,9 @@ fn samples_cover_the_interval_only() {
         m.record(Duration::from_millis(2), true, false);
         m.record(Duration::from_millis(50), false, i == 0);
     }
-    m.set_active_connections(3);
+    let guards = [m.request_started(), m.request_started(), m.request_started()];
     let s = m.sample();
+    drop(guards);
     assert_eq!(s.requests, 16);
     assert!((s.cache_hit_rate - 0.5).abs() < 1e-12);
     assert!((s.error_rate - 1.0 / 16.0).abs() < 1e-12);
@@ -53,6 +54,56 @@ fn samples_cover_the_interval_only() {
     );
     assert_eq!(m.totals().requests, 16);
     assert_eq!(m.totals().errors, 1);
+    assert_eq!(m.totals().active_connections, 0, "dropped guards leave");
+}
+
+/// The dashboard's fine samples and the persisted samples come from the same counters: each sees every
+/// lookup and API request once, over its own interval.
+#[test]
+fn fine_and_persisted_samples_share_the_counters() {
+    let m = Monitor::new(MonitorConfig {
+        csv_path: None,
+        ..MonitorConfig::default()
+    });
+    m.record(Duration::from_millis(2), true, false);
+    m.record(Duration::from_millis(20), false, false);
+    m.record_request(Duration::from_millis(4), false);
+    let f1 = m.sample_fine();
+    assert_eq!((f1.requests, f1.http_requests), (2, 1));
+    assert_eq!(f1.avg_cached_ms, Some(2.0));
+    assert_eq!(f1.avg_uncached_ms, Some(20.0));
+    assert!((f1.http_avg_ms - 4.0).abs() < 1e-9);
+    m.record(Duration::from_millis(2), true, false);
+    m.record_request(Duration::from_millis(8), true);
+    let f2 = m.sample_fine();
+    assert_eq!((f2.requests, f2.http_requests), (1, 1));
+    assert_eq!(f2.avg_uncached_ms, None, "no uncached lookup in this interval");
+    assert_eq!(f2.http_error_rate, 1.0);
+    // The persisted sample covers both fine intervals.
+    let coarse = m.sample();
+    assert_eq!((coarse.requests, coarse.http_requests), (3, 2));
+    assert!((coarse.cache_hit_rate - 2.0 / 3.0).abs() < 1e-12);
+    assert!((coarse.http_avg_ms - 6.0).abs() < 1e-9);
+    assert!((coarse.http_error_rate - 0.5).abs() < 1e-12);
+    let history = m.history(DateTime::UNIX_EPOCH);
+    assert_eq!(history, vec![f1, f2]);
+    let t = m.totals();
+    assert_eq!((t.requests, t.http_requests, t.http_errors), (3, 2, 1));
+    assert_eq!(t.http_requests_last_minute, 2);
+    assert!((t.http_seconds - 0.012).abs() < 1e-9);
+    assert!(t.http_p99_ms >= 7.9, "{t:?}");
+}
+
+#[test]
+fn fine_history_is_bounded() {
+    let m = Monitor::new(MonitorConfig {
+        csv_path: None,
+        ..MonitorConfig::default()
+    });
+    for _ in 0..FINE_HISTORY + 10 {
+        m.sample_fine();
+    }
+    assert_eq!(m.history(DateTime::UNIX_EPOCH).len(), FINE_HISTORY);
 }
 
 #[test]
@@ -67,6 +118,7 @@ fn rules_fire_on_their_thresholds_only() {
         requests: 10,
         p95_cached_ms: 0.0,
         p95_uncached_ms: 0.0,
+        ..MetricSample::default()
     };
     assert!(rules.check(&s).is_empty(), "thresholds themselves do not fire");
     s.cache_hit_rate = 0.49;

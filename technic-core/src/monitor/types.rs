@@ -4,24 +4,44 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 /// One periodic sample of the system's performance.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+///
+/// Two kinds of work are measured. *Lookups* are requests for one symbol's data, from a scan or the API,
+/// answered from a cache (memory or store) or loaded from the provider: the hit rate, response times,
+/// error rate and the alert rules are about them. *API requests* are the HTTP server's answers (the
+/// `http_*` fields, zero outside the server).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct MetricSample {
     /// When the sample was taken.
     pub at: DateTime<Utc>,
-    /// Requests answered from a cache ÷ all requests in the interval (0 when there were none).
+    /// Lookups answered from a cache ÷ all lookups in the interval (0 when there were none).
     pub cache_hit_rate: f64,
-    /// Mean response time over the interval, in milliseconds.
+    /// Mean lookup response time over the interval, in milliseconds.
     pub avg_response_ms: f64,
-    /// Connections open when the sample was taken.
+    /// API requests being answered when the sample was taken (the server's in-flight requests).
     pub active_connections: u64,
-    /// Failed requests ÷ all requests in the interval (0 when there were none).
+    /// Failed lookups ÷ all lookups in the interval (0 when there were none).
     pub error_rate: f64,
-    /// Requests in the interval.
+    /// Lookups in the interval.
     pub requests: u64,
     /// 95th percentile of cached responses in the interval, in milliseconds.
     pub p95_cached_ms: f64,
     /// 95th percentile of uncached responses in the interval, in milliseconds.
     pub p95_uncached_ms: f64,
+    /// Mean of the interval's lookups answered from a cache, in milliseconds (`None` without any).
+    #[serde(default)]
+    pub avg_cached_ms: Option<f64>,
+    /// Mean of the interval's lookups that loaded data, in milliseconds (`None` without any).
+    #[serde(default)]
+    pub avg_uncached_ms: Option<f64>,
+    /// API requests answered in the interval.
+    #[serde(default)]
+    pub http_requests: u64,
+    /// Mean API response time in the interval, in milliseconds (0 without requests).
+    #[serde(default)]
+    pub http_avg_ms: f64,
+    /// API requests that ended in a server error ÷ API requests in the interval (0 without requests).
+    #[serde(default)]
+    pub http_error_rate: f64,
 }
 
 /// How serious an alert is.

@@ -7,6 +7,8 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use async_trait::async_trait;
 use chrono::NaiveDate;
@@ -24,18 +26,64 @@ pub const MAX_FILE_BYTES: u64 = 64 << 20;
 /// Reads `path` whole if it holds at most `max` bytes; a larger file (or an endless one) is an error
 /// naming it and the limit. Never reads more than `max + 1` bytes.
 pub fn read_bounded(path: &Path, max: u64) -> std::io::Result<Vec<u8>> {
-    use std::io::Read;
+    read_bounded_until(path, max, &AtomicBool::new(false))
+}
+
+/// [`read_bounded`] in chunks of [`READ_CHUNK`] bytes, giving up with [`std::io::ErrorKind::Interrupted`]
+/// as soon as `stop` is set: a cancelled scan does not keep a thread reading a large or slow file.
+pub fn read_bounded_until(path: &Path, max: u64, stop: &AtomicBool) -> std::io::Result<Vec<u8>> {
     let file = std::fs::File::open(path)?;
     // Checked first where the size is known (regular files), so a large file is refused at once.
-    if file.metadata().is_ok_and(|m| m.is_file() && m.len() > max) {
+    let known = file.metadata().ok().filter(|m| m.is_file()).map(|m| m.len());
+    if known.is_some_and(|len| len > max) {
         return Err(too_large(max));
     }
-    let mut buf = Vec::new();
-    file.take(max + 1).read_to_end(&mut buf)?;
-    if buf.len() as u64 > max {
-        return Err(too_large(max));
+    read_chunks(file, max, known.unwrap_or(0), stop)
+}
+
+/// Bytes read between two looks at the stop flag.
+pub const READ_CHUNK: usize = 1 << 20;
+
+fn read_chunks(
+    reader: impl std::io::Read,
+    max: u64,
+    hint: u64,
+    stop: &AtomicBool,
+) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut reader = reader.take(max + 1);
+    let mut buf = Vec::with_capacity(usize::try_from(hint.min(max)).unwrap_or(0));
+    loop {
+        if stop.load(Ordering::Relaxed) {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::Interrupted,
+                "reading stopped: the scan was cancelled",
+            ));
+        }
+        let n = (&mut reader).take(READ_CHUNK as u64).read_to_end(&mut buf)?;
+        if buf.len() as u64 > max {
+            return Err(too_large(max));
+        }
+        if n == 0 {
+            return Ok(buf);
+        }
     }
-    Ok(buf)
+}
+
+/// [`read_bounded`] on the blocking pool, stopping (within one chunk) when the returned future is dropped,
+/// as it is when a scan is cancelled or a request goes away.
+pub async fn read_bounded_async(path: PathBuf, max: u64) -> std::io::Result<Vec<u8>> {
+    struct StopOnDrop(Arc<AtomicBool>);
+    impl Drop for StopOnDrop {
+        fn drop(&mut self) {
+            self.0.store(true, Ordering::Relaxed);
+        }
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    let _stop_on_drop = StopOnDrop(stop.clone());
+    tokio::task::spawn_blocking(move || read_bounded_until(&path, max, &stop))
+        .await
+        .unwrap_or_else(|e| Err(std::io::Error::other(format!("file reader panicked: {e}"))))
 }
 
 fn too_large(max: u64) -> std::io::Error {
@@ -362,17 +410,20 @@ impl DataProvider for CsvDirProvider {
             .unwrap_or_default();
         let symbol = symbol.clone();
         let dir = self.dir.clone();
-        tokio::task::spawn_blocking(move || {
-            let text = read_bounded(&path, MAX_FILE_BYTES).map_err(|e| match e.kind() {
+        // Read off the runtime; a dropped (cancelled) fetch stops the read within one chunk.
+        let text = read_bounded_async(path.clone(), MAX_FILE_BYTES)
+            .await
+            .map_err(|e| match e.kind() {
                 std::io::ErrorKind::NotFound => {
                     Error::not_found(format!("symbol {symbol}: no file {file} in {}", dir.display()))
                 }
+                std::io::ErrorKind::Interrupted => Error::Cancelled,
                 _ => Error::invalid_data(&file, format!("cannot read {}: {e}", path.display())),
             })?;
-            Ok(parse_bars(&text, &file)?.into_range(range))
-        })
-        .await
-        .map_err(|e| Error::internal(format!("CSV reader panicked: {e}")))?
+        // Parsing is bounded by the file cap; it runs on the blocking pool too.
+        tokio::task::spawn_blocking(move || Ok(parse_bars(&text, &file)?.into_range(range)))
+            .await
+            .map_err(|e| Error::internal(format!("CSV parser panicked: {e}")))?
     }
 }
 
@@ -589,6 +640,68 @@ mod tests {
             let e = read_bounded(std::path::Path::new("/dev/zero"), 1024).unwrap_err();
             assert!(e.to_string().contains("limit"), "{e}");
         }
+    }
+
+    /// A reader that sets the stop flag after its third chunk, as a cancelled scan would mid-read.
+    struct Endless<'a> {
+        reads: usize,
+        bytes: usize,
+        stop: &'a AtomicBool,
+    }
+
+    impl std::io::Read for Endless<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            self.reads += 1;
+            if self.bytes >= 3 * READ_CHUNK {
+                self.stop.store(true, Ordering::Relaxed);
+            }
+            let n = buf.len().min(READ_CHUNK / 16);
+            buf[..n].fill(b'x');
+            self.bytes += n;
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn a_read_stops_within_one_chunk_of_the_stop_flag() {
+        let stop = AtomicBool::new(false);
+        let mut reader = Endless {
+            reads: 0,
+            bytes: 0,
+            stop: &stop,
+        };
+        let e = read_chunks(&mut reader, u64::MAX - 1, 0, &stop).unwrap_err();
+        assert_eq!(e.kind(), std::io::ErrorKind::Interrupted, "{e}");
+        assert!(e.to_string().contains("cancelled"), "{e}");
+        assert!(
+            reader.bytes <= 4 * READ_CHUNK,
+            "read {} bytes, more than one chunk after the flag was set",
+            reader.bytes
+        );
+        // Set before the first chunk: nothing is read.
+        let mut reader = Endless {
+            reads: 0,
+            bytes: 0,
+            stop: &stop,
+        };
+        assert!(read_chunks(&mut reader, 1024, 0, &stop).is_err());
+        assert_eq!(reader.reads, 0);
+    }
+
+    #[tokio::test]
+    async fn dropping_an_async_read_stops_it() {
+        // /dev/zero never ends: with a 1 TiB cap only the stop flag ends the read, and the blocking pool
+        // thread is back (the runtime shuts down below without waiting on a reader).
+        if !std::path::Path::new("/dev/zero").exists() {
+            return;
+        }
+        let read = read_bounded_async(PathBuf::from("/dev/zero"), 1 << 40);
+        let timed_out = tokio::time::timeout(std::time::Duration::from_millis(20), read).await;
+        assert!(timed_out.is_err(), "an endless read cannot finish");
+        let small = read_bounded_async(PathBuf::from("/dev/zero"), 10)
+            .await
+            .unwrap_err();
+        assert!(small.to_string().contains("limit"), "{small}");
     }
 
     #[tokio::test]

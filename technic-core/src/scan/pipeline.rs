@@ -375,7 +375,7 @@ impl<'a> Run<'a> {
                 if let Some(m) = &deps.monitor {
                     // Cached: answered by the memory cache or the store without asking the provider.
                     let cached = result.as_ref().is_ok_and(|f| !f.asked_provider);
-                    m.record(started.elapsed(), cached, result.is_err());
+                    m.record_lookup(started.elapsed(), cached, result.as_ref().err());
                 }
                 (entry, result)
             })

@@ -9,10 +9,10 @@ use rusqlite::{Connection, ErrorCode, TransactionBehavior};
 use crate::error::{Error, Result};
 
 /// The schema version this build writes.
-pub const SCHEMA_VERSION: i64 = 3;
+pub const SCHEMA_VERSION: i64 = 4;
 
 /// Migration `i` takes the schema from version `i` to `i + 1`.
-pub(super) const MIGRATIONS: [&str; 3] = [
+pub(super) const MIGRATIONS: [&str; 4] = [
     r"
 -- Bars in blocks of one symbol-year, column-wise (see codec.rs). Keyed by (symbol, year): loading the
 -- lazy window of many symbols is `symbol IN (…) AND year BETWEEN ? AND ?` on the primary key.
@@ -155,6 +155,16 @@ ALTER TABLE symbols_v2 RENAME TO symbols;
 -- v3: a run's provider-call counters, stale count, warnings and freshness, as one JSON object. Runs saved
 -- before have NULL here and read back with zeros, as they always did.
 ALTER TABLE scan_runs ADD COLUMN extra TEXT;
+",
+    r"
+-- v4: samples also carry the cached/uncached lookup means and the API's requests, mean response time and
+-- server-error rate (the monitor is the one metrics source of server and CLI). Older samples read back
+-- with no means and no API requests.
+ALTER TABLE metric_samples ADD COLUMN avg_cached_ms REAL;
+ALTER TABLE metric_samples ADD COLUMN avg_uncached_ms REAL;
+ALTER TABLE metric_samples ADD COLUMN http_requests INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE metric_samples ADD COLUMN http_avg_ms REAL NOT NULL DEFAULT 0;
+ALTER TABLE metric_samples ADD COLUMN http_error_rate REAL NOT NULL DEFAULT 0;
 ",
 ];
 

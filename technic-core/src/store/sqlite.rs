@@ -533,7 +533,12 @@ impl Store for SqliteStore {
                     s.error_rate,
                     s.requests as i64,
                     s.p95_cached_ms,
-                    s.p95_uncached_ms
+                    s.p95_uncached_ms,
+                    s.avg_cached_ms,
+                    s.avg_uncached_ms,
+                    s.http_requests as i64,
+                    s.http_avg_ms,
+                    s.http_error_rate
                 ])
             })
         })
@@ -556,6 +561,11 @@ impl Store for SqliteStore {
                             requests: r.get::<_, i64>(5)? as u64,
                             p95_cached_ms: r.get(6)?,
                             p95_uncached_ms: r.get(7)?,
+                            avg_cached_ms: r.get(8)?,
+                            avg_uncached_ms: r.get(9)?,
+                            http_requests: r.get::<_, i64>(10)? as u64,
+                            http_avg_ms: r.get(11)?,
+                            http_error_rate: r.get(12)?,
                         })
                     })?
                     .collect()

@@ -18,12 +18,17 @@ use crate::state::AppState;
 #[utoipa::path(get, path = "/api/v1/metrics/current", responses((status = 200, body = MetricsCurrent)))]
 pub async fn metrics_current(State(state): State<AppState>) -> Json<MetricsCurrent> {
     let cache = state.deps.cache.stats();
+    let totals = state.monitor.totals();
     Json(MetricsCurrent {
         cache: CacheDto::from(&cache),
         provider_calls: state.pool.snapshot(),
-        response_times: state.metrics.response_times(),
-        requests_per_minute: state.metrics.requests_per_minute(),
-        error_rate: state.metrics.error_rate(),
+        response_times: crate::metrics::response_times(&totals),
+        requests_per_minute: totals.http_requests_last_minute as f64,
+        error_rate: if totals.http_requests == 0 {
+            0.0
+        } else {
+            totals.http_errors as f64 / totals.http_requests as f64
+        },
         scans_running: state.scans.running(),
         alerts: state
             .monitor
@@ -60,7 +65,7 @@ pub async fn metrics_history(
     let minutes = q.minutes.unwrap_or(60).min(1440);
     Ok(Json(MetricsHistory {
         minutes,
-        samples: state.metrics.history(minutes),
+        samples: crate::metrics::history(&state.monitor, minutes),
     }))
 }
 
@@ -154,9 +159,11 @@ pub async fn health(State(state): State<AppState>) -> Json<Health> {
 /// Prometheus text format.
 #[utoipa::path(get, path = "/metrics", responses((status = 200, description = "Prometheus text exposition format")))]
 pub async fn prometheus(State(state): State<AppState>) -> impl IntoResponse {
-    let body = state
-        .metrics
-        .prometheus(&state.deps.cache.stats(), state.scans.running());
+    let body = crate::metrics::prometheus(
+        &state.monitor.totals(),
+        &state.deps.cache.stats(),
+        state.scans.running(),
+    );
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body)
 }
 

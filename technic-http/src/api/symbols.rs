@@ -16,7 +16,6 @@ use utoipa::IntoParams;
 
 use crate::dto::{BarsResponse, SymbolSnapshot};
 use crate::error::ApiError;
-use crate::metrics::CacheOutcome;
 use crate::state::AppState;
 
 fn parse_symbol(raw: &str) -> Result<Symbol, ApiError> {
@@ -40,18 +39,15 @@ async fn load(state: &AppState, symbol: &Symbol, range: DateRange) -> Result<(Ar
             .map_err(|bad| Error::invalid_data(symbol.as_str(), bad.reason))?;
         Ok(Arc::new(bars))
     });
-    let lookup = state.deps.cache.get_or_load(&key, loader).await?;
-    let hit = lookup.is_hit();
+    let started = std::time::Instant::now();
+    let lookup = state.deps.cache.get_or_load(&key, loader).await;
+    // One lookup for the monitor, like a scan's: cached when the cache answered.
+    let hit = lookup.as_ref().is_ok_and(|l| l.is_hit());
+    state
+        .monitor
+        .record_lookup(started.elapsed(), hit, lookup.as_ref().err());
+    let lookup = lookup?;
     Ok((lookup.into_bars(), hit))
-}
-
-fn with_outcome(mut response: Response, hit: bool) -> Response {
-    response.extensions_mut().insert(if hit {
-        CacheOutcome::Hit
-    } else {
-        CacheOutcome::Miss
-    });
-    response
 }
 
 /// Latest indicators and score of a symbol.
@@ -67,7 +63,7 @@ pub async fn snapshot(State(state): State<AppState>, Path(raw): Path<String>) ->
     let result =
         score_symbol(&entry, &bars).ok_or_else(|| ApiError::not_found(&format!("bars for {symbol}")))?;
     let body = SymbolSnapshot::new(&result, hit, state.deps.provider.is_demo());
-    Ok(with_outcome(Json(body).into_response(), hit))
+    Ok(Json(body).into_response())
 }
 
 /// Query of `GET /api/v1/symbols/{symbol}/bars`.
@@ -95,10 +91,7 @@ pub async fn bars(
     let range = DateRange::new(q.from.unwrap_or(default.from), q.to.unwrap_or(default.to))
         .map_err(|e| ApiError::request(StatusCode::BAD_REQUEST, "Invalid date range", e))?;
     // Read the default range through the cache (what scans and lookups share), then cut.
-    let (full, hit) = load(&state, &symbol, default).await?;
+    let (full, _) = load(&state, &symbol, default).await?;
     let bars = full.slice_range(range);
-    Ok(with_outcome(
-        Json(BarsResponse::new(symbol.as_str(), &bars)).into_response(),
-        hit,
-    ))
+    Ok(Json(BarsResponse::new(symbol.as_str(), &bars)).into_response())
 }

@@ -848,3 +848,59 @@ async fn active_connections_are_the_requests_in_flight() {
     assert_eq!(pending.await.unwrap().0, StatusCode::OK);
     assert_eq!(state.monitor.sample().active_connections, 0);
 }
+
+/// The dashboard's history, `/metrics` and the persisted (CSV, store, alerts) samples are one monitor's
+/// figures: the same lookups and requests, counted once each.
+#[tokio::test]
+async fn dashboard_prometheus_and_persisted_samples_agree() {
+    let st = state(5, None);
+    let app = router(st.clone());
+    let sym = SyntheticProvider::new(SyntheticConfig {
+        n_symbols: 5,
+        n_bars: 300,
+        ..SyntheticConfig::default()
+    });
+    let symbol = technic_core::DataProvider::universe(&sym).await.unwrap()[0]
+        .symbol
+        .to_string();
+    for _ in 0..2 {
+        let (s, v) = call(&app, "GET", &format!("/api/v1/symbols/{symbol}"), None, None).await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+    }
+    // An unknown symbol is the caller's mistake: a lookup, but not an error of the system.
+    let (s, _) = call(&app, "GET", "/api/v1/symbols/NOPE", None, None).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    st.monitor.sample_fine();
+
+    let (_, h) = call(&app, "GET", "/api/v1/metrics/history?minutes=5", None, None).await;
+    let fine = &h["samples"][0];
+    assert_eq!(fine["lookups"], 3, "{h}");
+    assert_eq!(fine["api_requests"], 3);
+    assert!(
+        (fine["hit_rate"].as_f64().unwrap() - 1.0 / 3.0).abs() < 1e-9,
+        "{fine}"
+    );
+    assert_eq!(fine["error_rate"], 0.0);
+
+    let (_, text) = call_text(&app, "/metrics").await;
+    assert!(text.contains("technic_lookups_total 3\n"), "{text}");
+    assert!(text.contains("technic_lookups_cached_total 1\n"), "{text}");
+    // The history request and this one are answered too.
+    assert!(text.contains("technic_http_requests_total 4\n"), "{text}");
+
+    let persisted = st.monitor.sample();
+    assert_eq!(persisted.requests, 3);
+    assert_eq!(persisted.http_requests, 5);
+    assert!((persisted.cache_hit_rate - 1.0 / 3.0).abs() < 1e-9);
+}
+
+async fn call_text(app: &Router, uri: &str) -> (StatusCode, String) {
+    let res = app
+        .clone()
+        .oneshot(Request::get(uri).body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    let status = res.status();
+    let bytes = res.into_body().collect().await.unwrap().to_bytes();
+    (status, String::from_utf8(bytes.to_vec()).unwrap())
+}

@@ -34,9 +34,11 @@ pub(super) const SQL_SKIPPED: &str =
     "SELECT symbol, category, reason FROM scan_skipped WHERE run_id = ?1 ORDER BY idx";
 pub(super) const SQL_RECENT_RUNS: &str = "SELECT id FROM scan_runs ORDER BY started_ms DESC LIMIT ?1";
 pub(super) const SQL_INSERT_SAMPLE: &str = "INSERT INTO metric_samples (at_ms, cache_hit_rate, avg_response_ms, \
-     active_connections, error_rate, requests, p95_cached_ms, p95_uncached_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
+     active_connections, error_rate, requests, p95_cached_ms, p95_uncached_ms, avg_cached_ms, avg_uncached_ms, \
+     http_requests, http_avg_ms, http_error_rate) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)";
 pub(super) const SQL_SAMPLES: &str = "SELECT at_ms, cache_hit_rate, avg_response_ms, active_connections, error_rate, \
-     requests, p95_cached_ms, p95_uncached_ms FROM metric_samples WHERE at_ms >= ?1 ORDER BY at_ms";
+     requests, p95_cached_ms, p95_uncached_ms, avg_cached_ms, avg_uncached_ms, http_requests, http_avg_ms, \
+     http_error_rate FROM metric_samples WHERE at_ms >= ?1 ORDER BY at_ms";
 pub(super) const SQL_INSERT_ALERT: &str = "INSERT INTO alerts (at_ms, rule, severity, value, threshold, message) \
      VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
 pub(super) const SQL_ALERTS: &str = "SELECT at_ms, rule, severity, value, threshold, message FROM alerts \

@@ -205,6 +205,7 @@ async fn metrics_alerts_access_counts_and_cached_summary() {
             requests: 100,
             p95_cached_ms: 1.0,
             p95_uncached_ms: 20.0,
+            ..MetricSample::default()
         };
         store.save_metric_sample(&sample).await.unwrap();
     }
@@ -488,6 +489,13 @@ async fn a_version_1_file_is_upgraded_keeping_everything() {
             ],
         )
         .unwrap();
+        // A v1 metric sample: no lookup means, no API figures yet.
+        tx.execute(
+            "INSERT INTO metric_samples (at_ms, cache_hit_rate, avg_response_ms, active_connections, error_rate, \
+             requests, p95_cached_ms, p95_uncached_ms) VALUES (1700000000000, 0.5, 3.0, 1, 0.0, 10, 1.0, 9.0)",
+            [],
+        )
+        .unwrap();
         tx.commit().unwrap();
     }
     let store = SqliteStore::open(&path).await.unwrap();
@@ -510,6 +518,22 @@ async fn a_version_1_file_is_upgraded_keeping_everything() {
     assert_eq!(kept[&old[0]], sample_bars(5, 10.0));
     let run = store.scan("old-run").await.unwrap().expect("run kept");
     assert_eq!((run.retries, run.warnings.len()), (0, 0));
+    let samples = store.metric_samples(DateTime::UNIX_EPOCH).await.unwrap();
+    assert_eq!(
+        samples,
+        vec![MetricSample {
+            at: DateTime::from_timestamp_millis(1_700_000_000_000).unwrap(),
+            cache_hit_rate: 0.5,
+            avg_response_ms: 3.0,
+            active_connections: 1,
+            error_rate: 0.0,
+            requests: 10,
+            p95_cached_ms: 1.0,
+            p95_uncached_ms: 9.0,
+            ..MetricSample::default()
+        }],
+        "a v1 sample reads back with no means and no API requests"
+    );
 }
 
 #[tokio::test]
@@ -532,6 +556,7 @@ async fn retention_prunes_old_runs_samples_and_alerts() {
                 requests: 1,
                 p95_cached_ms: 1.0,
                 p95_uncached_ms: 1.0,
+                ..MetricSample::default()
             })
             .await
             .unwrap();
