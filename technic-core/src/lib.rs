@@ -44,6 +44,7 @@ pub mod provider;
 pub mod retry;
 pub mod scan;
 pub mod score;
+pub mod screen;
 pub mod store;
 pub mod testing;
 pub mod warm;
@@ -66,6 +67,7 @@ pub use scan::{
     UniverseSelection, scan,
 };
 pub use score::{Signal, SubScores, TechRating};
+pub use screen::{PlanSettings, Regime, Screen, ScreenError, ScreenSpec, SortKey, TradePlan};
 pub use store::{BarExtent, BarsUpdate, MemoryStore, RunSummary, SqliteStore, Store};
 pub use tokio_util::sync::CancellationToken;
 pub use warm::{CacheWarmer, SymbolTracker, WarmerConfig, WarmerStatus};

@@ -92,6 +92,45 @@ impl Snapshot {
     /// Computes every standard-scan indicator at the last bar of `bars`.
     pub fn compute(bars: &Bars) -> Self {
         let (high, low, close, volume) = (&bars.high[..], &bars.low[..], &bars.close[..], &bars.volume[..]);
+        Self::from_parts(high, low, close, volume, &short_or_fused(high, low, close))
+    }
+
+    /// The snapshots of the last `depth` sessions: `[0]` at the last bar, `[k]` at the bar `k` sessions
+    /// before it (as [`Snapshot::compute`] on the bars up to it would give, bit for bit). Sessions before
+    /// the first bar are all-`None`. The recursive indicators run once over the history; only the window
+    /// ones are recomputed per session, so a depth of 6 costs little more than one snapshot.
+    pub fn recent(bars: &Bars, depth: usize) -> Vec<Self> {
+        let (high, low, close, volume) = (&bars.high[..], &bars.low[..], &bars.close[..], &bars.volume[..]);
+        let n = close.len();
+        let depth = depth.max(1);
+        let prefix = |m: usize| (&high[..m], &low[..m], &close[..m], &volume[..m]);
+        if n < FUSED_FROM + depth {
+            return (0..depth)
+                .map(|k| {
+                    if k >= n {
+                        return Self::default();
+                    }
+                    let (h, l, c, v) = prefix(n - k);
+                    Self::from_parts(h, l, c, v, &short_or_fused(h, l, c))
+                })
+                .collect();
+        }
+        let mut out = vec![Self::default(); depth];
+        let first = n + 1 - depth;
+        let mut state = Recursive::seed(high, low, close);
+        state.run(FUSED_FROM, &high[..first], &low[..first], &close[..first]);
+        for m in first..=n {
+            if m > first {
+                state.run(m - 1, &high[..m], &low[..m], &close[..m]);
+            }
+            let (h, l, c, v) = prefix(m);
+            out[n - m] = Self::from_parts(h, l, c, v, &RecursiveValues::from(&state));
+        }
+        out
+    }
+
+    /// The window indicators of the bars given plus the recursive values computed for them.
+    fn from_parts(high: &[f64], low: &[f64], close: &[f64], volume: &[f64], rec: &RecursiveValues) -> Self {
         let n = close.len();
         let mut s = Self::default();
         if n == 0 {
@@ -125,15 +164,6 @@ impl Snapshot {
         s.return_126 = ret(126);
         s.return_252 = ret(252);
 
-        let rec = if n > FUSED_FROM {
-            // The common case: seed every recursive indicator over the first 34 bars, then advance all of
-            // them together in one tight loop.
-            let mut state = Recursive::seed(high, low, close);
-            state.run(high, low, close);
-            RecursiveValues::from(&state)
-        } else {
-            short_history(high, low, close)
-        };
         s.ema_12 = rec.ema_12;
         s.ema_26 = rec.ema_26;
         s.macd = rec.macd;
@@ -310,13 +340,16 @@ impl Recursive {
     /// Two loops rather than one: all eleven running values plus constants do not fit in the 16 SSE
     /// registers, and spilling puts a store and a load on every loop-carried chain (profiled: about twice
     /// as slow). Each loop below keeps its state in registers.
-    fn run(&mut self, high: &[f64], low: &[f64], close: &[f64]) {
+    ///
+    /// `from` is the first bar to advance over (`FUSED_FROM` after [`Recursive::seed`], or where an
+    /// earlier call stopped).
+    fn run(&mut self, from: usize, high: &[f64], low: &[f64], close: &[f64]) {
         let n = close.len().min(high.len()).min(low.len());
         let (high, low, close) = (&high[..n], &low[..n], &close[..n]);
 
         let (mut ema12, mut slow, mut fast, mut signal) = (self.ema12, self.slow, self.fast, self.signal);
         let (mut gain, mut loss) = (self.gain, self.loss);
-        for i in FUSED_FROM..n {
+        for i in from..n {
             let c = close[i];
             ema12 = ema12 * (1.0 - K12) + c * K12;
             slow = slow * (1.0 - K26) + c * K26;
@@ -338,7 +371,7 @@ impl Recursive {
 
         let (mut atr, mut adx) = (self.atr, self.adx);
         let (mut minus_dm, mut plus_dm, mut tr_sum) = (self.dm.minus_dm, self.dm.plus_dm, self.dm.tr);
-        for i in FUSED_FROM..n {
+        for i in from..n {
             let (h, l, pc) = (high[i], low[i], close[i - 1]);
             let range = tr(h, l, pc);
             atr = atr * W14 + range * R14;
@@ -374,6 +407,18 @@ impl From<&Recursive> for RecursiveValues {
             atr_14: Some(st.atr),
             adx_14: Some(st.adx),
         }
+    }
+}
+
+/// The recursive values of a history of any length. The common case seeds every recursive indicator over
+/// the first 34 bars, then advances all of them together in one tight loop.
+fn short_or_fused(high: &[f64], low: &[f64], close: &[f64]) -> RecursiveValues {
+    if close.len() > FUSED_FROM {
+        let mut state = Recursive::seed(high, low, close);
+        state.run(FUSED_FROM, high, low, close);
+        RecursiveValues::from(&state)
+    } else {
+        short_history(high, low, close)
     }
 }
 

@@ -277,4 +277,28 @@ proptest! {
         let diffs = snapshot_vs_last(&Snapshot::compute(&bars), &full_series(&bars), close);
         prop_assert!(diffs.is_empty(), "{} bars:\n{}", bars.len(), diffs.join("\n"));
     }
+
+    /// `Snapshot::recent` equals `Snapshot::compute` on the bars up to each of the last sessions, bit for bit,
+    /// across the short-history boundary too.
+    #[test]
+    fn recent_snapshots_equal_snapshots_of_prefixes(bars in arb_bars(0..300), depth in 1usize..=6) {
+        let recent = Snapshot::recent(&bars, depth);
+        prop_assert_eq!(recent.len(), depth);
+        let n = bars.len();
+        for (k, got) in recent.iter().enumerate() {
+            let want = if k < n { Snapshot::compute(&prefix(&bars, n - k)) } else { Snapshot::default() };
+            prop_assert_eq!(got, &want, "{} bars, {} back", n, k);
+        }
+    }
+}
+
+fn prefix(bars: &Bars, len: usize) -> Bars {
+    Bars {
+        date: bars.date[..len].to_vec(),
+        open: bars.open[..len].to_vec(),
+        high: bars.high[..len].to_vec(),
+        low: bars.low[..len].to_vec(),
+        close: bars.close[..len].to_vec(),
+        volume: bars.volume[..len].to_vec(),
+    }
 }

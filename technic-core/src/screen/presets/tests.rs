@@ -1,0 +1,1 @@
+//! Every preset on crafted bars: ones that must pass it and ones that must not.
