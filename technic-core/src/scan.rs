@@ -25,7 +25,7 @@ pub use history::{
     same_bar,
 };
 pub use pipeline::{new_scan_id, scan};
-pub use rank::{rank, score_symbol};
+pub use rank::{Scored, rank, score_symbol, score_with_features};
 
 use crate::cache::{Cache, CacheStats};
 use crate::calendar::Market;
@@ -34,7 +34,8 @@ use crate::indicators::Snapshot;
 use crate::model::{DateRange, Symbol, UniverseEntry};
 use crate::monitor::Monitor;
 use crate::provider::{DataProvider, ProviderStats};
-use crate::score::{Signal, SubScores};
+use crate::score::{ExplainPart, Signal, SubScores};
+use crate::screen::{PlanSettings, Regime, ScreenSpec, TradePlan};
 use crate::store::Store;
 
 /// Which symbols a scan covers.
@@ -82,6 +83,16 @@ pub struct ScanRequest {
     /// run is not saved as a scan and its symbols are not counted as accessed.
     #[serde(default)]
     pub background: bool,
+    /// A filter expression and an order (see [`crate::screen`]); empty keeps every symbol, by rating.
+    #[serde(default)]
+    pub screen: ScreenSpec,
+    /// How trade plans are sized.
+    #[serde(default)]
+    pub plan: PlanSettings,
+    /// The benchmark for `rs_*` and the regime. `None`: SPY for a live source, else the equal-weight
+    /// index of the scanned universe.
+    #[serde(default)]
+    pub benchmark: Option<Symbol>,
 }
 
 impl Default for ScanRequest {
@@ -94,6 +105,9 @@ impl Default for ScanRequest {
             range: None,
             fetch_concurrency: 32,
             background: false,
+            screen: ScreenSpec::default(),
+            plan: PlanSettings::default(),
+            benchmark: None,
         }
     }
 }
@@ -214,10 +228,14 @@ pub struct FilterCounts {
     pub min_price: usize,
     /// Removed by `min_dollar_volume`.
     pub min_dollar_volume: usize,
+    /// Scored, but not selected by the screen expression. Not part of [`FilterCounts::total`]: these
+    /// symbols were scanned.
+    #[serde(default)]
+    pub screen: usize,
 }
 
 impl FilterCounts {
-    /// All symbols removed by filters.
+    /// All symbols removed by filters before scoring.
     pub fn total(&self) -> usize {
         self.sector + self.max_symbols + self.min_price + self.min_dollar_volume
     }
@@ -249,6 +267,9 @@ pub struct ScanResult {
     pub name: String,
     /// Sector, if known.
     pub sector: String,
+    /// Industry, if known.
+    #[serde(default)]
+    pub industry: String,
     /// Date of the last bar.
     pub date: chrono::NaiveDate,
     /// The date the values are as of: the last bar's (the same as `date`, named for what it means).
@@ -256,6 +277,33 @@ pub struct ScanResult {
     pub as_of: Option<chrono::NaiveDate>,
     /// Last close.
     pub close: f64,
+    /// Close ÷ previous close − 1, in percent.
+    #[serde(default)]
+    pub change_pct: Option<f64>,
+    /// Last session's volume.
+    #[serde(default)]
+    pub volume: Option<f64>,
+    /// Mean close × volume over 20 sessions.
+    #[serde(default)]
+    pub dollar_volume_20: Option<f64>,
+    /// ATR(14) ÷ close, in percent.
+    #[serde(default)]
+    pub atr_pct: Option<f64>,
+    /// (Upper − lower Bollinger band) ÷ middle band.
+    #[serde(default)]
+    pub bb_width: Option<f64>,
+    /// 21-session return minus the benchmark's.
+    #[serde(default)]
+    pub rs_21: Option<f64>,
+    /// 63-session return minus the benchmark's.
+    #[serde(default)]
+    pub rs_63: Option<f64>,
+    /// 126-session return minus the benchmark's.
+    #[serde(default)]
+    pub rs_126: Option<f64>,
+    /// 252-session return minus the benchmark's.
+    #[serde(default)]
+    pub rs_252: Option<f64>,
     /// The composite rating, 0–100.
     pub tech_rating: f64,
     /// The signal for the rating.
@@ -269,6 +317,12 @@ pub struct ScanResult {
     /// past their time to live.
     #[serde(default)]
     pub stale: bool,
+    /// Entry, stop, target and size (`None` without ATR; for an Avoid result only with shorts allowed).
+    #[serde(default)]
+    pub trade_plan: Option<TradePlan>,
+    /// The rating's parts; their points sum exactly to `tech_rating`.
+    #[serde(default)]
+    pub explain: Vec<ExplainPart>,
 }
 
 /// Everything a scan produced.
@@ -328,6 +382,12 @@ pub struct ScanReport {
     /// (`cache` counts the memory cache only).
     #[serde(default)]
     pub store_hits: usize,
+    /// Symbols the screen selected (before `top`); equals `scanned` without a screen.
+    #[serde(default)]
+    pub matched: usize,
+    /// The market regime of the benchmark (`None` when it had no bars).
+    #[serde(default)]
+    pub regime: Option<Regime>,
 }
 
 #[cfg(test)]

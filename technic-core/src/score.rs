@@ -102,7 +102,8 @@ impl fmt::Display for Signal {
 }
 
 impl TechRating {
-    /// Scores a snapshot; `close` is the last close.
+    /// Scores a snapshot; `close` is the last close. The value is exactly the sum of the
+    /// [`explain`] parts, in their order.
     pub fn compute(s: &Snapshot, close: f64) -> Self {
         let sub_scores = SubScores {
             trend: trend(s, close),
@@ -112,32 +113,288 @@ impl TechRating {
             oscillator: oscillator(s),
             breakout: breakout(s),
         };
-        let parts = [
-            sub_scores.trend,
-            sub_scores.momentum,
-            sub_scores.volume,
-            sub_scores.volatility,
-            sub_scores.oscillator,
-            sub_scores.breakout,
-        ];
-        let (mut sum, mut weight) = (0.0, 0.0);
-        for (p, w) in parts.iter().zip(WEIGHTS) {
-            if let Some(p) = p {
-                sum += p.clamp(-1.0, 1.0) * w;
-                weight += w;
-            }
-        }
-        let value = if weight > 0.0 {
-            50.0 + 50.0 * sum / weight
-        } else {
-            50.0
-        };
+        let value = points(&sub_scores).iter().fold(BASE, |sum, p| sum + p);
         Self {
             value,
             sub_scores,
             signal: Signal::from_rating(value),
         }
     }
+}
+
+/// The neutral rating every explanation starts from.
+pub const BASE: f64 = 50.0;
+
+/// The sub-score names, in [`SubScores`] field order.
+pub const COMPONENTS: [&str; 6] = [
+    "trend",
+    "momentum",
+    "volume",
+    "volatility",
+    "oscillator",
+    "breakout",
+];
+
+impl SubScores {
+    /// The sub-scores in [`COMPONENTS`] order.
+    pub fn as_array(&self) -> [Option<f64>; 6] {
+        [
+            self.trend,
+            self.momentum,
+            self.volume,
+            self.volatility,
+            self.oscillator,
+            self.breakout,
+        ]
+    }
+}
+
+/// Points each sub-score adds to [`BASE`]: `50 × score × weight ÷ (sum of the defined weights)`; 0 for an
+/// undefined one.
+fn points(sub: &SubScores) -> [f64; 6] {
+    let parts = sub.as_array();
+    let total: f64 = parts
+        .iter()
+        .zip(WEIGHTS)
+        .filter(|(p, _)| p.is_some())
+        .map(|(_, w)| w)
+        .sum();
+    std::array::from_fn(|i| match parts[i] {
+        Some(p) if total > 0.0 => 50.0 * p.clamp(-1.0, 1.0) * WEIGHTS[i] / total,
+        _ => 0.0,
+    })
+}
+
+/// One part of a rating: how many points a component added and why.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExplainPart {
+    /// `base`, or a sub-score's name.
+    pub component: String,
+    /// Points added to the rating (the parts sum exactly to `tech_rating`).
+    pub points: f64,
+    /// The component's weight (of 100; renormalised over the defined ones).
+    pub weight: f64,
+    /// The sub-score, −1 to 1 (`None`: not enough history, left out).
+    pub score: Option<f64>,
+    /// The values it read.
+    pub inputs: Vec<ExplainInput>,
+    /// The rule that fired, in words.
+    pub rule: String,
+}
+
+/// A value an explanation part read.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExplainInput {
+    /// Field name.
+    pub name: String,
+    /// Its value (`None`: missing).
+    pub value: Option<f64>,
+}
+
+fn inputs(pairs: &[(&str, Option<f64>)]) -> Vec<ExplainInput> {
+    pairs
+        .iter()
+        .map(|(n, v)| ExplainInput {
+            name: (*n).to_owned(),
+            value: *v,
+        })
+        .collect()
+}
+
+fn pct(v: f64) -> String {
+    format!("{:+.1} %", v * 100.0)
+}
+
+/// The parts of the rating of `s` at `close`: the base, then one per sub-score. Their points, summed in
+/// order from 0, equal [`TechRating::compute`]'s value exactly.
+pub fn explain(s: &Snapshot, close: f64) -> Vec<ExplainPart> {
+    let rating = TechRating::compute(s, close);
+    let sub = rating.sub_scores;
+    let pts = points(&sub);
+    let mut out = vec![ExplainPart {
+        component: "base".to_owned(),
+        points: BASE,
+        weight: 0.0,
+        score: None,
+        inputs: Vec::new(),
+        rule: "every rating starts neutral at 50; each component adds or takes away up to its weight ÷ 2"
+            .to_owned(),
+    }];
+    let above = |ma: Option<f64>, name: &str| {
+        ma.map(|m| {
+            format!(
+                "{} {name}",
+                if close > m {
+                    "above"
+                } else if close < m {
+                    "below"
+                } else {
+                    "at"
+                }
+            )
+        })
+    };
+    let rules: [(Vec<ExplainInput>, String); 6] = [
+        {
+            let mut parts: Vec<String> = [
+                above(s.sma_20, "SMA 20"),
+                above(s.sma_50, "SMA 50"),
+                above(s.sma_200, "SMA 200"),
+            ]
+            .into_iter()
+            .flatten()
+            .collect();
+            if let (Some(a), Some(b)) = (s.sma_50, s.sma_200) {
+                parts.push(format!(
+                    "SMA 50 {} SMA 200",
+                    if a > b {
+                        "above"
+                    } else if a < b {
+                        "below"
+                    } else {
+                        "at"
+                    }
+                ));
+            }
+            let adx = s.adx_14.map_or(String::new(), |adx| {
+                format!(
+                    "; ADX {adx:.0} keeps {:.0} % of it",
+                    100.0 * (0.5 + (adx - 10.0) / 30.0).clamp(0.5, 1.0)
+                )
+            });
+            (
+                inputs(&[
+                    ("close", Some(close)),
+                    ("sma_20", s.sma_20),
+                    ("sma_50", s.sma_50),
+                    ("sma_200", s.sma_200),
+                    ("adx_14", s.adx_14),
+                ]),
+                format!(
+                    "close {}{adx} (each above +1, below −1, averaged)",
+                    parts.join(", ")
+                ),
+            )
+        },
+        (
+            inputs(&[
+                ("return_21", s.return_21),
+                ("return_63", s.return_63),
+                ("return_126", s.return_126),
+                ("macd_hist", s.macd_hist),
+            ]),
+            format!(
+                "returns over 21/63/126 sessions {} (tanh of 10/20/30 % saturates), MACD histogram {}",
+                [s.return_21, s.return_63, s.return_126]
+                    .iter()
+                    .map(|r| r.map_or("n/a".to_owned(), pct))
+                    .collect::<Vec<_>>()
+                    .join(" / "),
+                s.macd_hist.map_or("n/a", |h| if h > 0.0 {
+                    "positive"
+                } else if h < 0.0 {
+                    "negative"
+                } else {
+                    "zero"
+                })
+            ),
+        ),
+        (
+            inputs(&[("volume_ratio_20", s.volume_ratio_20), ("return_21", s.return_21)]),
+            match s.volume_ratio_20 {
+                Some(r) if r > 1.0 => format!(
+                    "volume {r:.2}× its 20-session average confirms the {} 21-session move",
+                    if s.return_21.unwrap_or(0.0) >= 0.0 {
+                        "rising"
+                    } else {
+                        "falling"
+                    }
+                ),
+                Some(r) => format!("volume {r:.2}× its average: light volume confirms nothing"),
+                None => "not enough history".to_owned(),
+            },
+        ),
+        (
+            inputs(&[("atr_14", s.atr_14), ("close", Some(close))]),
+            s.atr_14.map_or("not enough history".to_owned(), |a| {
+                format!(
+                    "ATR is {:.2} % of price (1.5 % or less scores +1, 6 % or more −1)",
+                    a / close * 100.0
+                )
+            }),
+        ),
+        (
+            inputs(&[("rsi_14", s.rsi_14), ("bb_percent_b", s.bb_percent_b)]),
+            {
+                let rsi = s.rsi_14.map(|r| {
+                    let zone = if r > 80.0 {
+                        "overbought above 80"
+                    } else if r > 70.0 {
+                        "stretched 70–80"
+                    } else if r >= 50.0 {
+                        "in the bullish 50–70 zone"
+                    } else if r >= 30.0 {
+                        "weak 30–50"
+                    } else {
+                        "oversold below 30"
+                    };
+                    format!("RSI {r:.1} {zone}")
+                });
+                let pb = s.bb_percent_b.map(|b| {
+                    if b > 1.0 {
+                        format!("%B {b:.2} above the upper band (stretched)")
+                    } else {
+                        format!(
+                            "%B {b:.2} ({} half of the bands)",
+                            if b >= 0.5 { "upper" } else { "lower" }
+                        )
+                    }
+                });
+                [rsi, pb].into_iter().flatten().collect::<Vec<_>>().join("; ")
+            },
+        ),
+        (
+            inputs(&[
+                ("high_252_dist", s.high_252_dist),
+                ("low_252_dist", s.low_252_dist),
+            ]),
+            match (s.high_252_dist, s.low_252_dist) {
+                (Some(h), Some(l)) => format!(
+                    "{} from the 52-week high (within 5 % scores +1, 30 % below −1), {} above the 52-week low",
+                    pct(h),
+                    pct(l)
+                ),
+                _ => "not enough history (252 sessions)".to_owned(),
+            },
+        ),
+    ];
+    let defined: f64 = sub
+        .as_array()
+        .iter()
+        .zip(WEIGHTS)
+        .filter(|(p, _)| p.is_some())
+        .map(|(_, w)| w)
+        .sum();
+    for (i, (inputs, rule)) in rules.into_iter().enumerate() {
+        let score = sub.as_array()[i];
+        out.push(ExplainPart {
+            component: COMPONENTS[i].to_owned(),
+            points: pts[i],
+            weight: if score.is_some() && defined > 0.0 {
+                WEIGHTS[i] * 100.0 / defined
+            } else {
+                0.0
+            },
+            score,
+            inputs,
+            rule: if score.is_some() {
+                rule
+            } else {
+                "not enough history: left out, the other weights renormalised".to_owned()
+            },
+        });
+    }
+    out
 }
 
 fn sign(x: f64) -> f64 {
@@ -323,6 +580,36 @@ mod tests {
         assert_eq!(Signal::from_rating(55.0), Signal::Long);
         assert_eq!(Signal::from_rating(39.9), Signal::Avoid);
         assert_eq!(Signal::StrongLong.to_string(), "Strong Long");
+    }
+
+    #[test]
+    fn explanations_sum_exactly_to_the_rating() {
+        for (snap, close) in [
+            (bullish(), 100.0),
+            (bearish(), 100.0),
+            (Snapshot::default(), 10.0),
+        ] {
+            let parts = explain(&snap, close);
+            let sum = parts.iter().fold(0.0, |a, p| a + p.points);
+            assert_eq!(sum, TechRating::compute(&snap, close).value);
+            assert_eq!(parts.len(), 7);
+            assert_eq!(parts[0].component, "base");
+        }
+        let parts = explain(&bullish(), 100.0);
+        assert!(parts[1].rule.contains("above SMA 200"), "{}", parts[1].rule);
+        assert!(parts[5].rule.contains("bullish 50–70"), "{}", parts[5].rule);
+        let weights: f64 = parts.iter().map(|p| p.weight).sum();
+        assert!((weights - 100.0).abs() < 1e-9);
+        let short = Snapshot {
+            rsi_14: Some(25.0),
+            ..Snapshot::default()
+        };
+        let parts = explain(&short, 10.0);
+        assert!(parts[1].rule.contains("not enough history"));
+        assert_eq!(
+            parts[5].weight, 100.0,
+            "the only defined component carries all the weight"
+        );
     }
 
     #[test]

@@ -11,16 +11,19 @@ use tracing::{Instrument, debug, info, info_span, warn};
 
 use super::fetch::{CACHE_DOWN, CacheHealth, fetch_symbol};
 use super::history::StoredHistory;
+use super::rank::{plan_for, rank_scored};
 use super::reporter::Reporter;
 use super::{
-    Deps, FilterCounts, Filters, ScanReport, ScanRequest, ScanResult, ScanState, Skipped, StageTimings,
-    UniverseSelection, rank, score_symbol,
+    Deps, FilterCounts, Filters, ScanReport, ScanRequest, ScanState, Scored, Skipped, StageTimings,
+    UniverseSelection, score_with_features,
 };
 use crate::cache::BarsKey;
 use crate::error::{Error, Result};
 use crate::model::{Bars, DateRange, Symbol, Universe, UniverseEntry};
 use crate::progress::{ProgressSink, Stage};
 use crate::provider::ProviderStats;
+use crate::screen::regime::{EQUAL_WEIGHT, IndexAccumulator};
+use crate::screen::{Regime, Row, Screen, SortKey};
 
 /// Runs one scan. See the [module docs](super).
 ///
@@ -107,6 +110,19 @@ struct Run<'a> {
     adjusted: Vec<Symbol>,
     /// Symbols the store answered without asking the provider (and the memory cache did not hold).
     store_hits: usize,
+    /// The compiled screen expression and sort key.
+    screen: Option<Screen>,
+    sort: Option<SortKey>,
+    /// Sessions of fields each symbol needs (1 + the screen's look back).
+    depth: usize,
+    /// The benchmark's name and bars, when it is a symbol that loaded.
+    benchmark: Option<(String, Arc<Bars>)>,
+    /// The equal-weight index of the scored symbols (used without a benchmark symbol).
+    index: IndexAccumulator,
+    /// Why the benchmark symbol could not be used.
+    bench_warning: Option<String>,
+    /// Whether the provider's universe (when it was loaded) lists SPY, the default benchmark.
+    provider_lists_spy: bool,
 }
 
 impl<'a> Run<'a> {
@@ -132,6 +148,13 @@ impl<'a> Run<'a> {
             target: None,
             adjusted: Vec::new(),
             store_hits: 0,
+            screen: None,
+            sort: None,
+            depth: 1,
+            benchmark: None,
+            index: IndexAccumulator::default(),
+            bench_warning: None,
+            provider_lists_spy: false,
         }
     }
 
@@ -139,6 +162,15 @@ impl<'a> Run<'a> {
         let started_at = self.deps.market.now();
         let cache_before = self.deps.cache.stats();
         let range = self.req.range.unwrap_or_else(|| self.deps.default_range());
+        // A bad expression or plan setting fails before any work (frontends check them first too).
+        let (screen, sort) = self
+            .req
+            .screen
+            .compile()
+            .map_err(|e| Error::config(e.to_string()))?;
+        self.req.plan.validate().map_err(Error::config)?;
+        self.depth = screen.as_ref().map_or(1, Screen::depth);
+        (self.screen, self.sort) = (screen, sort);
         if self.deps.provider.live_source().is_some() {
             let calendar = self.deps.market.calendar;
             let expected = self.deps.market.expected_session();
@@ -173,11 +205,12 @@ impl<'a> Run<'a> {
             let t = Instant::now();
             let deadline = t + CANCEL_SCORING_BUDGET;
             let fetched = apply_bar_filters(fetched, &self.req.filters, &mut self.filtered);
+            let depth = self.depth;
             let scored = tokio::task::spawn_blocking(move || {
                 fetched
                     .iter()
                     .take_while(|_| Instant::now() < deadline)
-                    .filter_map(|(e, b)| score_caught(e, b).ok().flatten())
+                    .filter_map(|(e, b)| score_caught(e, b, depth).ok().flatten())
                     .collect::<Vec<_>>()
             })
             .await
@@ -195,6 +228,7 @@ impl<'a> Run<'a> {
                 .await;
         }
 
+        self.load_benchmark(&fetched, range).await;
         let t = Instant::now();
         let (scored, cancelled) = self.compute(fetched).await;
         self.timing.scanning_ms = ms(t);
@@ -212,15 +246,25 @@ impl<'a> Run<'a> {
         self.reporter
             .begin(Stage::LoadingUniverse, 1, "Loading universe…");
         let provider = &self.deps.provider;
+        let spy = Symbol::new("SPY");
+        let lists_spy = std::sync::atomic::AtomicBool::new(false);
+        let lists = |u: &Universe| {
+            if u.iter().any(|e| e.symbol == spy) {
+                lists_spy.store(true, std::sync::atomic::Ordering::Relaxed);
+            }
+        };
         let load = async {
             match &self.req.universe {
                 UniverseSelection::Entries(entries) => Ok(entries.clone()),
-                UniverseSelection::Provider => provider.universe().await,
+                UniverseSelection::Provider => provider.universe().await.inspect(|u| lists(u)),
                 UniverseSelection::Symbols(symbols) => {
                     // Names and sectors come from the provider's list when it has one; a provider that
                     // cannot list its universe still serves the symbols bare.
                     let known: HashMap<_, _> = match provider.universe().await {
-                        Ok(u) => u.into_iter().map(|e| (e.symbol.clone(), e)).collect(),
+                        Ok(u) => {
+                            lists(&u);
+                            u.into_iter().map(|e| (e.symbol.clone(), e)).collect()
+                        }
                         // A rejected key fails every later call too: say so now, once.
                         Err(e @ Error::Rejected { .. }) => return Err(e),
                         Err(e) => {
@@ -245,6 +289,7 @@ impl<'a> Run<'a> {
             () = self.cancel.cancelled() => return Ok(None),
             u = load => u?,
         };
+        self.provider_lists_spy = lists_spy.load(std::sync::atomic::Ordering::Relaxed);
         dedup(&mut universe);
         let universe_size = universe.len();
         apply_universe_filters(&mut universe, &self.req.filters, &mut self.filtered);
@@ -462,7 +507,7 @@ impl<'a> Run<'a> {
     }
 
     /// Applies the bar-based filters, then scores every symbol on blocking threads in chunks.
-    async fn compute(&mut self, fetched: Fetched) -> (Vec<ScanResult>, bool) {
+    async fn compute(&mut self, fetched: Fetched) -> (Vec<Scored>, bool) {
         let fetched = apply_bar_filters(fetched, &self.req.filters, &mut self.filtered);
         let total = fetched.len();
         self.reporter
@@ -480,15 +525,22 @@ impl<'a> Run<'a> {
         let mut running = tokio::task::JoinSet::new();
         let mut scored = Vec::with_capacity(total);
         let mut done = 0;
+        let (depth, need_index) = (self.depth, self.benchmark.is_none());
         loop {
             while running.len() < threads {
                 let Some(work) = chunks.next() else { break };
                 running.spawn_blocking(move || {
+                    let mut index = IndexAccumulator::default();
                     let results: Vec<_> = work
                         .iter()
-                        .map(|(e, b)| (e.symbol.clone(), score_caught(e, b)))
+                        .map(|(e, b)| {
+                            if need_index {
+                                index.add(b);
+                            }
+                            (e.symbol.clone(), score_caught(e, b, depth))
+                        })
                         .collect();
-                    results
+                    (results, index)
                 });
             }
             let joined = tokio::select! {
@@ -501,7 +553,8 @@ impl<'a> Run<'a> {
             };
             let Some(joined) = joined else { break };
             match joined {
-                Ok(results) => {
+                Ok((results, index)) => {
+                    self.index.merge(&index);
                     for (symbol, result) in results {
                         done += 1;
                         match result {
@@ -537,7 +590,7 @@ impl<'a> Run<'a> {
         started_at: chrono::DateTime<Utc>,
         range: DateRange,
         universe_size: usize,
-        scored: Vec<ScanResult>,
+        scored: Vec<Scored>,
         cache_before: crate::cache::CacheStats,
         state: ScanState,
     ) -> Result<ScanReport> {
@@ -547,16 +600,29 @@ impl<'a> Run<'a> {
         }
         let mut scored = scored;
         let mut behind = 0;
-        for r in &mut scored {
+        for s in &mut scored {
+            let r = &mut s.result;
             let old = self.target.is_some_and(|t| r.date < t);
             behind += usize::from(old);
             r.stale = old || self.stale.contains(&r.symbol);
         }
-        let n_stale = scored.iter().filter(|r| r.stale).count();
+        let n_stale = scored.iter().filter(|s| s.result.stale).count();
         let scanned = scored.len();
-        let results = rank(scored, self.req.top);
-        let provider_calls = self.deps.provider.stats().since(&self.provider_before);
         let mut warnings = Vec::new();
+        let regime = self.relative_strength(&mut scored, &mut warnings);
+        let scored = self.apply_screen(scored);
+        let matched = scored.len();
+        let results: Vec<_> = rank_scored(scored, self.req.top, self.sort)
+            .into_iter()
+            .map(|s| {
+                let plan = plan_for(&s, &self.req.plan);
+                let mut r = s.result;
+                r.trade_plan = plan;
+                r.explain = crate::score::explain(&r.indicators, r.close);
+                r
+            })
+            .collect();
+        let provider_calls = self.deps.provider.stats().since(&self.provider_before);
         if !self.cache_health.ok() {
             warnings.push(CACHE_DOWN.to_owned());
         }
@@ -606,6 +672,8 @@ impl<'a> Run<'a> {
             adjustments: self.adjusted.len(),
             freshness: self.target.map(|t| self.freshness(t)),
             store_hits: self.store_hits,
+            matched,
+            regime,
         };
         if let Some(store) = self.deps.store.as_ref().filter(|_| !self.req.background)
             && let Err(e) = store.save_scan_run(self.req, &report).await
@@ -639,6 +707,104 @@ impl<'a> Run<'a> {
 }
 
 impl Run<'_> {
+    /// Loads the benchmark symbol's bars: the one asked for, or SPY for a live source. A symbol of the
+    /// universe is reused; one that fails leaves the equal-weight index in its place, with a warning.
+    async fn load_benchmark(&mut self, fetched: &Fetched, range: DateRange) {
+        let symbol = match &self.req.benchmark {
+            Some(s) => s.clone(),
+            // SPY by default when a live provider lists it: a local or demo universe is its own benchmark.
+            None if self.deps.provider.live_source().is_some() && self.provider_lists_spy => {
+                Symbol::new("SPY")
+            }
+            None => return,
+        };
+        if let Some((_, bars)) = fetched.iter().find(|(e, _)| e.symbol == symbol) {
+            self.benchmark = Some((symbol.to_string(), bars.clone()));
+            return;
+        }
+        let load = fetch_symbol(self.deps, &self.cache_health, None, &symbol, range, self.target);
+        let loaded = tokio::select! {
+            biased;
+            () = self.cancel.cancelled() => return,
+            loaded = load => loaded,
+        };
+        match loaded {
+            Ok(f) if !f.bars.is_empty() => self.benchmark = Some((symbol.to_string(), f.bars)),
+            Ok(_) => self.bench_warning = Some(format!("Benchmark {symbol} has no bars in the range")),
+            Err(e) => {
+                self.bench_warning = Some(format!(
+                    "Benchmark {symbol} could not be loaded ({})",
+                    e.user_message()
+                ))
+            }
+        }
+    }
+
+    /// The regime of the benchmark (or the equal-weight index) and every symbol's `rs_*`.
+    fn relative_strength(&mut self, scored: &mut [Scored], warnings: &mut Vec<String>) -> Option<Regime> {
+        let (name, bars) = match self.benchmark.clone() {
+            Some((name, bars)) => (name, bars),
+            None => {
+                if let Some(why) = self.bench_warning.take() {
+                    warnings.push(format!(
+                        "{why}: relative strength and the regime use the {EQUAL_WEIGHT} instead"
+                    ));
+                }
+                (EQUAL_WEIGHT.to_owned(), Arc::new(self.index.finish()?))
+            }
+        };
+        let depth = scored.iter().map(|s| s.features.depth).max().unwrap_or(1);
+        let returns: Vec<[f64; 4]> = crate::indicators::Snapshot::recent(&bars, depth)
+            .iter()
+            .map(|s| [s.return_21, s.return_63, s.return_126, s.return_252].map(|r| r.unwrap_or(f64::NAN)))
+            .collect();
+        for s in scored.iter_mut() {
+            s.features.set_relative_strength(&returns);
+            let f = &s.features;
+            let r = &mut s.result;
+            (r.rs_21, r.rs_63, r.rs_126, r.rs_252) = (
+                f.value("rs_21"),
+                f.value("rs_63"),
+                f.value("rs_126"),
+                f.value("rs_252"),
+            );
+        }
+        Regime::of(&name, &bars)
+    }
+
+    /// Keeps the symbols the screen selects (all without one), counting the others.
+    fn apply_screen(&mut self, scored: Vec<Scored>) -> Vec<Scored> {
+        let Some(screen) = &self.screen else {
+            return scored;
+        };
+        let signals: Vec<&'static str> = scored.iter().map(|s| s.result.signal.as_str()).collect();
+        let rows: Vec<Row<'_>> = scored
+            .iter()
+            .zip(&signals)
+            .map(|(s, signal)| Row {
+                features: &s.features,
+                text: [
+                    s.result.symbol.as_str(),
+                    &s.result.name,
+                    &s.result.sector,
+                    &s.result.industry,
+                    signal,
+                ],
+            })
+            .collect();
+        let keep = screen.select(&rows);
+        drop(rows);
+        let before = scored.len();
+        let kept: Vec<Scored> = scored
+            .into_iter()
+            .zip(keep)
+            .filter(|(_, k)| *k)
+            .map(|(s, _)| s)
+            .collect();
+        self.filtered.screen = before - kept.len();
+        kept
+    }
+
     /// "as of the 2026-11-25 session (market closed today (Thanksgiving Day))".
     fn freshness(&self, target: NaiveDate) -> String {
         let market = &self.deps.market;
@@ -652,8 +818,12 @@ impl Run<'_> {
 
 /// Scores one symbol, turning a panic in the maths into an error naming it, so one bad symbol costs
 /// exactly that symbol.
-fn score_caught(entry: &UniverseEntry, bars: &Bars) -> std::result::Result<Option<ScanResult>, String> {
-    caught(|| score_symbol(entry, bars))
+fn score_caught(
+    entry: &UniverseEntry,
+    bars: &Bars,
+    depth: usize,
+) -> std::result::Result<Option<Scored>, String> {
+    caught(|| score_with_features(entry, bars, depth))
 }
 
 /// Runs `f`, turning a panic into its message.

@@ -101,7 +101,6 @@ pub(crate) mod idx {
             }
         };
     }
-    field!(close, "close");
     field!(rs_21, "rs_21");
     field!(return_21, "return_21");
 }

@@ -24,6 +24,8 @@ struct RunExtra {
     adjustments: usize,
     freshness: Option<String>,
     store_hits: usize,
+    matched: Option<usize>,
+    regime: Option<crate::screen::Regime>,
 }
 
 pub(super) fn load_run(conn: &Connection, p: &QueryProfile, id: &str) -> Result<Option<ScanReport>> {
@@ -137,6 +139,9 @@ pub(super) fn load_run(conn: &Connection, p: &QueryProfile, id: &str) -> Result<
         adjustments: extra.adjustments,
         freshness: extra.freshness,
         store_hits: extra.store_hits,
+        // Runs saved before screens existed matched everything they scanned.
+        matched: extra.matched.unwrap_or(scanned as usize),
+        regime: extra.regime,
         id,
     }))
 }
@@ -159,6 +164,8 @@ pub(super) fn save_run(
         adjustments: r.adjustments,
         freshness: r.freshness.clone(),
         store_hits: r.store_hits,
+        matched: Some(r.matched),
+        regime: r.regime.clone(),
     })?;
     // Replacing a run deletes its old results and skips through the foreign keys' ON DELETE CASCADE.
     timed(p, "delete_run", || {

@@ -28,6 +28,8 @@ fn report(id: &str, n_results: usize) -> ScanReport {
         adjustments: 0,
         freshness: None,
         store_hits: 0,
+        matched: n_results,
+        regime: crate::screen::Regime::of("SPY", &bars),
         id: id.to_owned(),
         state: ScanState::Complete,
         error: None,
