@@ -27,6 +27,96 @@ pub enum Command {
     Report(ReportArgs),
     /// Fetch the most popular symbols into the store now, so the next scan reads them locally.
     Warm(WarmArgs),
+    /// List the preset screens: name, then description and expression.
+    Presets,
+    /// Save, list and delete named screens (kept in the store).
+    #[command(subcommand)]
+    Screen(ScreenCommand),
+    /// Explain a symbol's rating part by part, with its trade plan.
+    Explain(ExplainArgs),
+}
+
+/// `technic screen …`.
+#[derive(Debug, Subcommand)]
+pub enum ScreenCommand {
+    /// Save (or replace) a screen: `technic screen save dips --where "rsi_14 < 30" --sort rsi_14:asc`.
+    Save {
+        /// Its name: letters, digits, '-' or '_'.
+        name: String,
+        /// The filter expression.
+        #[arg(long = "where", value_name = "EXPR")]
+        where_: Option<String>,
+        /// Start from a preset (combined with --where by `and`).
+        #[arg(long, value_name = "NAME")]
+        preset: Option<String>,
+        /// Order of results: FIELD[:asc|desc].
+        #[arg(long, value_name = "FIELD[:asc|desc]")]
+        sort: Option<String>,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// List the saved screens.
+    List {
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// Delete a saved screen.
+    Rm {
+        /// Its name.
+        name: String,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+}
+
+/// How trade plans are sized: shared by `scan` and `explain`.
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    /// Account value the plans' sizes are computed for.
+    #[arg(long, default_value_t = 100_000.0, value_name = "AMOUNT")]
+    pub account: f64,
+
+    /// Risk per trade, in percent of the account.
+    #[arg(long, default_value_t = 1.0, value_name = "PCT")]
+    pub risk_pct: f64,
+
+    /// Target distance ÷ stop distance.
+    #[arg(long, default_value_t = 2.0, value_name = "R")]
+    pub reward_risk: f64,
+
+    /// Plan short trades for Avoid results (by default they get no plan).
+    #[arg(long)]
+    pub allow_shorts: bool,
+
+    /// Benchmark for relative strength (`rs_*`) and the market regime [default: SPY for polygon when it
+    /// lists it; otherwise the equal-weight index of the scanned symbols].
+    #[arg(long, value_name = "SYMBOL")]
+    pub benchmark: Option<String>,
+}
+
+/// `technic explain` arguments.
+#[derive(Debug, Args)]
+pub struct ExplainArgs {
+    /// The symbol.
+    pub symbol: String,
+
+    /// Where the data comes from.
+    #[command(flatten)]
+    pub source: SourceArgs,
+
+    #[command(flatten)]
+    pub plan: PlanArgs,
+
+    /// Print the explanation as JSON.
+    #[arg(long)]
+    pub json: bool,
+
+    #[command(flatten)]
+    pub store: StoreArgs,
+
+    /// Run without a store.
+    #[arg(long, conflicts_with = "store")]
+    pub no_store: bool,
 }
 
 /// `technic warm` arguments.
@@ -191,6 +281,26 @@ pub struct ScanArgs {
     /// Scan at most this many symbols.
     #[arg(long, value_name = "N")]
     pub max_symbols: Option<usize>,
+
+    /// Keep symbols for which this expression holds, e.g. "rsi_14 < 30 and close > sma_200" (see
+    /// `technic presets` and the user guide's Screens section).
+    #[arg(long = "where", value_name = "EXPR")]
+    pub where_: Option<String>,
+
+    /// Screen with a preset (`technic presets` lists them); combined with --where by `and`.
+    #[arg(long, value_name = "NAME")]
+    pub preset: Option<String>,
+
+    /// Screen with a saved screen (`technic screen list`); combined with --preset and --where.
+    #[arg(long, value_name = "NAME")]
+    pub screen: Option<String>,
+
+    /// Order results by a numeric field: FIELD[:asc|desc] (default: by rating).
+    #[arg(long, value_name = "FIELD[:asc|desc]")]
+    pub sort: Option<String>,
+
+    #[command(flatten)]
+    pub plan: PlanArgs,
 
     /// No progress output.
     #[arg(short, long)]

@@ -5,6 +5,7 @@ mod args;
 mod progress;
 mod render;
 mod report;
+mod screens;
 mod warm;
 mod wire;
 
@@ -21,6 +22,7 @@ use crate::args::{Cli, Command, OutputFormat};
 mod exit {
     pub const OK: u8 = 0;
     pub const FAILED: u8 = 1;
+    pub const USAGE: u8 = 2;
     pub const CONFIG: u8 = 3;
     pub const CANCELLED: u8 = 130;
 }
@@ -50,6 +52,9 @@ async fn run(cli: Cli) -> u8 {
         Command::Serve(args) => run_serve(args).await,
         Command::Report(args) => report::run(&args).await,
         Command::Warm(args) => warm::run(&args).await,
+        Command::Presets => screens::presets(),
+        Command::Screen(cmd) => screens::screen(cmd).await,
+        Command::Explain(args) => screens::explain(&args).await,
     };
     match result {
         Ok(code) => code,
@@ -58,7 +63,9 @@ async fn run(cli: Cli) -> u8 {
                 .chain()
                 .filter_map(|c| c.downcast_ref::<technic_core::Error>())
                 .any(|c| c.actions().contains(&technic_core::Action::FixConfig));
-            let code = if e.downcast_ref::<wire::ConfigError>().is_some() || fix_config {
+            let code = if e.downcast_ref::<wire::UsageError>().is_some() {
+                exit::USAGE
+            } else if e.downcast_ref::<wire::ConfigError>().is_some() || fix_config {
                 exit::CONFIG
             } else {
                 exit::FAILED

@@ -37,6 +37,11 @@ pub fn table(out: &mut impl Write, r: &ScanReport) -> std::io::Result<()> {
             "MACD hist",
             "21d",
             "Vol×",
+            "Chg%",
+            "Entry",
+            "Stop",
+            "Target",
+            "Shares",
         ]);
         for res in &r.results {
             let ind = &res.indicators;
@@ -56,6 +61,13 @@ pub fn table(out: &mut impl Write, r: &ScanReport) -> std::io::Result<()> {
                 Cell::new(fmt_opt(ind.macd_hist, 3)).set_alignment(CellAlignment::Right),
                 Cell::new(fmt_pct(ind.return_21)).set_alignment(CellAlignment::Right),
                 Cell::new(fmt_opt(ind.volume_ratio_20, 2)).set_alignment(CellAlignment::Right),
+                Cell::new(res.change_pct.map_or("—".to_owned(), |c| format!("{c:+.2}")))
+                    .set_alignment(CellAlignment::Right),
+                Cell::new(fmt_opt(res.trade_plan.map(|p| p.entry), 2)).set_alignment(CellAlignment::Right),
+                Cell::new(fmt_opt(res.trade_plan.map(|p| p.stop), 2)).set_alignment(CellAlignment::Right),
+                Cell::new(fmt_opt(res.trade_plan.map(|p| p.target), 2)).set_alignment(CellAlignment::Right),
+                Cell::new(res.trade_plan.map_or("—".to_owned(), |p| p.shares.to_string()))
+                    .set_alignment(CellAlignment::Right),
             ]);
         }
         writeln!(out, "{t}")?;
@@ -83,6 +95,16 @@ pub fn summary(out: &mut impl Write, r: &ScanReport) -> std::io::Result<()> {
     )?;
     if let Some(f) = &r.freshness {
         writeln!(out, "  data: {f}")?;
+    }
+    if r.filtered.screen > 0 || r.matched != r.scanned {
+        writeln!(
+            out,
+            "  screen: {} of {} scanned symbols matched",
+            r.matched, r.scanned
+        )?;
+    }
+    if let Some(regime) = &r.regime {
+        writeln!(out, "  regime: {}", regime.summary())?;
     }
     for w in &r.warnings {
         writeln!(out, "  warning: {w}")?;
@@ -159,7 +181,8 @@ pub fn csv(out: &mut impl Write, r: &ScanReport) -> std::io::Result<()> {
     let names = technic_core::indicators::INDICATOR_NAMES;
     writeln!(
         out,
-        "rank,symbol,sector,date,close,tech_rating,signal,{},demo",
+        "rank,symbol,sector,date,close,tech_rating,signal,{},change_pct,volume,dollar_volume_20,atr_pct,\
+         bb_width,rs_21,rs_63,rs_126,rs_252,plan_side,entry,stop,target,shares,demo",
         names.join(",")
     )?;
     for res in &r.results {
@@ -169,9 +192,37 @@ pub fn csv(out: &mut impl Write, r: &ScanReport) -> std::io::Result<()> {
             .iter()
             .map(|(_, v)| v.map(|v| v.to_string()).unwrap_or_default())
             .collect();
+        let opt = |v: Option<f64>| v.map(|v| v.to_string()).unwrap_or_default();
+        let extra = [
+            res.change_pct,
+            res.volume,
+            res.dollar_volume_20,
+            res.atr_pct,
+            res.bb_width,
+            res.rs_21,
+            res.rs_63,
+            res.rs_126,
+            res.rs_252,
+        ]
+        .map(opt)
+        .join(",");
+        let plan = match &res.trade_plan {
+            Some(p) => format!(
+                "{},{},{},{},{}",
+                serde_json::to_value(p.side)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_owned))
+                    .unwrap_or_default(),
+                p.entry,
+                p.stop,
+                p.target,
+                p.shares
+            ),
+            None => ",,,,".to_owned(),
+        };
         writeln!(
             out,
-            "{},{},{},{},{},{:.4},{},{},{}",
+            "{},{},{},{},{},{:.4},{},{},{extra},{plan},{}",
             res.rank,
             res.symbol,
             csv_field(&res.sector),

@@ -11,7 +11,47 @@ use technic_core::{
     UniverseSelection,
 };
 
-use crate::args::{ScanArgs, ServeArgs, SourceArgs, StoreArgs};
+use crate::args::{PlanArgs, ScanArgs, ServeArgs, SourceArgs, StoreArgs};
+
+/// A command-line value that is wrong as written, such as a malformed screen expression (exit code 2, as
+/// for clap's own usage errors).
+#[derive(Debug)]
+pub struct UsageError(pub String);
+
+impl fmt::Display for UsageError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for UsageError {}
+
+/// A usage error (exit 2) from a screen error: the message, the caret under the problem, close names.
+pub fn usage(e: &technic_core::ScreenError, flag: &str) -> anyhow::Error {
+    anyhow::Error::new(UsageError(format!("{flag}: {}\n{}", e.message, e.caret())))
+}
+
+/// The plan settings of `--account`, `--risk-pct`, `--reward-risk`, `--allow-shorts`.
+pub fn plan(args: &PlanArgs) -> anyhow::Result<technic_core::PlanSettings> {
+    let settings = technic_core::PlanSettings {
+        account: args.account,
+        risk_pct: args.risk_pct,
+        reward_risk: args.reward_risk,
+        allow_shorts: args.allow_shorts,
+    };
+    settings
+        .validate()
+        .map_err(|e| anyhow::Error::new(UsageError(format!("trade plan: {e}"))))?;
+    Ok(settings)
+}
+
+/// `--benchmark` as a symbol.
+pub fn benchmark(args: &PlanArgs) -> anyhow::Result<Option<Symbol>> {
+    args.benchmark
+        .as_deref()
+        .map(|s| Symbol::parse(s).map_err(|e| anyhow::Error::new(UsageError(format!("--benchmark: {e}")))))
+        .transpose()
+}
 
 /// A problem with the command line or configuration (exit code 3).
 #[derive(Debug)]
@@ -89,6 +129,7 @@ pub async fn scan(args: &ScanArgs) -> anyhow::Result<WiredScan> {
         UniverseSelection::Provider
     };
     check_filters(args)?;
+    let screen_spec = resolve_screen(args, store.as_deref()).await?;
     let request = ScanRequest {
         universe,
         filters: Filters {
@@ -103,6 +144,9 @@ pub async fn scan(args: &ScanArgs) -> anyhow::Result<WiredScan> {
             max_symbols: args.max_symbols,
         },
         top: (args.top > 0).then_some(args.top),
+        screen: screen_spec,
+        plan: plan(&args.plan)?,
+        benchmark: benchmark(&args.plan)?,
         ..ScanRequest::default()
     };
     Ok(WiredScan {
@@ -110,6 +154,47 @@ pub async fn scan(args: &ScanArgs) -> anyhow::Result<WiredScan> {
         request,
         store,
         monitor,
+    })
+}
+
+/// `--screen`, `--preset`, `--where` and `--sort` combined; a bad one is a usage error naming the flag.
+async fn resolve_screen(
+    args: &ScanArgs,
+    store: Option<&SqliteStore>,
+) -> anyhow::Result<technic_core::ScreenSpec> {
+    let saved = match &args.screen {
+        None => None,
+        Some(name) => {
+            let Some(store) = store else {
+                return Err(anyhow::Error::new(UsageError(
+                    "--screen reads saved screens from the store: drop --no-store".to_owned(),
+                )));
+            };
+            let found = store.screen(name).await.map_err(|e| config(e.detail()))?;
+            Some(found.ok_or_else(|| {
+                anyhow::Error::new(UsageError(format!(
+                    "no saved screen called \"{name}\"; `technic screen list` shows them"
+                )))
+            })?)
+        }
+    };
+    technic_core::screen::resolve(
+        args.where_.as_deref(),
+        args.preset.as_deref(),
+        saved.as_ref(),
+        args.sort.as_deref(),
+    )
+    .map_err(|e| {
+        let flag = if args.sort.as_deref() == Some(e.source.as_str()) {
+            "--sort"
+        } else if args.preset.as_deref() == Some(e.source.as_str()) {
+            "--preset"
+        } else if args.where_.as_deref() == Some(e.source.as_str()) {
+            "--where"
+        } else {
+            "--screen"
+        };
+        usage(&e, flag)
     })
 }
 

@@ -424,6 +424,11 @@ impl Compiler<'_> {
                     let names = NUMERIC_FIELDS.iter().chain(TEXT_FIELDS.iter()).map(|(n, _)| *n);
                     let msg = if FUNCTIONS.iter().any(|f| f.0 == name) {
                         format!("{name} is a function: call it as {name}(…)")
+                    } else if let Some(p) = PRESETS.iter().find(|p| p.name == name) {
+                        format!(
+                            "{name} is a preset, not a field: use --preset {name} (it means {})",
+                            p.expression
+                        )
                     } else {
                         format!("unknown field \"{name}\"")
                     };
@@ -792,6 +797,58 @@ pub struct SavedScreen {
     pub spec: ScreenSpec,
     /// When it was saved.
     pub saved_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// What a user asked a scan to screen for, combined: a saved screen's expression, a preset's and their own
+/// `where`, each checked on its own (an error points into the text they wrote) and joined with `and`. The
+/// sort is theirs, else the saved screen's. Unknown presets name close ones.
+pub fn resolve(
+    where_: Option<&str>,
+    preset: Option<&str>,
+    saved: Option<&SavedScreen>,
+    sort: Option<&str>,
+) -> Result<ScreenSpec, ScreenError> {
+    let mut parts: Vec<String> = Vec::new();
+    if let Some(s) = saved.and_then(|s| s.spec.where_.as_deref()) {
+        Screen::compile(s)?;
+        parts.push(s.to_owned());
+    }
+    if let Some(name) = preset {
+        let p = presets::find(name).map_err(|msg| {
+            let near = close_names(&name.to_ascii_lowercase(), PRESETS.iter().map(|p| p.name));
+            ScreenError {
+                message: msg,
+                source: name.to_owned(),
+                position: 0,
+                length: name.len().max(1),
+                suggestions: near,
+            }
+        })?;
+        parts.push(p.expression.to_owned());
+    }
+    if let Some(w) = where_ {
+        Screen::compile(w)?;
+        parts.push(w.to_owned());
+    }
+    let sort = match sort {
+        Some(s) => Some(s.to_owned()),
+        None => saved.and_then(|s| s.spec.sort.clone()),
+    };
+    if let Some(s) = &sort {
+        SortKey::parse(s)?;
+    }
+    let where_ = match parts.len() {
+        0 => None,
+        1 => parts.pop(),
+        _ => Some(
+            parts
+                .iter()
+                .map(|p| format!("({p})"))
+                .collect::<Vec<_>>()
+                .join(" and "),
+        ),
+    };
+    Ok(ScreenSpec { where_, sort })
 }
 
 /// Checks a screen or preset name: 1–64 letters, digits, `-` or `_`.

@@ -23,6 +23,7 @@ use crate::error::{Error, Result};
 use crate::model::{Bars, DateRange, Symbol};
 use crate::monitor::{Alert, MetricSample, MetricSummary};
 use crate::scan::{ScanReport, ScanRequest};
+use crate::screen::SavedScreen;
 
 /// What the store holds for one symbol's bars.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -210,6 +211,20 @@ pub trait Store: Send + Sync + Debug {
     /// scans need.
     async fn prune(&self, before: DateTime<Utc>) -> Result<Pruned>;
 
+    /// Saves a screen under its name, replacing one saved before with that name.
+    async fn save_screen(&self, screen: &SavedScreen) -> Result<()>;
+
+    /// Every saved screen, by name.
+    async fn screens(&self) -> Result<Vec<SavedScreen>>;
+
+    /// Deletes the screen called `name`; false when there was none.
+    async fn delete_screen(&self, name: &str) -> Result<bool>;
+
+    /// The saved screen called `name`.
+    async fn screen(&self, name: &str) -> Result<Option<SavedScreen>> {
+        Ok(self.screens().await?.into_iter().find(|s| s.name == name))
+    }
+
     /// Per-query counts and latency percentiles. Empty for stores that run no queries.
     fn query_stats(&self) -> Vec<QueryStats> {
         Vec::new()
@@ -263,6 +278,7 @@ pub struct MemoryStore {
     samples: Mutex<Vec<MetricSample>>,
     alerts: Mutex<Vec<Alert>>,
     access: Mutex<HashMap<Symbol, u64>>,
+    screens: Mutex<std::collections::BTreeMap<String, SavedScreen>>,
     /// The dates the provider was asked for, per source and symbol (see [`BarExtent`]).
     fetched: Mutex<HashMap<BarsKey, (NaiveDate, NaiveDate)>>,
 }
@@ -417,6 +433,20 @@ impl Store for MemoryStore {
         counts.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
         counts.truncate(limit);
         Ok(counts)
+    }
+
+    async fn save_screen(&self, screen: &SavedScreen) -> Result<()> {
+        let mut screens = self.screens.lock().map_err(poisoned)?;
+        screens.insert(screen.name.clone(), screen.clone());
+        Ok(())
+    }
+
+    async fn screens(&self) -> Result<Vec<SavedScreen>> {
+        Ok(self.screens.lock().map_err(poisoned)?.values().cloned().collect())
+    }
+
+    async fn delete_screen(&self, name: &str) -> Result<bool> {
+        Ok(self.screens.lock().map_err(poisoned)?.remove(name).is_some())
     }
 }
 

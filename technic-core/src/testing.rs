@@ -314,4 +314,37 @@ pub async fn store_contract(store: &dyn crate::store::Store) {
         .expect("record_access");
     let counts = store.access_counts(1).await.expect("access_counts");
     assert_eq!(counts, vec![(b, 2)], "most accessed first, at most `limit`");
+
+    use crate::screen::{SavedScreen, ScreenSpec};
+    let saved = |name: &str, expr: Option<&str>, sort: Option<&str>| SavedScreen {
+        name: name.to_owned(),
+        spec: ScreenSpec {
+            where_: expr.map(str::to_owned),
+            sort: sort.map(str::to_owned),
+        },
+        saved_at: t0,
+    };
+    let dips = saved("dips", Some("rsi_14 < 30 and sector in (\"Energy\")"), None);
+    store.save_screen(&dips).await.expect("save_screen");
+    store
+        .save_screen(&saved("alpha", None, Some("change_pct:asc")))
+        .await
+        .expect("save_screen");
+    let replaced = saved("dips", Some("rsi_14 < 25"), Some("rsi_14:asc"));
+    store.save_screen(&replaced).await.expect("save_screen replaces");
+    let names: Vec<String> = store
+        .screens()
+        .await
+        .expect("screens")
+        .into_iter()
+        .map(|s| s.name)
+        .collect();
+    assert_eq!(names, ["alpha", "dips"], "by name");
+    assert_eq!(store.screen("dips").await.expect("screen"), Some(replaced));
+    assert!(store.delete_screen("dips").await.expect("delete_screen"));
+    assert!(
+        !store.delete_screen("dips").await.expect("delete_screen"),
+        "already gone"
+    );
+    assert_eq!(store.screen("dips").await.expect("screen"), None);
 }

@@ -3,6 +3,7 @@
 
 mod live;
 mod polygon;
+mod screens;
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;

@@ -140,7 +140,7 @@ impl TradePlan {
             }
         };
         let per_share = (entry - stop).abs();
-        if !(per_share > 0.0) || (side == Side::Long && stop <= 0.0) {
+        if per_share.is_nan() || per_share <= 0.0 || (side == Side::Long && stop <= 0.0) {
             return None;
         }
         let target = match side {

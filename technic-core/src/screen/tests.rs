@@ -358,3 +358,32 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn resolve_combines_saved_preset_and_where() {
+    let saved = SavedScreen {
+        name: "mine".into(),
+        spec: ScreenSpec {
+            where_: Some("close > 5".into()),
+            sort: Some("rsi_14:asc".into()),
+        },
+        saved_at: chrono::DateTime::UNIX_EPOCH,
+    };
+    let spec = resolve(Some("volume > 1"), Some("Golden-Cross"), Some(&saved), None).unwrap();
+    assert_eq!(
+        spec.where_.as_deref(),
+        Some("(close > 5) and (crosses_above(sma_50, sma_200)) and (volume > 1)")
+    );
+    assert_eq!(
+        spec.sort.as_deref(),
+        Some("rsi_14:asc"),
+        "the saved sort unless one is given"
+    );
+    assert!(Screen::compile(spec.where_.as_deref().unwrap()).is_ok());
+    let e = resolve(Some("rsi < 3"), None, None, None).unwrap_err();
+    assert_eq!(e.source, "rsi < 3", "errors point into what the user wrote");
+    let e = resolve(None, Some("golden_cros"), None, None).unwrap_err();
+    assert!(e.suggestions.contains(&"golden_cross".to_owned()), "{e:?}");
+    assert!(resolve(None, None, None, Some("nope")).is_err());
+    assert!(resolve(None, None, None, None).unwrap().is_empty());
+}

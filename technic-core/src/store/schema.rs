@@ -9,10 +9,10 @@ use rusqlite::{Connection, ErrorCode, TransactionBehavior};
 use crate::error::{Error, Result};
 
 /// The schema version this build writes.
-pub const SCHEMA_VERSION: i64 = 4;
+pub const SCHEMA_VERSION: i64 = 5;
 
 /// Migration `i` takes the schema from version `i` to `i + 1`.
-pub(super) const MIGRATIONS: [&str; 4] = [
+pub(super) const MIGRATIONS: [&str; 5] = [
     r"
 -- Bars in blocks of one symbol-year, column-wise (see codec.rs). Keyed by (symbol, year): loading the
 -- lazy window of many symbols is `symbol IN (…) AND year BETWEEN ? AND ?` on the primary key.
@@ -165,6 +165,15 @@ ALTER TABLE metric_samples ADD COLUMN avg_uncached_ms REAL;
 ALTER TABLE metric_samples ADD COLUMN http_requests INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE metric_samples ADD COLUMN http_avg_ms REAL NOT NULL DEFAULT 0;
 ALTER TABLE metric_samples ADD COLUMN http_error_rate REAL NOT NULL DEFAULT 0;
+",
+    r"
+-- v5: saved screens (name -> expression and sort), listed by name.
+CREATE TABLE screens (
+    name       TEXT    PRIMARY KEY,
+    expression TEXT,
+    sort       TEXT,
+    saved_ms   INTEGER NOT NULL
+) WITHOUT ROWID;
 ",
 ];
 

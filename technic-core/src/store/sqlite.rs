@@ -30,6 +30,7 @@ use crate::error::{Error, Result};
 use crate::model::{Bars, DateRange, Symbol};
 use crate::monitor::{Alert, MetricSample, MetricSummary, Severity};
 use crate::scan::{ScanReport, ScanRequest};
+use crate::screen::{SavedScreen, ScreenSpec};
 
 /// Symbols per `IN (…)` list: one statement shape for all full chunks (so it stays in the statement
 /// cache), well under SQLite's limit of 32766 parameters.
@@ -671,6 +672,53 @@ impl Store for SqliteStore {
 
     async fn prune(&self, before: DateTime<Utc>) -> Result<Pruned> {
         self.prune_older(before).await
+    }
+
+    async fn save_screen(&self, screen: &SavedScreen) -> Result<()> {
+        let s = screen.clone();
+        self.call(move |conn, p| {
+            timed(p, "save_screen", || {
+                conn.prepare_cached(SQL_SAVE_SCREEN)?.execute(params![
+                    s.name,
+                    s.spec.where_,
+                    s.spec.sort,
+                    ms(s.saved_at)
+                ])
+            })
+            .map(|_| ())
+        })
+        .await
+    }
+
+    async fn screens(&self) -> Result<Vec<SavedScreen>> {
+        self.read(move |conn, p| {
+            timed(p, "screens", || {
+                conn.prepare_cached(SQL_SCREENS)?
+                    .query_map([], |r| {
+                        Ok(SavedScreen {
+                            name: r.get(0)?,
+                            spec: ScreenSpec {
+                                where_: r.get(1)?,
+                                sort: r.get(2)?,
+                            },
+                            saved_at: from_ms(r.get(3)?),
+                        })
+                    })?
+                    .collect()
+            })
+        })
+        .await
+    }
+
+    async fn delete_screen(&self, name: &str) -> Result<bool> {
+        let name = name.to_owned();
+        self.call(move |conn, p| {
+            timed(p, "delete_screen", || {
+                conn.prepare_cached(SQL_DELETE_SCREEN)?.execute(params![name])
+            })
+            .map(|n| n > 0)
+        })
+        .await
     }
 
     fn query_stats(&self) -> Vec<QueryStats> {

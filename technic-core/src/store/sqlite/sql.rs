@@ -52,3 +52,7 @@ pub(super) const SQL_PRUNE_SAMPLES: &str = "DELETE FROM metric_samples WHERE at_
 pub(super) const SQL_PRUNE_ALERTS: &str = "DELETE FROM alerts WHERE at_ms < ?1";
 pub(super) const SQL_RECENT_SUMMARIES: &str = "SELECT id, state, started_ms, timing, universe_size, scanned, n_skipped, \
      filtered FROM scan_runs ORDER BY started_ms DESC LIMIT ?1";
+pub(super) const SQL_SAVE_SCREEN: &str = "INSERT INTO screens (name, expression, sort, saved_ms) VALUES (?1, ?2, ?3, ?4) \
+     ON CONFLICT (name) DO UPDATE SET expression = excluded.expression, sort = excluded.sort, saved_ms = excluded.saved_ms";
+pub(super) const SQL_SCREENS: &str = "SELECT name, expression, sort, saved_ms FROM screens ORDER BY name";
+pub(super) const SQL_DELETE_SCREEN: &str = "DELETE FROM screens WHERE name = ?1";
