@@ -2,6 +2,7 @@
 
 pub mod ops;
 pub mod scans;
+pub mod screens;
 pub mod symbols;
 
 use axum::Router;
@@ -18,6 +19,10 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/scans/{id}/results", get(scans::results))
         .route("/api/v1/symbols/{symbol}", get(symbols::snapshot))
         .route("/api/v1/symbols/{symbol}/bars", get(symbols::bars))
+        .route("/api/v1/symbols/{symbol}/explain", get(screens::explain))
+        .route("/api/v1/presets", get(screens::presets))
+        .route("/api/v1/screens", get(screens::list).post(screens::save))
+        .route("/api/v1/screens/{name}", axum::routing::delete(screens::delete))
         .route("/api/v1/metrics/current", get(ops::metrics_current))
         .route("/api/v1/metrics/history", get(ops::metrics_history))
         .route("/api/v1/cache/stats", get(ops::cache_stats))

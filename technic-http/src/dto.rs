@@ -22,6 +22,34 @@ pub struct ScanCreate {
     pub filters: FiltersDto,
     /// Keep the best `top` results (default 20; 0 keeps all).
     pub top: Option<usize>,
+    /// Keep symbols for which this expression holds, e.g. `rsi_14 < 30 and close > sma_200`. A bad one is
+    /// a 422 whose `expression` field gives the position.
+    #[serde(default, rename = "where")]
+    pub where_: Option<String>,
+    /// A preset's name (`GET /api/v1/presets`); combined with `where` by `and`.
+    #[serde(default)]
+    pub preset: Option<String>,
+    /// A saved screen's name (`GET /api/v1/screens`); combined with `preset` and `where`.
+    #[serde(default)]
+    pub screen: Option<String>,
+    /// Order: a numeric field, `FIELD[:asc|desc]` (default: by rating).
+    #[serde(default)]
+    pub sort: Option<String>,
+    /// Account value for the trade plans (default 100000).
+    #[serde(default)]
+    pub account: Option<f64>,
+    /// Risk per trade in percent of the account (default 1).
+    #[serde(default)]
+    pub risk_pct: Option<f64>,
+    /// Target ÷ stop distance (default 2).
+    #[serde(default)]
+    pub reward_risk: Option<f64>,
+    /// Plan shorts for Avoid results.
+    #[serde(default)]
+    pub allow_shorts: Option<bool>,
+    /// Benchmark symbol for `rs_*` and the regime.
+    #[serde(default)]
+    pub benchmark: Option<String>,
 }
 
 /// Scan filters.
@@ -241,6 +269,28 @@ pub struct ResultDto {
     /// True when the values are older than they should be: older than the newest session the provider
     /// should have published, or cached bars past their expiry used because the provider failed.
     pub stale: bool,
+    /// Industry.
+    pub industry: String,
+    /// Close ÷ previous close − 1, in percent.
+    pub change_pct: Option<f64>,
+    /// Last session's volume.
+    pub volume: Option<f64>,
+    /// Mean close × volume of 20 sessions.
+    pub dollar_volume_20: Option<f64>,
+    /// ATR(14) ÷ close, in percent.
+    pub atr_pct: Option<f64>,
+    /// Bollinger band width ÷ middle band.
+    pub bb_width: Option<f64>,
+    /// Returns minus the benchmark's, by period (`rs_21`, `rs_63`, `rs_126`, `rs_252`).
+    pub relative_strength: BTreeMap<String, Option<f64>>,
+    /// Entry, stop, target and size (null without ATR, or for Avoid without shorts).
+    #[schema(value_type = Option<Object>)]
+    pub trade_plan: Option<technic_core::TradePlan>,
+    /// The rating's parts (their points sum exactly to `tech_rating`); only with `?explain=true` on
+    /// results pages, always on `GET /api/v1/symbols/{symbol}/explain`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Vec<Object>>)]
+    pub explain: Option<Vec<technic_core::score::ExplainPart>>,
 }
 
 fn indicators(s: &Snapshot) -> BTreeMap<String, Option<f64>> {
@@ -276,7 +326,32 @@ impl From<&ScanResult> for ResultDto {
             indicators: indicators(&r.indicators),
             as_of: r.as_of.unwrap_or(r.date),
             stale: r.stale,
+            industry: r.industry.clone(),
+            change_pct: r.change_pct,
+            volume: r.volume,
+            dollar_volume_20: r.dollar_volume_20,
+            atr_pct: r.atr_pct,
+            bb_width: r.bb_width,
+            relative_strength: [
+                ("rs_21", r.rs_21),
+                ("rs_63", r.rs_63),
+                ("rs_126", r.rs_126),
+                ("rs_252", r.rs_252),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v))
+            .collect(),
+            trade_plan: r.trade_plan,
+            explain: None,
         }
+    }
+}
+
+impl ResultDto {
+    /// The same with the rating's parts.
+    pub fn with_explain(mut self, r: &ScanResult) -> Self {
+        self.explain = Some(r.explain.clone());
+        self
     }
 }
 
@@ -537,6 +612,92 @@ pub struct ErrorBody {
     pub detail: String,
     /// What to do: `retry`, `skip`, `cancel`, `fix_config`, `fix_request`, `report`.
     pub actions: Vec<String>,
+    /// For a bad screen expression or sort: where the problem is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expression: Option<ExpressionErrorDto>,
+}
+
+/// Where a screen expression (or sort) is wrong.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ExpressionErrorDto {
+    /// What is wrong.
+    pub message: String,
+    /// The text that was checked.
+    pub source: String,
+    /// 0-based byte offset of the problem in `source`.
+    pub position: usize,
+    /// Bytes the problem covers.
+    pub length: usize,
+    /// The source and a caret line under the problem.
+    pub caret: String,
+    /// Close names for an unknown one.
+    pub suggestions: Vec<String>,
+}
+
+impl From<&technic_core::ScreenError> for ExpressionErrorDto {
+    fn from(e: &technic_core::ScreenError) -> Self {
+        Self {
+            message: e.message.clone(),
+            source: e.source.clone(),
+            position: e.position,
+            length: e.length,
+            caret: e.caret(),
+            suggestions: e.suggestions.clone(),
+        }
+    }
+}
+
+/// One preset of `GET /api/v1/presets`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct PresetDto {
+    /// Its name.
+    pub name: String,
+    /// What it finds.
+    pub description: String,
+    /// The expression.
+    pub expression: String,
+    /// The rule's source.
+    pub reference: String,
+}
+
+/// A saved screen (`GET /api/v1/screens`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ScreenDto {
+    /// Its name.
+    pub name: String,
+    /// The filter expression.
+    #[serde(rename = "where")]
+    pub where_: Option<String>,
+    /// The order, `FIELD[:asc|desc]`.
+    pub sort: Option<String>,
+    /// When it was saved.
+    pub saved_at: DateTime<Utc>,
+}
+
+/// Body of `POST /api/v1/screens`.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ScreenCreate {
+    /// Its name: 1–64 letters, digits, `-` or `_`.
+    pub name: String,
+    /// The filter expression.
+    #[serde(default, rename = "where")]
+    pub where_: Option<String>,
+    /// Start from a preset (combined with `where` by `and`).
+    #[serde(default)]
+    pub preset: Option<String>,
+    /// The order, `FIELD[:asc|desc]`.
+    #[serde(default)]
+    pub sort: Option<String>,
+}
+
+/// `GET /api/v1/symbols/{symbol}/explain`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ExplainDto {
+    /// The symbol's result, with `explain` and `trade_plan`.
+    pub result: ResultDto,
+    /// True for synthetic demo data.
+    pub demo: bool,
 }
 
 /// Calls to the data provider, as measured by the server (what the dashboard's provider panel shows).

@@ -39,6 +39,17 @@ impl ApiError {
         e
     }
 
+    /// 422 for a bad screen expression or sort: the message, and where the problem is.
+    pub fn expression(e: &technic_core::ScreenError) -> Self {
+        let mut err = Self::request(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            format!("Invalid screen: {}", e.message),
+            format!("{}\n{}", e.message, e.caret()),
+        );
+        err.body.expression = Some(crate::dto::ExpressionErrorDto::from(e));
+        err
+    }
+
     /// 404 for `what`.
     pub fn not_found(what: &str) -> Self {
         Self::new(
@@ -65,6 +76,7 @@ impl ApiError {
                 message: message.into(),
                 detail: detail.into(),
                 actions: actions.iter().map(|a| (*a).to_owned()).collect(),
+                expression: None,
             }),
             retry_after: None,
         }
@@ -117,6 +129,7 @@ impl From<Error> for ApiError {
                 message: e.user_message(),
                 detail: e.detail(),
                 actions,
+                expression: None,
             }),
             retry_after: match &e {
                 Error::Unavailable { retry_after, .. } | Error::Throttled { retry_after, .. } => {

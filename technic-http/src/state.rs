@@ -109,6 +109,8 @@ pub struct AppState {
     pub warmer: Option<Arc<CacheWarmer>>,
     /// Serialised pages of finished scans' results.
     pub pages: Arc<crate::api::scans::PageCache>,
+    /// Where saved screens live: the store, or memory when the server runs without one.
+    pub screens: Arc<dyn technic_core::Store>,
     /// Names and sectors by symbol, loaded from the provider on first use.
     pub names: Arc<OnceCell<HashMap<Symbol, UniverseEntry>>>,
 }
@@ -159,7 +161,12 @@ impl AppState {
                 None => Arc::new(warmer),
             }
         });
+        let screens: Arc<dyn technic_core::Store> = match &deps.store {
+            Some(store) => store.clone(),
+            None => Arc::new(technic_core::MemoryStore::default()),
+        };
         Self {
+            screens,
             pool,
             tracker,
             monitor,

@@ -21,7 +21,7 @@ use crate::state::AppState;
 /// Most symbols one scan request may name.
 pub const MAX_SYMBOLS: usize = 20_000;
 
-fn to_request(body: ScanCreate) -> Result<ScanRequest, ApiError> {
+async fn to_request(state: &AppState, body: ScanCreate) -> Result<ScanRequest, ApiError> {
     let bad = |msg: String| ApiError::request(StatusCode::UNPROCESSABLE_ENTITY, msg.clone(), msg);
     if body.symbols.len() > MAX_SYMBOLS {
         return Err(bad(format!(
@@ -43,6 +43,34 @@ fn to_request(body: ScanCreate) -> Result<ScanRequest, ApiError> {
             return Err(bad(format!("filters.{name} must be a non-negative number")));
         }
     }
+    let saved = match &body.screen {
+        Some(name) => Some(state.screens.screen(name).await?.ok_or_else(|| {
+            ApiError::not_found(&format!(
+                "saved screen \"{name}\" (GET /api/v1/screens lists them)"
+            ))
+        })?),
+        None => None,
+    };
+    let screen = technic_core::screen::resolve(
+        body.where_.as_deref(),
+        body.preset.as_deref(),
+        saved.as_ref(),
+        body.sort.as_deref(),
+    )
+    .map_err(|e| ApiError::expression(&e))?;
+    let defaults = technic_core::PlanSettings::default();
+    let plan = technic_core::PlanSettings {
+        account: body.account.unwrap_or(defaults.account),
+        risk_pct: body.risk_pct.unwrap_or(defaults.risk_pct),
+        reward_risk: body.reward_risk.unwrap_or(defaults.reward_risk),
+        allow_shorts: body.allow_shorts.unwrap_or(false),
+    };
+    plan.validate().map_err(bad)?;
+    let benchmark = body
+        .benchmark
+        .as_deref()
+        .map(|s| Symbol::parse(s).map_err(|e| bad(format!("benchmark: {e}"))))
+        .transpose()?;
     Ok(ScanRequest {
         universe: if symbols.is_empty() {
             UniverseSelection::Provider
@@ -60,6 +88,9 @@ fn to_request(body: ScanCreate) -> Result<ScanRequest, ApiError> {
             Some(k) => Some(k),
             None => Some(20),
         },
+        screen,
+        plan,
+        benchmark,
         ..ScanRequest::default()
     })
 }
@@ -77,7 +108,7 @@ pub async fn create(
         Err(JsonRejection::MissingJsonContentType(_)) => ScanCreate::default(),
         Err(e) => return Err(e.into()),
     };
-    let req = to_request(body)?;
+    let req = to_request(&state, body).await?;
     if let UniverseSelection::Symbols(symbols) = &req.universe {
         state.tracker.record_many(symbols, state.deps.market.now());
     }
@@ -242,6 +273,8 @@ pub struct ResultsQuery {
     pub offset: Option<usize>,
     /// `rank` (default), `symbol`, `tech_rating`, `close`, `sector`; prefix `-` for descending.
     pub sort: Option<String>,
+    /// Include each result's `explain` parts (default false: pages stay small).
+    pub explain: Option<bool>,
 }
 
 /// Ranked results of a finished scan, paged and sorted.
@@ -258,6 +291,7 @@ pub async fn results(
         sort: q.sort.clone().unwrap_or_default(),
         offset: q.offset.unwrap_or(0),
         limit: q.limit.unwrap_or(100),
+        explain: q.explain.unwrap_or(false),
     };
     if let Some(body) = state.pages.get(&key) {
         return Ok(json_bytes(body));
@@ -293,6 +327,7 @@ pub struct PageKey {
     sort: String,
     offset: usize,
     limit: usize,
+    explain: bool,
 }
 
 /// Serialised pages of finished scans' results, bounded by bytes (the ranking, sorting and JSON encoding
@@ -338,7 +373,15 @@ fn cached_page(
 
 /// One page of `report`'s results, sorted as `q` asks.
 fn page(report: &technic_core::ScanReport, q: &ResultsQuery) -> Result<Json<ScanResults>, ApiError> {
-    let mut rows: Vec<ResultDto> = report.results.iter().map(ResultDto::from).collect();
+    let explain = q.explain.unwrap_or(false);
+    let mut rows: Vec<ResultDto> = report
+        .results
+        .iter()
+        .map(|r| {
+            let dto = ResultDto::from(r);
+            if explain { dto.with_explain(r) } else { dto }
+        })
+        .collect();
     let sort = q.sort.as_deref().unwrap_or("rank");
     let (key, desc) = sort.strip_prefix('-').map_or((sort, false), |k| (k, true));
     let cmp: fn(&ResultDto, &ResultDto) -> std::cmp::Ordering = match key {

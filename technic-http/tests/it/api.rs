@@ -680,7 +680,7 @@ async fn scans_beyond_the_running_limit_queue_and_a_full_queue_answers_429() {
 /// Every route the router serves, as (method, path template). Kept beside the router in `api.rs`; a
 /// route added there and not here fails `the_openapi_document_describes_every_route` below only if it is
 /// also missing from the document, so the check runs both ways through `/openapi.json`.
-const ROUTES: [(&str, &str); 17] = [
+const ROUTES: [(&str, &str); 22] = [
     ("post", "/api/v1/scans"),
     ("get", "/api/v1/scans"),
     ("get", "/api/v1/scans/{id}"),
@@ -689,6 +689,11 @@ const ROUTES: [(&str, &str); 17] = [
     ("get", "/api/v1/scans/{id}/results"),
     ("get", "/api/v1/symbols/{symbol}"),
     ("get", "/api/v1/symbols/{symbol}/bars"),
+    ("get", "/api/v1/symbols/{symbol}/explain"),
+    ("get", "/api/v1/presets"),
+    ("get", "/api/v1/screens"),
+    ("post", "/api/v1/screens"),
+    ("delete", "/api/v1/screens/{name}"),
     ("get", "/api/v1/metrics/current"),
     ("get", "/api/v1/metrics/history"),
     ("get", "/api/v1/cache/stats"),
@@ -903,4 +908,183 @@ async fn call_text(app: &Router, uri: &str) -> (StatusCode, String) {
     let status = res.status();
     let bytes = res.into_body().collect().await.unwrap().to_bytes();
     (status, String::from_utf8(bytes.to_vec()).unwrap())
+}
+
+/// Screens through the API: a scan with `where`, `preset` and `sort`, a saved screen, presets, a 422 with
+/// the expression's position, and one symbol's explanation.
+#[tokio::test]
+async fn screens_presets_and_explanations() {
+    let st = state(60, None);
+    let app = router(st.clone());
+    let (s, v) = call(
+        &app,
+        "POST",
+        "/api/v1/scans",
+        Some(r#"{"where": "rsi_14 > 50", "sort": "rsi_14:asc", "top": 0, "account": 20000}"#),
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{v}");
+    let id = v["id"].as_str().unwrap().to_owned();
+    assert_eq!(wait_done(&app, &id).await["state"], "complete");
+    let (_, page) = call(
+        &app,
+        "GET",
+        &format!("/api/v1/scans/{id}/results?limit=500"),
+        None,
+        None,
+    )
+    .await;
+    let rows = page["results"].as_array().unwrap();
+    assert!(!rows.is_empty() && rows.len() < 60, "{} of 60 pass", rows.len());
+    let rsi: Vec<f64> = rows
+        .iter()
+        .map(|r| r["indicators"]["rsi_14"].as_f64().unwrap())
+        .collect();
+    assert!(rsi.iter().all(|r| *r > 50.0));
+    assert!(rsi.windows(2).all(|w| w[0] <= w[1]), "sorted by rsi_14 ascending");
+    assert!(
+        rows[0]["explain"].is_null(),
+        "pages leave the parts out unless asked"
+    );
+    assert!(rows[0]["trade_plan"]["shares"].is_number() || rows[0]["signal"] == "Avoid");
+    let (_, page) = call(
+        &app,
+        "GET",
+        &format!("/api/v1/scans/{id}/results?limit=2&explain=true"),
+        None,
+        None,
+    )
+    .await;
+    let parts = page["results"][0]["explain"].as_array().unwrap();
+    let sum = parts.iter().fold(0.0, |a, p| a + p["points"].as_f64().unwrap());
+    assert_eq!(sum, page["results"][0]["tech_rating"].as_f64().unwrap());
+
+    // A bad expression: 422 with where and what.
+    let (s, v) = call(
+        &app,
+        "POST",
+        "/api/v1/scans",
+        Some(r#"{"where": "close > sma_5O"}"#),
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+    assert_eq!(v["expression"]["position"], 8, "{v}");
+    assert!(
+        v["expression"]["suggestions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|x| x == "sma_50"),
+        "{v}"
+    );
+    assert!(v["message"].as_str().unwrap().contains("sma_5o"), "{v}");
+    let (s, v) = call(&app, "POST", "/api/v1/scans", Some(r#"{"preset": "nope"}"#), None).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+    let (s, _) = call(&app, "POST", "/api/v1/scans", Some(r#"{"risk_pct": -1}"#), None).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+
+    // Presets and saved screens.
+    let (_, presets) = call(&app, "GET", "/api/v1/presets", None, None).await;
+    assert!(presets.as_array().unwrap().len() >= 15);
+    let (s, v) = call(
+        &app,
+        "POST",
+        "/api/v1/screens",
+        Some(r#"{"name": "hot", "where": "rsi_14 > 60", "sort": "change_pct"}"#),
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    let (s, v) = call(
+        &app,
+        "POST",
+        "/api/v1/screens",
+        Some(r#"{"name": "bad name!", "where": "rsi_14 > 60"}"#),
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+    let (s, v) = call(
+        &app,
+        "POST",
+        "/api/v1/screens",
+        Some(r#"{"name": "bad", "where": "rsi_14 >"}"#),
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(v["expression"]["position"], 8, "{v}");
+    let (_, list) = call(&app, "GET", "/api/v1/screens", None, None).await;
+    assert_eq!(list[0]["name"], "hot");
+    assert_eq!(list[0]["where"], "rsi_14 > 60");
+    let (s, v) = call(
+        &app,
+        "POST",
+        "/api/v1/scans",
+        Some(r#"{"screen": "hot", "top": 0}"#),
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{v}");
+    let id = v["id"].as_str().unwrap().to_owned();
+    wait_done(&app, &id).await;
+    let (_, page) = call(
+        &app,
+        "GET",
+        &format!("/api/v1/scans/{id}/results?limit=500"),
+        None,
+        None,
+    )
+    .await;
+    assert!(
+        page["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["indicators"]["rsi_14"].as_f64().unwrap() > 60.0)
+    );
+    let (s, _) = call(
+        &app,
+        "POST",
+        "/api/v1/scans",
+        Some(r#"{"screen": "missing"}"#),
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let (s, _) = call(&app, "DELETE", "/api/v1/screens/hot", None, None).await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    let (s, _) = call(&app, "DELETE", "/api/v1/screens/hot", None, None).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+
+    // One symbol's explanation.
+    let symbol = page["results"][0]["symbol"]
+        .as_str()
+        .unwrap_or("S0000")
+        .to_owned();
+    let (s, v) = call(
+        &app,
+        "GET",
+        &format!("/api/v1/symbols/{symbol}/explain?account=10000"),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let parts = v["result"]["explain"].as_array().unwrap();
+    let sum = parts.iter().fold(0.0, |a, p| a + p["points"].as_f64().unwrap());
+    assert_eq!(sum, v["result"]["tech_rating"].as_f64().unwrap());
+    let (s, _) = call(&app, "GET", "/api/v1/symbols/NOPE/explain", None, None).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let (s, _) = call(
+        &app,
+        "GET",
+        &format!("/api/v1/symbols/{symbol}/explain?risk_pct=500"),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
 }
