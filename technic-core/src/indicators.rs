@@ -13,6 +13,7 @@ mod wilder;
 mod window;
 
 pub use average::{Bollinger, Macd, bollinger, ema, macd, sma};
+pub(crate) use snapshot::{ALL as ALL_WINDOW_INDICATORS, lanes};
 pub use snapshot::{INDICATOR_NAMES, Snapshot};
 pub use wilder::{adx, atr, rsi, true_range};
 pub use window::{high_dist, low_dist, percent_b, returns, volume_ratio};

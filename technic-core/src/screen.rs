@@ -17,7 +17,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-pub use fields::{Features, MAX_BACK, NUMERIC_FIELDS, TEXT_FIELDS};
+pub use fields::{Features, MAX_BACK, NUMERIC_FIELDS, Needs, TEXT_FIELDS};
 pub use parse::{Expr, Span, parse};
 pub use plan::{PlanSettings, TradePlan};
 pub use presets::{PRESETS, Preset};
@@ -225,6 +225,7 @@ pub struct Screen {
     root: Cond,
     ranks: Vec<RankSpec>,
     depth: usize,
+    needs: Needs,
 }
 
 impl fmt::Display for Screen {
@@ -243,6 +244,7 @@ impl Screen {
             ranks: Vec::new(),
             depth: 1,
             shift: 0,
+            needs: Needs::none(),
         };
         let root = match c.compile(&expr)? {
             Typed::Cond(cond) => cond,
@@ -264,7 +266,13 @@ impl Screen {
             root,
             ranks: c.ranks,
             depth: c.depth,
+            needs: c.needs,
         })
+    }
+
+    /// The fields it reads, per session back.
+    pub fn needs(&self) -> Needs {
+        self.needs
     }
 
     /// The expression as written.
@@ -364,6 +372,8 @@ struct Compiler<'a> {
     depth: usize,
     /// Sessions back the expression being compiled is evaluated at (inside `crosses_*`: 1 for `a[1]`).
     shift: usize,
+    /// Fields read, per session back.
+    needs: Needs,
 }
 
 impl Compiler<'_> {
@@ -408,6 +418,10 @@ impl Compiler<'_> {
                         ));
                     }
                     self.depth = self.depth.max(back + self.shift + 1);
+                    self.needs.add(idx, back);
+                    if self.shift > 0 {
+                        self.needs.add(idx, back + self.shift);
+                    }
                     Typed::Num(Num::Field { idx, back })
                 } else if let Some(idx) = fields::text(name) {
                     if back > 0 {

@@ -62,6 +62,9 @@ pub struct Snapshot {
     pub return_252: Option<f64>,
 }
 
+/// Every window indicator (see [`Snapshot::recent_masked`]).
+pub const ALL: u32 = (1 << 22) - 1;
+
 /// The indicator names of the standard scan, in output order.
 pub const INDICATOR_NAMES: [&str; 22] = [
     "sma_20",
@@ -100,6 +103,14 @@ impl Snapshot {
     /// the first bar are all-`None`. The recursive indicators run once over the history; only the window
     /// ones are recomputed per session, so a depth of 6 costs little more than one snapshot.
     pub fn recent(bars: &Bars, depth: usize) -> Vec<Self> {
+        Self::recent_masked(bars, depth, |_| ALL)
+    }
+
+    /// [`Snapshot::recent`] computing, `k` sessions back, only the window indicators whose bit is set in
+    /// `mask(k)` (bit `j` is [`INDICATOR_NAMES`]`[j]`; the recursive indicators and returns are always
+    /// set, they cost nothing extra). Unset ones are `None`. A screen that reads `sma_50[1]` does not pay
+    /// for the 252-session extremes one session back.
+    pub fn recent_masked(bars: &Bars, depth: usize, mask: impl Fn(usize) -> u32) -> Vec<Self> {
         let (high, low, close, volume) = (&bars.high[..], &bars.low[..], &bars.close[..], &bars.volume[..]);
         let n = close.len();
         let depth = depth.max(1);
@@ -111,7 +122,7 @@ impl Snapshot {
                         return Self::default();
                     }
                     let (h, l, c, v) = prefix(n - k);
-                    Self::from_parts(h, l, c, v, &short_or_fused(h, l, c))
+                    Self::from_parts_masked(h, l, c, v, &short_or_fused(h, l, c), mask(k))
                 })
                 .collect();
         }
@@ -124,13 +135,26 @@ impl Snapshot {
                 state.run(m - 1, &high[..m], &low[..m], &close[..m]);
             }
             let (h, l, c, v) = prefix(m);
-            out[n - m] = Self::from_parts(h, l, c, v, &RecursiveValues::from(&state));
+            out[n - m] = Self::from_parts_masked(h, l, c, v, &RecursiveValues::from(&state), mask(n - m));
         }
         out
     }
 
     /// The window indicators of the bars given plus the recursive values computed for them.
     fn from_parts(high: &[f64], low: &[f64], close: &[f64], volume: &[f64], rec: &RecursiveValues) -> Self {
+        Self::from_parts_masked(high, low, close, volume, rec, ALL)
+    }
+
+    /// [`Snapshot::from_parts`] with only the window indicators `mask` names.
+    fn from_parts_masked(
+        high: &[f64],
+        low: &[f64],
+        close: &[f64],
+        volume: &[f64],
+        rec: &RecursiveValues,
+        mask: u32,
+    ) -> Self {
+        let want = |j: usize| mask & (1 << j) != 0;
         let n = close.len();
         let mut s = Self::default();
         if n == 0 {
@@ -138,10 +162,17 @@ impl Snapshot {
         }
         let last = close[n - 1];
 
-        s.sma_20 = window_mean(close, 20);
-        s.sma_50 = window_mean(close, 50);
-        s.sma_200 = window_mean(close, 200);
-        if let Some(mid) = s.sma_20 {
+        let bands = (11..=14).any(want);
+        if want(0) || bands {
+            s.sma_20 = window_mean(close, 20);
+        }
+        if want(1) {
+            s.sma_50 = window_mean(close, 50);
+        }
+        if want(2) {
+            s.sma_200 = window_mean(close, 200);
+        }
+        if let Some(mid) = s.sma_20.filter(|_| bands) {
             let sd = population_sd(&close[n - 20..]);
             let (upper, lower) = (mid + 2.0 * sd, mid - 2.0 * sd);
             s.bb_upper = Some(upper);
@@ -149,15 +180,17 @@ impl Snapshot {
             s.bb_lower = Some(lower);
             s.bb_percent_b = Some(percent_b(last, upper, lower));
         }
-        if n >= 252 {
+        if n >= 252 && (want(15) || want(16)) {
             let hi = lanes(&high[n - 252..], f64::NEG_INFINITY, f64::max);
             let lo = lanes(&low[n - 252..], f64::INFINITY, f64::min);
             s.high_252_dist = Some(last / hi - 1.0);
             s.low_252_dist = Some(last / lo - 1.0);
         }
-        s.volume_ratio_20 = window_mean(volume, 20)
-            .filter(|a| *a > 0.0)
-            .map(|a| volume[n - 1] / a);
+        if want(17) {
+            s.volume_ratio_20 = window_mean(volume, 20)
+                .filter(|a| *a > 0.0)
+                .map(|a| volume[n - 1] / a);
+        }
         let ret = |k: usize| (n > k).then(|| last / close[n - 1 - k] - 1.0);
         s.return_21 = ret(21);
         s.return_63 = ret(63);
@@ -221,7 +254,7 @@ fn window_mean(values: &[f64], n: usize) -> Option<f64> {
 /// dependency chain (the compiler may not reorder floating-point adds); four lanes let the CPU overlap
 /// them. For sums this reorders the additions: a rounding difference near 1e-16 relative.
 #[inline]
-fn lanes(values: &[f64], init: f64, op: impl Fn(f64, f64) -> f64) -> f64 {
+pub(crate) fn lanes(values: &[f64], init: f64, op: impl Fn(f64, f64) -> f64) -> f64 {
     let mut acc = [init; 4];
     let chunks = values.chunks_exact(4);
     let rest = chunks.remainder();

@@ -23,7 +23,7 @@ use crate::model::{Bars, DateRange, Symbol, Universe, UniverseEntry};
 use crate::progress::{ProgressSink, Stage};
 use crate::provider::ProviderStats;
 use crate::screen::regime::{EQUAL_WEIGHT, IndexAccumulator};
-use crate::screen::{Regime, Row, Screen, SortKey};
+use crate::screen::{Needs, Regime, Row, Screen, SortKey};
 
 /// Runs one scan. See the [module docs](super).
 ///
@@ -113,8 +113,8 @@ struct Run<'a> {
     /// The compiled screen expression and sort key.
     screen: Option<Screen>,
     sort: Option<SortKey>,
-    /// Sessions of fields each symbol needs (1 + the screen's look back).
-    depth: usize,
+    /// The fields each symbol needs: what results read, plus the screen's and the sort's.
+    needs: Needs,
     /// The benchmark's name and bars, when it is a symbol that loaded.
     benchmark: Option<(String, Arc<Bars>)>,
     /// The equal-weight index of the scored symbols (used without a benchmark symbol).
@@ -150,7 +150,7 @@ impl<'a> Run<'a> {
             store_hits: 0,
             screen: None,
             sort: None,
-            depth: 1,
+            needs: Needs::base(),
             benchmark: None,
             index: IndexAccumulator::default(),
             bench_warning: None,
@@ -169,7 +169,13 @@ impl<'a> Run<'a> {
             .compile()
             .map_err(|e| Error::config(e.to_string()))?;
         self.req.plan.validate().map_err(Error::config)?;
-        self.depth = screen.as_ref().map_or(1, Screen::depth);
+        let mut needs = screen
+            .as_ref()
+            .map_or_else(Needs::base, |s| Needs::base().union(&s.needs()));
+        if let Some(key) = &sort {
+            needs.add(key.field, 0);
+        }
+        self.needs = needs;
         (self.screen, self.sort) = (screen, sort);
         if self.deps.provider.live_source().is_some() {
             let calendar = self.deps.market.calendar;
@@ -205,12 +211,12 @@ impl<'a> Run<'a> {
             let t = Instant::now();
             let deadline = t + CANCEL_SCORING_BUDGET;
             let fetched = apply_bar_filters(fetched, &self.req.filters, &mut self.filtered);
-            let depth = self.depth;
+            let needs = self.needs;
             let scored = tokio::task::spawn_blocking(move || {
                 fetched
                     .iter()
                     .take_while(|_| Instant::now() < deadline)
-                    .filter_map(|(e, b)| score_caught(e, b, depth).ok().flatten())
+                    .filter_map(|(e, b)| score_caught(e, b, &needs).ok().flatten())
                     .collect::<Vec<_>>()
             })
             .await
@@ -525,7 +531,7 @@ impl<'a> Run<'a> {
         let mut running = tokio::task::JoinSet::new();
         let mut scored = Vec::with_capacity(total);
         let mut done = 0;
-        let (depth, need_index) = (self.depth, self.benchmark.is_none());
+        let (needs, need_index) = (self.needs, self.benchmark.is_none());
         loop {
             while running.len() < threads {
                 let Some(work) = chunks.next() else { break };
@@ -537,7 +543,7 @@ impl<'a> Run<'a> {
                             if need_index {
                                 index.add(b);
                             }
-                            (e.symbol.clone(), score_caught(e, b, depth))
+                            (e.symbol.clone(), score_caught(e, b, &needs))
                         })
                         .collect();
                     (results, index)
@@ -821,9 +827,9 @@ impl Run<'_> {
 fn score_caught(
     entry: &UniverseEntry,
     bars: &Bars,
-    depth: usize,
+    needs: &Needs,
 ) -> std::result::Result<Option<Scored>, String> {
-    caught(|| score_with_features(entry, bars, depth))
+    caught(|| score_with_features(entry, bars, needs))
 }
 
 /// Runs `f`, turning a panic into its message.

@@ -8,7 +8,7 @@ use crate::model::{Bars, UniverseEntry};
 use crate::score::{Signal, TechRating, explain};
 use crate::screen::fields::numeric;
 use crate::screen::plan::{PlanInputs, Side};
-use crate::screen::{Features, PlanSettings, SortKey, TradePlan};
+use crate::screen::{Features, Needs, PlanSettings, SortKey, TradePlan};
 
 /// A scored symbol with the values a screen reads.
 #[derive(Debug, Clone, PartialEq)]
@@ -21,23 +21,25 @@ pub struct Scored {
 
 /// Computes the snapshot and rating of one symbol; `None` when it has no bars. The rank is left at 0.
 pub fn score_symbol(entry: &UniverseEntry, bars: &Bars) -> Option<ScanResult> {
-    let mut scored = score_with_features(entry, bars, 1)?;
+    let mut scored = score_with_features(entry, bars, &Needs::base())?;
     scored.result.explain = explain(&scored.result.indicators, scored.result.close);
     scored.result.trade_plan = plan_for(&scored, &PlanSettings::default());
     Some(scored.result)
 }
 
-/// Scores one symbol and computes its fields for the last `depth` sessions (1 + a screen's look back).
-pub fn score_with_features(entry: &UniverseEntry, bars: &Bars, depth: usize) -> Option<Scored> {
+/// Scores one symbol and computes the fields `needs` names (for as many sessions back as it reaches;
+/// [`Needs::base`] plus a screen's [`crate::screen::Screen::needs`]).
+pub fn score_with_features(entry: &UniverseEntry, bars: &Bars, needs: &Needs) -> Option<Scored> {
+    let depth = needs.depth();
     let last = bars.last()?;
     let snaps = if depth <= 1 {
         vec![Snapshot::compute(bars)]
     } else {
-        Snapshot::recent(bars, depth)
+        Snapshot::recent_masked(bars, depth, |k| needs.snapshot_mask(k))
     };
     let indicators = snaps[0];
     let rating = TechRating::compute(&indicators, last.close);
-    let features = Features::compute(bars, &snaps);
+    let features = Features::compute_needed(bars, &snaps, Some(&rating), needs);
     let field = |name: &str| features.value(name);
     let result = ScanResult {
         rank: 0,

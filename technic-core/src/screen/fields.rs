@@ -1,6 +1,6 @@
 //! The fields a screen can read, and their values for one symbol over its last sessions.
 
-use crate::indicators::{INDICATOR_NAMES, Snapshot};
+use crate::indicators::{INDICATOR_NAMES, Snapshot, lanes};
 use crate::model::Bars;
 use crate::score::TechRating;
 
@@ -91,18 +91,91 @@ pub fn text(name: &str) -> Option<usize> {
     TEXT_FIELDS.iter().position(|(n, _)| *n == name)
 }
 
-/// Indexes of fields the code fills by name.
+/// Indexes of fields the code reads or fills directly (a test checks them against the registry).
 pub(crate) mod idx {
-    use super::numeric;
-    macro_rules! field {
-        ($name:ident, $s:literal) => {
-            pub(crate) fn $name() -> usize {
-                numeric($s).expect(concat!("field ", $s, " is registered"))
-            }
-        };
+    pub(crate) const DOLLAR_VOLUME_20: usize = 7;
+    pub(crate) const HIGH_252: usize = 10;
+    pub(crate) const LOW_252: usize = 11;
+    pub(crate) const TECH_RATING: usize = 12;
+    pub(crate) const BREAKOUT_SCORE: usize = 18;
+    pub(crate) const RS_21: usize = 19;
+    pub(crate) const LOW_10: usize = 23;
+    pub(crate) const HIGH_10: usize = 24;
+    pub(crate) const RETURN_21: usize = 43;
+}
+
+/// Which fields a computation needs, per session back: bit `i` of `self.0[k]` is field `i`, `k` sessions
+/// before the last. The costly fields (52-week extremes, the rating of an earlier session, 20-session dollar
+/// volume, 10-session extremes) are computed only when needed; the rest are copies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Needs(pub [u64; MAX_BACK + 1]);
+
+impl Needs {
+    /// Nothing.
+    pub const fn none() -> Self {
+        Self([0; MAX_BACK + 1])
     }
-    field!(rs_21, "rs_21");
-    field!(return_21, "return_21");
+
+    /// Everything, for the last `depth` sessions.
+    pub fn all(depth: usize) -> Self {
+        let mut n = Self::none();
+        for k in 0..depth.clamp(1, MAX_BACK + 1) {
+            n.0[k] = (1u64 << N_NUMERIC) - 1;
+        }
+        n
+    }
+
+    /// What every result reads at the last session: every field but the 52-week extremes.
+    pub fn base() -> Self {
+        let mut n = Self::all(1);
+        n.0[0] &= !((1 << idx::HIGH_252) | (1 << idx::LOW_252));
+        n
+    }
+
+    /// Adds field `i`, `back` sessions ago (ignored beyond [`MAX_BACK`]).
+    pub fn add(&mut self, i: usize, back: usize) {
+        if back <= MAX_BACK && i < N_NUMERIC {
+            self.0[back] |= 1 << i;
+        }
+    }
+
+    /// Both sets.
+    pub fn union(mut self, other: &Needs) -> Self {
+        for (a, b) in self.0.iter_mut().zip(other.0) {
+            *a |= b;
+        }
+        self
+    }
+
+    /// Whether field `i` is needed `back` sessions ago.
+    #[inline]
+    pub fn has(&self, i: usize, back: usize) -> bool {
+        back <= MAX_BACK && self.0[back] & (1 << i) != 0
+    }
+
+    /// The window indicators a snapshot `back` sessions ago must compute (see
+    /// [`Snapshot::recent_masked`]): the indicators needed there, the bands for `bb_width`, and all of them
+    /// when the rating is needed.
+    pub fn snapshot_mask(&self, back: usize) -> u32 {
+        if back > MAX_BACK {
+            return crate::indicators::ALL_WINDOW_INDICATORS;
+        }
+        let bits = self.0[back];
+        if (idx::TECH_RATING..=idx::BREAKOUT_SCORE).any(|i| bits & (1 << i) != 0) {
+            return crate::indicators::ALL_WINDOW_INDICATORS;
+        }
+        let first = idx::HIGH_10 + 1;
+        let mut mask = ((bits >> first) as u32) & crate::indicators::ALL_WINDOW_INDICATORS;
+        if bits & (1 << 9) != 0 {
+            mask |= 0b1111 << 11;
+        }
+        mask
+    }
+
+    /// Sessions to hold: 1 + the deepest session with a field needed.
+    pub fn depth(&self) -> usize {
+        self.0.iter().rposition(|b| *b != 0).map_or(1, |k| k + 1)
+    }
 }
 
 /// The numeric fields of one symbol for its last `depth` sessions: `values[k * N_NUMERIC + i]` is field
@@ -145,6 +218,12 @@ impl Features {
     /// [`Features::set_relative_strength`]) for the last `snaps.len()` sessions of `bars`; `snaps[k]` is the
     /// snapshot `k` sessions back (see [`Snapshot::recent`]).
     pub fn compute(bars: &Bars, snaps: &[Snapshot]) -> Self {
+        Self::compute_needed(bars, snaps, None, &Needs::all(snaps.len()))
+    }
+
+    /// [`Features::compute`] of the fields in `needs` only (the others stay NaN), reusing the last
+    /// session's rating when the caller has it.
+    pub fn compute_needed(bars: &Bars, snaps: &[Snapshot], last: Option<&TechRating>, needs: &Needs) -> Self {
         let depth = snaps.len().max(1);
         let mut values = vec![f64::NAN; depth * N_NUMERIC];
         let n = bars.len();
@@ -154,7 +233,13 @@ impl Features {
             }
             let end = n - k;
             let row = &mut values[k * N_NUMERIC..(k + 1) * N_NUMERIC];
-            session(bars, end, snap, row);
+            let rated = (idx::TECH_RATING..=idx::BREAKOUT_SCORE).any(|i| needs.has(i, k));
+            let rating = match (k, last) {
+                (0, Some(r)) => Some(*r),
+                _ if rated => Some(TechRating::compute(snap, bars.close[end - 1])),
+                _ => None,
+            };
+            session(bars, end, snap, rating.as_ref(), row, |i| needs.has(i, k));
         }
         Self { depth, values }
     }
@@ -162,7 +247,7 @@ impl Features {
     /// Sets `rs_21 … rs_252` from the benchmark's returns per session back (`bench[k]` = its 21/63/126/252
     /// returns `k` sessions back; NaN where unknown).
     pub fn set_relative_strength(&mut self, bench: &[[f64; 4]]) {
-        let (rs, ret) = (idx::rs_21(), idx::return_21());
+        let (rs, ret) = (idx::RS_21, idx::RETURN_21);
         for k in 0..self.depth {
             for j in 0..4 {
                 let b = bench.get(k).map_or(f64::NAN, |b| b[j]);
@@ -173,71 +258,71 @@ impl Features {
     }
 }
 
-/// Fills one session's row: the bars up to `end` (exclusive) and that session's snapshot.
-fn session(bars: &Bars, end: usize, s: &Snapshot, row: &mut [f64]) {
+/// Fills one session's row: the bars up to `end` (exclusive) and that session's snapshot and rating (the
+/// rating fields stay NaN without one). The costly fields are computed only when `need(field)`.
+fn session(
+    bars: &Bars,
+    end: usize,
+    s: &Snapshot,
+    rating: Option<&TechRating>,
+    row: &mut [f64],
+    need: impl Fn(usize) -> bool,
+) {
     let i = end - 1;
     let close = bars.close[i];
     let prev = (i > 0).then(|| bars.close[i - 1]);
-    let rating = TechRating::compute(s, close);
-    let window = |from_back: usize| end.saturating_sub(from_back);
-    let dollar_volume_20 = (end >= 20).then(|| {
-        let from = window(20);
-        bars.close[from..end]
-            .iter()
-            .zip(&bars.volume[from..end])
-            .map(|(c, v)| c * v)
-            .sum::<f64>()
-            / 20.0
-    });
-    let max_of = |v: &[f64], len: usize| {
-        (end >= len).then(|| {
-            v[window(len)..end]
+    let from = |len: usize| end.checked_sub(len);
+    let max_of = |v: &[f64], len: usize| from(len).map(|f| lanes(&v[f..end], f64::NEG_INFINITY, f64::max));
+    let min_of = |v: &[f64], len: usize| from(len).map(|f| lanes(&v[f..end], f64::INFINITY, f64::min));
+    row[0] = bars.open[i];
+    row[1] = bars.high[i];
+    row[2] = bars.low[i];
+    row[3] = close;
+    row[4] = bars.volume[i];
+    row[5] = opt(prev.map(|p| (close / p - 1.0) * 100.0));
+    row[6] = opt(prev.map(|p| (bars.open[i] / p - 1.0) * 100.0));
+    if need(idx::DOLLAR_VOLUME_20) {
+        row[idx::DOLLAR_VOLUME_20] = opt(from(20).map(|f| {
+            bars.close[f..end]
                 .iter()
-                .copied()
-                .fold(f64::NEG_INFINITY, f64::max)
-        })
-    };
-    let min_of = |v: &[f64], len: usize| {
-        (end >= len).then(|| v[window(len)..end].iter().copied().fold(f64::INFINITY, f64::min))
-    };
-    let sub = rating.sub_scores;
-    let head = [
-        bars.open[i],
-        bars.high[i],
-        bars.low[i],
-        close,
-        bars.volume[i],
-        opt(prev.map(|p| (close / p - 1.0) * 100.0)),
-        opt(prev.map(|p| (bars.open[i] / p - 1.0) * 100.0)),
-        opt(dollar_volume_20),
-        opt(s.atr_14.map(|a| a / close * 100.0)),
-        opt(s
-            .bb_upper
-            .zip(s.bb_lower)
-            .zip(s.bb_middle)
-            .filter(|(_, m)| *m != 0.0)
-            .map(|((u, l), m)| (u - l) / m)),
-        opt(max_of(&bars.high, 252)),
-        opt(min_of(&bars.low, 252)),
-        rating.value,
-        opt(sub.trend),
-        opt(sub.momentum),
-        opt(sub.volume),
-        opt(sub.volatility),
-        opt(sub.oscillator),
-        opt(sub.breakout),
-        f64::NAN,
-        f64::NAN,
-        f64::NAN,
-        f64::NAN,
-        opt(min_of(&bars.low, 10)),
-        opt(max_of(&bars.high, 10)),
-    ];
-    row[..head.len()].copy_from_slice(&head);
-    for (j, (_, v)) in s.fields().into_iter().enumerate() {
-        row[head.len() + j] = opt(v);
+                .zip(&bars.volume[f..end])
+                .map(|(c, v)| c * v)
+                .sum::<f64>()
+                / 20.0
+        }));
     }
-    row[head.len() + INDICATOR_NAMES.len()] = end as f64;
+    row[8] = opt(s.atr_14.map(|a| a / close * 100.0));
+    row[9] = opt(s
+        .bb_upper
+        .zip(s.bb_lower)
+        .zip(s.bb_middle)
+        .filter(|(_, m)| *m != 0.0)
+        .map(|((u, l), m)| (u - l) / m));
+    if need(idx::HIGH_252) || need(idx::LOW_252) {
+        row[idx::HIGH_252] = opt(max_of(&bars.high, 252));
+        row[idx::LOW_252] = opt(min_of(&bars.low, 252));
+    }
+    if let Some(r) = rating {
+        let sub = r.sub_scores;
+        row[idx::TECH_RATING..=idx::BREAKOUT_SCORE].copy_from_slice(&[
+            r.value,
+            opt(sub.trend),
+            opt(sub.momentum),
+            opt(sub.volume),
+            opt(sub.volatility),
+            opt(sub.oscillator),
+            opt(sub.breakout),
+        ]);
+    }
+    if need(idx::LOW_10) || need(idx::HIGH_10) {
+        row[idx::LOW_10] = opt(min_of(&bars.low, 10));
+        row[idx::HIGH_10] = opt(max_of(&bars.high, 10));
+    }
+    let first = idx::HIGH_10 + 1;
+    for (j, (_, v)) in s.fields().into_iter().enumerate() {
+        row[first + j] = opt(v);
+    }
+    row[first + INDICATOR_NAMES.len()] = end as f64;
 }
 
 #[cfg(test)]
@@ -258,5 +343,65 @@ mod tests {
         names.sort_unstable();
         names.dedup();
         assert_eq!(names.len(), before, "field names are unique");
+        for (i, name) in [
+            (idx::DOLLAR_VOLUME_20, "dollar_volume_20"),
+            (idx::HIGH_252, "high_252"),
+            (idx::LOW_252, "low_252"),
+            (idx::TECH_RATING, "tech_rating"),
+            (idx::BREAKOUT_SCORE, "breakout_score"),
+            (idx::RS_21, "rs_21"),
+            (idx::LOW_10, "low_10"),
+            (idx::HIGH_10, "high_10"),
+            (idx::RETURN_21, "return_21"),
+        ] {
+            assert_eq!(numeric(name), Some(i), "{name}");
+        }
+        const { assert!(N_NUMERIC <= 64, "a session's needs fit in a u64") };
+    }
+
+    #[test]
+    fn needed_fields_equal_the_full_computation() {
+        let bars: Vec<crate::model::Bar> = (0..300)
+            .map(|i| {
+                let c = 100.0 + (f64::from(i) * 0.3).sin() * 5.0 + f64::from(i) * 0.1;
+                crate::model::Bar {
+                    date: chrono::NaiveDate::from_ymd_opt(2024, 1, 1).unwrap() + chrono::Days::new(i as u64),
+                    open: c - 0.5,
+                    high: c + 1.0,
+                    low: c - 1.0,
+                    close: c,
+                    volume: 1e6 + f64::from(i),
+                }
+            })
+            .collect();
+        let bars = Bars::from_bars(&bars);
+        let snaps = Snapshot::recent(&bars, 3);
+        let full = Features::compute(&bars, &snaps);
+        let mut needs = Needs::base();
+        needs.add(idx::HIGH_252, 2);
+        needs.add(idx::TECH_RATING, 1);
+        let part = Features::compute_needed(&bars, &snaps, None, &needs);
+        assert_eq!(needs.depth(), 3);
+        for k in 0..3 {
+            for (i, (name, _)) in NUMERIC_FIELDS.iter().enumerate() {
+                let (a, b) = (full.get(i, k), part.get(i, k));
+                let cheap = ![
+                    idx::DOLLAR_VOLUME_20,
+                    idx::HIGH_252,
+                    idx::LOW_252,
+                    idx::LOW_10,
+                    idx::HIGH_10,
+                ]
+                .contains(&i)
+                    && !(idx::TECH_RATING..=idx::BREAKOUT_SCORE).contains(&i);
+                if needs.has(i, k) || cheap {
+                    assert!(
+                        a == b || (a.is_nan() && b.is_nan()),
+                        "field {name} at {k}: {a} vs {b}"
+                    );
+                }
+            }
+        }
+        assert!(part.get(idx::HIGH_252, 0).is_nan(), "not needed, not computed");
     }
 }

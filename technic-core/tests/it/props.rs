@@ -292,6 +292,18 @@ proptest! {
     }
 }
 
+proptest! {
+    /// The explanation's parts add up to the rating exactly, for any valid input.
+    #[test]
+    fn explanations_add_up_to_the_rating(bars in arb_bars(0..300)) {
+        let s = Snapshot::compute(&bars);
+        let close = bars.close.last().copied().unwrap_or(1.0);
+        let parts = technic_core::score::explain(&s, close);
+        let sum = parts.iter().fold(0.0, |a, p| a + p.points);
+        prop_assert_eq!(sum, technic_core::TechRating::compute(&s, close).value);
+    }
+}
+
 fn prefix(bars: &Bars, len: usize) -> Bars {
     Bars {
         date: bars.date[..len].to_vec(),

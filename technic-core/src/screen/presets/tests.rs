@@ -260,3 +260,50 @@ fn leaders_rank_within_the_universe() {
         assert_eq!(picked, [18, 19], "{name}");
     }
 }
+
+/// A scan computes only the fields a screen reads (and only the window indicators those need, sessions
+/// back): every preset selects the same symbols from those as from every field computed in full.
+#[test]
+fn computing_only_what_a_screen_reads_selects_the_same() {
+    use crate::provider::{DataProvider, SyntheticConfig, SyntheticProvider};
+    use crate::scan::score_with_features;
+    use crate::screen::Needs;
+    let p = SyntheticProvider::new(SyntheticConfig {
+        n_symbols: 80,
+        n_bars: 300,
+        ..SyntheticConfig::default()
+    });
+    let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    let data: Vec<_> = rt.block_on(async {
+        let mut out = Vec::new();
+        for e in p.universe().await.unwrap() {
+            let b = p.daily_bars(&e.symbol, p.data_range()).await.unwrap();
+            out.push((e, b));
+        }
+        out
+    });
+    for preset in PRESETS {
+        let screen = preset.screen().unwrap();
+        let needs = Needs::base().union(&screen.needs());
+        let lean: Vec<Features> = data
+            .iter()
+            .map(|(e, b)| {
+                let mut f = score_with_features(e, b, &needs).unwrap().features;
+                f.set_relative_strength(&[[0.0; 4]; 6]);
+                f
+            })
+            .collect();
+        let full: Vec<Features> = data.iter().map(|(_, b)| features(b, screen.depth())).collect();
+        let rows = |fs: &[Features]| -> Vec<bool> {
+            let rows: Vec<Row<'_>> = fs
+                .iter()
+                .map(|f| Row {
+                    features: f,
+                    text: ["X", "", "", "", ""],
+                })
+                .collect();
+            screen.select(&rows)
+        };
+        assert_eq!(rows(&lean), rows(&full), "{}", preset.name);
+    }
+}
