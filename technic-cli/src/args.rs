@@ -34,6 +34,83 @@ pub enum Command {
     Screen(ScreenCommand),
     /// Explain a symbol's rating part by part, with its trade plan.
     Explain(ExplainArgs),
+    /// What a screen picked every session of a period, and what happened next.
+    Backtest(BacktestArgs),
+}
+
+/// `technic backtest` arguments.
+#[derive(Debug, Args)]
+pub struct BacktestArgs {
+    /// Where the data comes from.
+    #[command(flatten)]
+    pub source: SourceArgs,
+
+    /// The screen: an expression (see `technic scan --where`).
+    #[arg(long = "where", value_name = "EXPR")]
+    pub where_: Option<String>,
+
+    /// A preset screen (`technic presets`).
+    #[arg(long, value_name = "NAME")]
+    pub preset: Option<String>,
+
+    /// A saved screen (`technic screen list`).
+    #[arg(long, value_name = "NAME")]
+    pub screen: Option<String>,
+
+    /// Order of the picks, FIELD[:asc|desc] (with --top: which picks are kept; default by rating).
+    #[arg(long, value_name = "FIELD[:asc|desc]")]
+    pub sort: Option<String>,
+
+    /// Keep the best K picks a session (0 keeps all).
+    #[arg(long, default_value_t = 0, value_name = "K")]
+    pub top: usize,
+
+    /// Sessions ahead to measure; a list (1,5,10,21) gives one column per horizon.
+    #[arg(long, value_delimiter = ',', default_value = "21", value_name = "N[,N…]")]
+    pub horizon: Vec<usize>,
+
+    /// First session [default: the first with a year of history before it].
+    #[arg(long, value_name = "YYYY-MM-DD")]
+    pub from: Option<chrono::NaiveDate>,
+
+    /// Last session [default: the last with the longest horizon of data after it].
+    #[arg(long, value_name = "YYYY-MM-DD")]
+    pub to: Option<chrono::NaiveDate>,
+
+    /// Backtest only these symbols (comma-separated).
+    #[arg(long, value_delimiter = ',', value_name = "A,B,C")]
+    pub symbols: Vec<String>,
+
+    /// Backtest at most this many symbols.
+    #[arg(long, value_name = "N")]
+    pub max_symbols: Option<usize>,
+
+    /// Benchmark of `rs_*` [default: the equal-weight index of the symbols].
+    #[arg(long, value_name = "SYMBOL")]
+    pub benchmark: Option<String>,
+
+    /// Print the whole report as JSON.
+    #[arg(long, conflicts_with = "csv")]
+    pub json: bool,
+
+    /// Print one row a session as CSV.
+    #[arg(long)]
+    pub csv: bool,
+
+    /// Write the equity curve (first horizon) as an SVG chart to this file.
+    #[arg(long, value_name = "FILE.svg")]
+    pub chart: Option<PathBuf>,
+
+    /// No progress output.
+    #[arg(short, long)]
+    pub quiet: bool,
+
+    #[command(flatten)]
+    pub store: StoreArgs,
+
+    /// Run without a store.
+    #[arg(long, conflicts_with = "store")]
+    pub no_store: bool,
 }
 
 /// `technic screen …`.
@@ -298,6 +375,10 @@ pub struct ScanArgs {
     /// Order results by a numeric field: FIELD[:asc|desc] (default: by rating).
     #[arg(long, value_name = "FIELD[:asc|desc]")]
     pub sort: Option<String>,
+
+    /// Scan as of this session: only bars dated on or before it are read.
+    #[arg(long, value_name = "YYYY-MM-DD")]
+    pub as_of: Option<chrono::NaiveDate>,
 
     #[command(flatten)]
     pub plan: PlanArgs,

@@ -2,6 +2,7 @@
 //! command and renders the result. Every decision lives in `technic-core`.
 
 mod args;
+mod backtest;
 mod progress;
 mod render;
 mod report;
@@ -55,6 +56,7 @@ async fn run(cli: Cli) -> u8 {
         Command::Presets => screens::presets(),
         Command::Screen(cmd) => screens::screen(cmd).await,
         Command::Explain(args) => screens::explain(&args).await,
+        Command::Backtest(args) => backtest::run(&args).await,
     };
     match result {
         Ok(code) => code,

@@ -147,6 +147,7 @@ pub async fn scan(args: &ScanArgs) -> anyhow::Result<WiredScan> {
         screen: screen_spec,
         plan: plan(&args.plan)?,
         benchmark: benchmark(&args.plan)?,
+        as_of: args.as_of,
         ..ScanRequest::default()
     };
     Ok(WiredScan {
@@ -162,7 +163,25 @@ async fn resolve_screen(
     args: &ScanArgs,
     store: Option<&SqliteStore>,
 ) -> anyhow::Result<technic_core::ScreenSpec> {
-    let saved = match &args.screen {
+    screen_spec(
+        args.where_.as_deref(),
+        args.preset.as_deref(),
+        args.screen.as_deref(),
+        args.sort.as_deref(),
+        store,
+    )
+    .await
+}
+
+/// The screen of `--screen NAME` (read from `store`), `--preset`, `--where` and `--sort`, combined.
+pub async fn screen_spec(
+    where_: Option<&str>,
+    preset: Option<&str>,
+    screen: Option<&str>,
+    sort: Option<&str>,
+    store: Option<&SqliteStore>,
+) -> anyhow::Result<technic_core::ScreenSpec> {
+    let saved = match screen {
         None => None,
         Some(name) => {
             let Some(store) = store else {
@@ -178,18 +197,12 @@ async fn resolve_screen(
             })?)
         }
     };
-    technic_core::screen::resolve(
-        args.where_.as_deref(),
-        args.preset.as_deref(),
-        saved.as_ref(),
-        args.sort.as_deref(),
-    )
-    .map_err(|e| {
-        let flag = if args.sort.as_deref() == Some(e.source.as_str()) {
+    technic_core::screen::resolve(where_, preset, saved.as_ref(), sort).map_err(|e| {
+        let flag = if sort == Some(e.source.as_str()) {
             "--sort"
-        } else if args.preset.as_deref() == Some(e.source.as_str()) {
+        } else if preset == Some(e.source.as_str()) {
             "--preset"
-        } else if args.where_.as_deref() == Some(e.source.as_str()) {
+        } else if where_ == Some(e.source.as_str()) {
             "--where"
         } else {
             "--screen"

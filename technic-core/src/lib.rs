@@ -32,6 +32,7 @@
 //! ```
 #![deny(missing_docs)]
 
+pub use scan::backtest;
 pub mod cache;
 pub mod calendar;
 pub mod clock;

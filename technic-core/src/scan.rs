@@ -9,6 +9,7 @@
 //! With a store in [`Deps`], bars are read from the store first and only missing dates are fetched
 //! (see [`missing_ranges`]); each symbol's history is then its last [`HISTORY_BARS`] bars.
 
+pub mod backtest;
 mod fetch;
 mod history;
 mod pipeline;
@@ -93,6 +94,10 @@ pub struct ScanRequest {
     /// index of the scanned universe.
     #[serde(default)]
     pub benchmark: Option<Symbol>,
+    /// A point-in-time scan: only bars dated on or before this day are read (from the provider, the
+    /// cache and the store), over the same span of history.
+    #[serde(default)]
+    pub as_of: Option<chrono::NaiveDate>,
 }
 
 impl Default for ScanRequest {
@@ -108,6 +113,7 @@ impl Default for ScanRequest {
             screen: ScreenSpec::default(),
             plan: PlanSettings::default(),
             benchmark: None,
+            as_of: None,
         }
     }
 }

@@ -1,6 +1,6 @@
 //! Screens: filter expressions over a scan's fields, sorting, presets, trade plans, the market regime.
 //!
-//! An expression (`rsi_14 < 30 and close > sma_200`) is parsed once ([`parse`]), type-checked and compiled
+//! An expression (`rsi_14 < 30 and close > sma_200`) is parsed once ([`parse()`]), type-checked and compiled
 //! ([`Screen::compile`]) into a tree that evaluates per symbol without allocating. Fields are the numbers
 //! and texts of [`fields`]; `x[k]` reads a numeric field `k ≤ 5` sessions back; functions are `abs`, `min`,
 //! `max`, `crosses_above(a, b)` (`a[1] <= b[1] and a > b`), `crosses_below`, `rank_pct(x)` and
@@ -226,6 +226,8 @@ pub struct Screen {
     ranks: Vec<RankSpec>,
     depth: usize,
     needs: Needs,
+    /// Text fields read (bit `i`: [`TEXT_FIELDS`]`[i]`).
+    text_fields: u8,
 }
 
 impl fmt::Display for Screen {
@@ -245,6 +247,7 @@ impl Screen {
             depth: 1,
             shift: 0,
             needs: Needs::none(),
+            text_fields: 0,
         };
         let root = match c.compile(&expr)? {
             Typed::Cond(cond) => cond,
@@ -267,6 +270,7 @@ impl Screen {
             ranks: c.ranks,
             depth: c.depth,
             needs: c.needs,
+            text_fields: c.text_fields,
         })
     }
 
@@ -297,7 +301,13 @@ impl Screen {
 
     /// Which rows pass: the ranks are computed over all of `rows` first, then each row is evaluated.
     pub fn select(&self, rows: &[Row<'_>]) -> Vec<bool> {
-        let ranks = self.ranks(rows);
+        self.select_at(rows, |_| 0)
+    }
+
+    /// [`Screen::select`] with row `i` read `shift(i)` sessions before its last (a backtest's day): the
+    /// ranks compare every row at its own shift.
+    pub fn select_at(&self, rows: &[Row<'_>], shift: impl Fn(usize) -> usize) -> Vec<bool> {
+        let ranks = self.ranks_at(rows, &shift);
         let width = self.ranks.len();
         rows.iter()
             .enumerate()
@@ -306,9 +316,14 @@ impl Screen {
                     row,
                     ranks: &ranks[i * width..(i + 1) * width],
                 };
-                r.cond(&self.root, 0)
+                r.cond(&self.root, shift(i))
             })
             .collect()
+    }
+
+    /// Whether the expression reads the text field `field` (`signal`, `sector`, …).
+    pub fn uses_text(&self, field: &str) -> bool {
+        fields::text(field).is_some_and(|i| self.text_fields & (1 << i) != 0)
     }
 
     /// Evaluates one row alone (ranks, if any, are over that row only: 100 when defined).
@@ -316,13 +331,14 @@ impl Screen {
         self.select(std::slice::from_ref(row))[0]
     }
 
-    fn ranks(&self, rows: &[Row<'_>]) -> Vec<f64> {
+    fn ranks_at(&self, rows: &[Row<'_>], shift: &impl Fn(usize) -> usize) -> Vec<f64> {
         let width = self.ranks.len();
         let mut out = vec![f64::NAN; rows.len() * width];
         for (j, spec) in self.ranks.iter().enumerate() {
             let values: Vec<f64> = rows
                 .iter()
-                .map(|row| Ctx { row, ranks: &[] }.num(&spec.arg, 0))
+                .enumerate()
+                .map(|(i, row)| Ctx { row, ranks: &[] }.num(&spec.arg, shift(i)))
                 .collect();
             if spec.by_sector {
                 let mut sectors: Vec<&str> = rows.iter().map(|r| r.text[2]).collect();
@@ -374,6 +390,8 @@ struct Compiler<'a> {
     shift: usize,
     /// Fields read, per session back.
     needs: Needs,
+    /// Text fields read.
+    text_fields: u8,
 }
 
 impl Compiler<'_> {
@@ -427,6 +445,7 @@ impl Compiler<'_> {
                     if back > 0 {
                         return Err(self.err(*span, format!("{name} is text and has no earlier values")));
                     }
+                    self.text_fields |= 1 << idx;
                     Typed::Text(Text::Field(idx))
                 } else if name == "true" || name == "false" {
                     // `not true` style constants are not part of the language; say so clearly.

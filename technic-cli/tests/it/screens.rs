@@ -10,9 +10,9 @@ use serde_json::Value;
 use crate::{stderr, stdout, technic};
 
 /// Closes and volumes of one generated symbol, as written to (and read back from) its file.
-struct Series {
-    close: Vec<f64>,
-    volume: Vec<f64>,
+pub struct Series {
+    pub close: Vec<f64>,
+    pub volume: Vec<f64>,
 }
 
 /// A deterministic generator: xorshift, so the files are the same on every run.
@@ -29,7 +29,7 @@ impl Rng {
 
 /// 160 symbols of 260 sessions: random walks with different drifts (another one for the last 8 sessions) and
 /// volatilities, and volume that varies, so every condition below holds for some symbols and not for others.
-fn write_universe(dir: &Path) -> Vec<(String, Series)> {
+pub fn write_universe(dir: &Path) -> Vec<(String, Series)> {
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
     let d0 = chrono::NaiveDate::from_ymd_opt(2024, 1, 1).unwrap();
     let mut out = Vec::new();

@@ -50,6 +50,46 @@ pub async fn scan(
     }
 }
 
+/// A universe's bars, loaded the way a scan loads them.
+pub(crate) struct Loaded {
+    pub fetched: Vec<(UniverseEntry, Arc<Bars>)>,
+    pub skipped: Vec<Skipped>,
+    pub universe_size: usize,
+    pub cancelled: bool,
+}
+
+/// Loads `req`'s universe and its bars over `range` as a scan does (universe filters, cache, store,
+/// grouped fetches, validation), for work that is not a scan (backtests). Per-symbol failures are skips.
+pub(crate) async fn load(
+    req: &ScanRequest,
+    deps: &Deps,
+    sink: &dyn ProgressSink,
+    cancel: CancellationToken,
+    range: DateRange,
+) -> Result<Loaded> {
+    let id = req.id.clone().unwrap_or_else(new_scan_id);
+    let mut run = Run::new(id, req, deps, sink, cancel);
+    if deps.provider.live_source().is_some() {
+        let expected = deps.market.expected_session();
+        run.target = Some(deps.market.calendar.session_on_or_before(range.to.min(expected)));
+    }
+    let Some((universe, universe_size)) = run.load_universe().await? else {
+        return Ok(Loaded {
+            fetched: Vec::new(),
+            skipped: Vec::new(),
+            universe_size: 0,
+            cancelled: true,
+        });
+    };
+    let (fetched, cancelled) = run.fetch(universe, range).await?;
+    Ok(Loaded {
+        fetched,
+        skipped: std::mem::take(&mut run.skipped),
+        universe_size,
+        cancelled,
+    })
+}
+
 /// A new scan id: a UUIDv7 (time-ordered, random in its low bits), unique across processes and machines
 /// that share a store, and sortable by start time.
 pub fn new_scan_id() -> String {
@@ -161,7 +201,22 @@ impl<'a> Run<'a> {
     async fn execute(&mut self) -> Result<ScanReport> {
         let started_at = self.deps.market.now();
         let cache_before = self.deps.cache.stats();
-        let range = self.req.range.unwrap_or_else(|| self.deps.default_range());
+        let mut range = self.req.range.unwrap_or_else(|| self.deps.default_range());
+        if let Some(day) = self.req.as_of {
+            // A point-in-time scan: the same span of history, ending at `day`; no bar after it is read.
+            if day < range.from {
+                return Err(Error::config(format!(
+                    "--as-of {day} is before the history this scan reads ({} to {})",
+                    range.from, range.to
+                )));
+            }
+            let span = chrono::Days::new((range.to - range.from).num_days().max(0) as u64);
+            range = DateRange {
+                // A provider whose range starts at the dawn of time (local files) keeps that start.
+                from: day.checked_sub_days(span).unwrap_or(range.from),
+                to: day.min(range.to),
+            };
+        }
         // A bad expression or plan setting fails before any work (frontends check them first too).
         let (screen, sort) = self
             .req

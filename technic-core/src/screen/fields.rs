@@ -178,28 +178,59 @@ impl Needs {
     }
 }
 
-/// The numeric fields of one symbol for its last `depth` sessions: `values[k * N_NUMERIC + i]` is field
-/// `i`, `k` sessions before the last. A missing value (short history) is NaN.
+/// The numeric fields of one symbol for its last `depth` sessions: field `i`, `k` sessions before the last,
+/// is [`Features::get`]`(i, k)`. A missing value (short history, or a field not computed) is NaN. Only the
+/// fields computed are stored (a backtest holds a year of sessions for thousands of symbols).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Features {
     /// Sessions held (1 + the deepest look back).
     pub depth: usize,
-    /// The values, session by session.
-    pub values: Vec<f64>,
+    /// Values stored per session.
+    width: usize,
+    /// Where field `i` is stored in a session's row ([`NOT_STORED`]: not computed).
+    slot: [u8; N_NUMERIC],
+    /// The values, session by session (`width` each).
+    values: Vec<f64>,
 }
+
+/// [`Features`]' slot of a field that was not computed.
+const NOT_STORED: u8 = u8::MAX;
 
 fn opt(v: Option<f64>) -> f64 {
     v.unwrap_or(f64::NAN)
 }
 
 impl Features {
-    /// Field `i`, `back` sessions ago (NaN when missing or deeper than held).
+    /// Every field missing, for `depth` sessions.
+    pub fn empty(depth: usize) -> Self {
+        Self::with_fields(depth, u64::MAX)
+    }
+
+    /// Storage for the fields in `mask` (bit `i`: field `i`), all missing.
+    fn with_fields(depth: usize, mask: u64) -> Self {
+        let mut slot = [NOT_STORED; N_NUMERIC];
+        let mut width = 0;
+        for (i, s) in slot.iter_mut().enumerate() {
+            if mask & (1 << i) != 0 {
+                *s = width as u8;
+                width += 1;
+            }
+        }
+        let depth = depth.max(1);
+        Self {
+            depth,
+            width,
+            slot,
+            values: vec![f64::NAN; depth * width],
+        }
+    }
+
+    /// Field `i`, `back` sessions ago (NaN when missing, not computed or deeper than held).
     #[inline]
     pub fn get(&self, i: usize, back: usize) -> f64 {
-        if back < self.depth {
-            self.values[back * N_NUMERIC + i]
-        } else {
-            f64::NAN
+        match self.slot.get(i) {
+            Some(&s) if s != NOT_STORED && back < self.depth => self.values[back * self.width + s as usize],
+            _ => f64::NAN,
         }
     }
 
@@ -208,9 +239,13 @@ impl Features {
         numeric(name).map(|i| self.get(i, 0)).filter(|v| !v.is_nan())
     }
 
-    pub(crate) fn set(&mut self, i: usize, back: usize, v: f64) {
-        if back < self.depth {
-            self.values[back * N_NUMERIC + i] = v;
+    /// Sets field `i`, `back` sessions ago (ignored when not stored or deeper than held).
+    pub fn set(&mut self, i: usize, back: usize, v: f64) {
+        if let Some(&s) = self.slot.get(i)
+            && s != NOT_STORED
+            && back < self.depth
+        {
+            self.values[back * self.width + s as usize] = v;
         }
     }
 
@@ -221,27 +256,53 @@ impl Features {
         Self::compute_needed(bars, snaps, None, &Needs::all(snaps.len()))
     }
 
-    /// [`Features::compute`] of the fields in `needs` only (the others stay NaN), reusing the last
-    /// session's rating when the caller has it.
+    /// [`Features::compute`] of the fields in `needs` only, reusing the last session's rating when the
+    /// caller has it. Every field is stored; those not needed are NaN.
     pub fn compute_needed(bars: &Bars, snaps: &[Snapshot], last: Option<&TechRating>, needs: &Needs) -> Self {
-        let depth = snaps.len().max(1);
-        let mut values = vec![f64::NAN; depth * N_NUMERIC];
+        let mut out = Self::empty(snaps.len());
+        out.fill(bars, snaps, last, |k| if k <= MAX_BACK { needs.0[k] } else { 0 });
+        out
+    }
+
+    /// The fields in `mask` for every one of the last `snaps.len()` sessions (a backtest's layout: the
+    /// same fields every session, only those stored).
+    pub fn compute_uniform(bars: &Bars, snaps: &[Snapshot], mask: u64) -> Self {
+        let mut out = Self::with_fields(snaps.len(), mask);
+        out.fill(bars, snaps, None, |_| mask);
+        out
+    }
+
+    fn fill(
+        &mut self,
+        bars: &Bars,
+        snaps: &[Snapshot],
+        last: Option<&TechRating>,
+        mask: impl Fn(usize) -> u64,
+    ) {
         let n = bars.len();
+        let mut row = [f64::NAN; N_NUMERIC];
         for (k, snap) in snaps.iter().enumerate() {
-            if k >= n {
+            if k >= n || k >= self.depth {
                 break;
             }
             let end = n - k;
-            let row = &mut values[k * N_NUMERIC..(k + 1) * N_NUMERIC];
-            let rated = (idx::TECH_RATING..=idx::BREAKOUT_SCORE).any(|i| needs.has(i, k));
+            let bits = mask(k);
+            let has = |i: usize| bits & (1 << i) != 0;
+            let rated = (idx::TECH_RATING..=idx::BREAKOUT_SCORE).any(has);
             let rating = match (k, last) {
                 (0, Some(r)) => Some(*r),
                 _ if rated => Some(TechRating::compute(snap, bars.close[end - 1])),
                 _ => None,
             };
-            session(bars, end, snap, rating.as_ref(), row, |i| needs.has(i, k));
+            row.fill(f64::NAN);
+            session(bars, end, snap, rating.as_ref(), &mut row, has);
+            let base = k * self.width;
+            for (i, &s) in self.slot.iter().enumerate() {
+                if s != NOT_STORED {
+                    self.values[base + s as usize] = row[i];
+                }
+            }
         }
-        Self { depth, values }
     }
 
     /// Sets `rs_21 … rs_252` from the benchmark's returns per session back (`bench[k]` = its 21/63/126/252

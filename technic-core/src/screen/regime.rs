@@ -161,8 +161,12 @@ impl IndexAccumulator {
     /// Adds the daily returns of the last [`INDEX_SESSIONS`] sessions of `bars`.
     pub fn add(&mut self, bars: &Bars) {
         let n = bars.len();
-        let from = n.saturating_sub(INDEX_SESSIONS).max(1);
-        for i in from..n {
+        self.add_range(bars, n.saturating_sub(INDEX_SESSIONS), n);
+    }
+
+    /// Adds the daily returns of bars `from..to` (each against the bar before it).
+    pub fn add_range(&mut self, bars: &Bars, from: usize, to: usize) {
+        for i in from.max(1)..to.min(bars.len()) {
             let (prev, close) = (bars.close[i - 1], bars.close[i]);
             if prev > 0.0 && close.is_finite() {
                 let slot = self.slot(bars.date[i].num_days_from_ce());

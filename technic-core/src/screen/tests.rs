@@ -2,7 +2,7 @@
 
 use proptest::prelude::*;
 
-use super::fields::{N_NUMERIC, numeric};
+use super::fields::numeric;
 use super::*;
 
 /// Features with one session of the given values (others missing).
@@ -12,10 +12,7 @@ fn features(values: &[(&str, f64)]) -> Features {
 
 /// Features with the last session's and the previous session's values.
 fn features_back(now: &[(&str, f64)], before: &[(&str, f64)]) -> Features {
-    let mut f = Features {
-        depth: 2,
-        values: vec![f64::NAN; 2 * N_NUMERIC],
-    };
+    let mut f = Features::empty(2);
     for (k, vals) in [now, before].into_iter().enumerate() {
         for (name, v) in vals {
             f.set(numeric(name).unwrap(), k, *v);
@@ -292,10 +289,7 @@ fn arb_rows() -> impl Strategy<Value = Vec<(Features, bool)>> {
     let value = prop_oneof![1 => Just(f64::NAN), 6 => -50.0f64..150.0, 1 => Just(0.0)];
     let one =
         (prop::collection::vec(value, NUM_NAMES.len() * 4), any::<bool>()).prop_map(|(vals, energy)| {
-            let mut f = Features {
-                depth: 4,
-                values: vec![f64::NAN; 4 * N_NUMERIC],
-            };
+            let mut f = Features::empty(4);
             for k in 0..4 {
                 for (j, name) in NUM_NAMES.iter().enumerate() {
                     f.set(numeric(name).unwrap(), k, vals[k * NUM_NAMES.len() + j]);
