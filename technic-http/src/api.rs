@@ -1,5 +1,6 @@
 //! The JSON API under `/api/v1`, plus `/healthz`, `/metrics` and `/openapi.json`.
 
+pub mod backtests;
 pub mod ops;
 pub mod scans;
 pub mod screens;
@@ -21,6 +22,9 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/symbols/{symbol}/bars", get(symbols::bars))
         .route("/api/v1/symbols/{symbol}/explain", get(screens::explain))
         .route("/api/v1/presets", get(screens::presets))
+        .route("/api/v1/backtests", post(backtests::create).get(backtests::list))
+        .route("/api/v1/backtests/{id}", get(backtests::get))
+        .route("/api/v1/backtests/{id}/cancel", post(backtests::cancel))
         .route("/api/v1/screens", get(screens::list).post(screens::save))
         .route("/api/v1/screens/{name}", axum::routing::delete(screens::delete))
         .route("/api/v1/metrics/current", get(ops::metrics_current))

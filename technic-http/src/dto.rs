@@ -50,6 +50,9 @@ pub struct ScanCreate {
     /// Benchmark symbol for `rs_*` and the regime.
     #[serde(default)]
     pub benchmark: Option<String>,
+    /// A point-in-time scan: only bars dated on or before this session.
+    #[serde(default)]
+    pub as_of: Option<NaiveDate>,
 }
 
 /// Scan filters.
@@ -907,4 +910,72 @@ impl WarmerDto {
             hourly: hourly.to_vec(),
         }
     }
+}
+
+/// Body of `POST /api/v1/backtests`.
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BacktestCreate {
+    /// Backtest only these symbols (default: the provider's universe).
+    #[serde(default)]
+    pub symbols: Vec<String>,
+    /// At most this many symbols.
+    #[serde(default)]
+    pub max_symbols: Option<usize>,
+    /// The screen expression.
+    #[serde(default, rename = "where")]
+    pub where_: Option<String>,
+    /// A preset's name.
+    #[serde(default)]
+    pub preset: Option<String>,
+    /// A saved screen's name.
+    #[serde(default)]
+    pub screen: Option<String>,
+    /// Order of picks, `FIELD[:asc|desc]`.
+    #[serde(default)]
+    pub sort: Option<String>,
+    /// Keep the best `top` picks a session (0 or absent: all).
+    #[serde(default)]
+    pub top: Option<usize>,
+    /// Forward horizons in sessions (default `[21]`; the first is the main one).
+    #[serde(default)]
+    pub horizons: Vec<usize>,
+    /// First session (default: the first with a year of history before it).
+    #[serde(default)]
+    pub from: Option<NaiveDate>,
+    /// Last session (default: the last with the longest horizon after it).
+    #[serde(default)]
+    pub to: Option<NaiveDate>,
+    /// Benchmark symbol for `rs_*` (default: the equal-weight index of the symbols).
+    #[serde(default)]
+    pub benchmark: Option<String>,
+}
+
+/// Answer to `POST /api/v1/backtests` (202 Accepted).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct BacktestCreated {
+    /// The backtest's id.
+    pub id: String,
+    /// Where to poll its status and, once complete, its report.
+    pub status_url: String,
+    /// Where to cancel it.
+    pub cancel_url: String,
+}
+
+/// A backtest's state, progress and (once complete) report.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct BacktestStatus {
+    /// Its id.
+    pub id: String,
+    /// `running`, `complete`, `cancelled` or `failed`.
+    pub state: String,
+    /// Percent finished.
+    pub percent: f64,
+    /// What it is doing.
+    pub message: String,
+    /// Why it failed.
+    pub error: Option<ErrorBody>,
+    /// The report (`technic backtest --json`): `days[]`, `summary`, `summaries[]`, …
+    #[schema(value_type = Option<Object>)]
+    pub report: Option<serde_json::Value>,
 }

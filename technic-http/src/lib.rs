@@ -22,6 +22,7 @@
 #![deny(missing_docs)]
 
 pub mod api;
+pub mod backtests;
 pub mod dashboard;
 pub mod dto;
 pub mod error;

@@ -109,6 +109,8 @@ pub struct AppState {
     pub warmer: Option<Arc<CacheWarmer>>,
     /// Serialised pages of finished scans' results.
     pub pages: Arc<crate::api::scans::PageCache>,
+    /// Backtests started through the API.
+    pub backtests: Arc<crate::backtests::Backtests>,
     /// Where saved screens live: the store, or memory when the server runs without one.
     pub screens: Arc<dyn technic_core::Store>,
     /// Names and sectors by symbol, loaded from the provider on first use.
@@ -166,6 +168,7 @@ impl AppState {
             None => Arc::new(technic_core::MemoryStore::default()),
         };
         Self {
+            backtests: Arc::new(crate::backtests::Backtests::default()),
             screens,
             pool,
             tracker,

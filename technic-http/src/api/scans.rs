@@ -91,6 +91,7 @@ async fn to_request(state: &AppState, body: ScanCreate) -> Result<ScanRequest, A
         screen,
         plan,
         benchmark,
+        as_of: body.as_of,
         ..ScanRequest::default()
     })
 }

@@ -680,7 +680,7 @@ async fn scans_beyond_the_running_limit_queue_and_a_full_queue_answers_429() {
 /// Every route the router serves, as (method, path template). Kept beside the router in `api.rs`; a
 /// route added there and not here fails `the_openapi_document_describes_every_route` below only if it is
 /// also missing from the document, so the check runs both ways through `/openapi.json`.
-const ROUTES: [(&str, &str); 22] = [
+const ROUTES: [(&str, &str); 26] = [
     ("post", "/api/v1/scans"),
     ("get", "/api/v1/scans"),
     ("get", "/api/v1/scans/{id}"),
@@ -691,6 +691,10 @@ const ROUTES: [(&str, &str); 22] = [
     ("get", "/api/v1/symbols/{symbol}/bars"),
     ("get", "/api/v1/symbols/{symbol}/explain"),
     ("get", "/api/v1/presets"),
+    ("post", "/api/v1/backtests"),
+    ("get", "/api/v1/backtests"),
+    ("get", "/api/v1/backtests/{id}"),
+    ("post", "/api/v1/backtests/{id}/cancel"),
     ("get", "/api/v1/screens"),
     ("post", "/api/v1/screens"),
     ("delete", "/api/v1/screens/{name}"),
@@ -1087,4 +1091,80 @@ async fn screens_presets_and_explanations() {
     )
     .await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+}
+
+/// Backtests through the API: started, polled to completion with their report; bad input refused; and a
+/// point-in-time scan reads no bar after its day.
+#[tokio::test]
+async fn backtests_and_point_in_time_scans() {
+    let app = router(state(30, None));
+    let (s, v) = call(
+        &app,
+        "POST",
+        "/api/v1/backtests",
+        Some(r#"{"preset": "oversold_bounce", "horizons": [1, 5]}"#),
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{v}");
+    let url = v["status_url"].as_str().unwrap().to_owned();
+    let mut done = Value::Null;
+    for _ in 0..400 {
+        let (_, st) = call(&app, "GET", &url, None, None).await;
+        if st["state"] != "running" {
+            done = st;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert_eq!(done["state"], "complete", "{done}");
+    assert_eq!(done["percent"], 100.0);
+    let report = &done["report"];
+    // 300 bars a symbol: a year of warm-up, then the sessions with five sessions of future.
+    assert!(report["days"].as_array().unwrap().len() > 20, "{report}");
+    assert_eq!(report["summaries"].as_array().unwrap().len(), 2);
+    assert!(report["summary"]["portfolio"]["equity"].is_array());
+    let (_, list) = call(&app, "GET", "/api/v1/backtests", None, None).await;
+    assert_eq!(list[0]["id"], done["id"]);
+    assert!(list[0]["report"].is_null(), "the list leaves reports out");
+    let (s, _) = call(&app, "POST", &format!("{url}/cancel"), None, None).await;
+    assert_eq!(s, StatusCode::CONFLICT, "already ended");
+    let (s, _) = call(&app, "GET", "/api/v1/backtests/nope", None, None).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    for body in [
+        r#"{}"#,
+        r#"{"where": "rsi_14 <"}"#,
+        r#"{"preset": "gap_up", "horizons": [0]}"#,
+        r#"{"preset": "gap_up", "from": "2026-05-01", "to": "2026-01-01"}"#,
+    ] {
+        let (s, v) = call(&app, "POST", "/api/v1/backtests", Some(body), None).await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{body}: {v}");
+    }
+
+    let (s, v) = call(
+        &app,
+        "POST",
+        "/api/v1/scans",
+        Some(r#"{"as_of": "2026-06-01", "top": 0}"#),
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{v}");
+    let id = v["id"].as_str().unwrap().to_owned();
+    wait_done(&app, &id).await;
+    let (_, page) = call(
+        &app,
+        "GET",
+        &format!("/api/v1/scans/{id}/results?limit=100"),
+        None,
+        None,
+    )
+    .await;
+    let rows = page["results"].as_array().unwrap();
+    assert_eq!(rows.len(), 30);
+    assert!(
+        rows.iter().all(|r| r["date"] == "2026-06-01"),
+        "{}",
+        rows[0]["date"]
+    );
 }
