@@ -350,7 +350,48 @@ impl From<&ScanResult> for ResultDto {
     }
 }
 
+/// The numbers besides the indicators a result can be sorted by.
+pub const SORT_NUMBERS: [&str; 16] = [
+    "close",
+    "tech_rating",
+    "change_pct",
+    "volume",
+    "dollar_volume_20",
+    "atr_pct",
+    "bb_width",
+    "rs_21",
+    "rs_63",
+    "rs_126",
+    "rs_252",
+    "entry",
+    "stop",
+    "target",
+    "shares",
+    "risk_amount",
+];
+
 impl ResultDto {
+    /// The number called `key` (see [`SORT_NUMBERS`], or an indicator name), when the row has one.
+    pub fn number(&self, key: &str) -> Option<f64> {
+        let plan = self.trade_plan.as_ref();
+        match key {
+            "close" => Some(self.close),
+            "tech_rating" => Some(self.tech_rating),
+            "change_pct" => self.change_pct,
+            "volume" => self.volume,
+            "dollar_volume_20" => self.dollar_volume_20,
+            "atr_pct" => self.atr_pct,
+            "bb_width" => self.bb_width,
+            "entry" => plan.map(|p| p.entry),
+            "stop" => plan.map(|p| p.stop),
+            "target" => plan.map(|p| p.target),
+            "shares" => plan.map(|p| p.shares as f64),
+            "risk_amount" => plan.map(|p| p.risk_amount),
+            k if k.starts_with("rs_") => self.relative_strength.get(k).copied().flatten(),
+            k => self.indicators.get(k).copied().flatten(),
+        }
+    }
+
     /// The same with the rating's parts.
     pub fn with_explain(mut self, r: &ScanResult) -> Self {
         self.explain = Some(r.explain.clone());
@@ -417,6 +458,13 @@ pub struct ScanResults {
     pub timing: TimingDto,
     /// Cache activity during the scan.
     pub cache: CacheDto,
+    /// The market regime of the scan's benchmark (null when it had no bars).
+    #[schema(value_type = Option<Object>)]
+    pub regime: Option<technic_core::Regime>,
+    /// Symbols the screen selected (before `top`).
+    pub matched: usize,
+    /// Symbols scored.
+    pub scanned: usize,
     /// Provider calls retried.
     pub retries: u64,
     /// Results marked stale (older than expected, or from cached bars because the provider failed).
@@ -455,6 +503,9 @@ impl ScanResults {
             },
             timing: timing(t),
             cache: CacheDto::from(&r.cache),
+            regime: r.regime.clone(),
+            matched: r.matched,
+            scanned: r.scanned,
             retries: r.retries,
             stale: r.stale,
             expected_session: r.expected_session,
@@ -978,4 +1029,84 @@ pub struct BacktestStatus {
     /// The report (`technic backtest --json`): `days[]`, `summary`, `summaries[]`, …
     #[schema(value_type = Option<Object>)]
     pub report: Option<serde_json::Value>,
+}
+
+/// `GET /api/v1/symbols/{symbol}/series`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct SeriesResponse {
+    /// Ticker.
+    pub symbol: String,
+    /// Bar dates, ascending.
+    pub dates: Vec<NaiveDate>,
+    /// One value per date for each name asked for (null before the indicator is defined).
+    pub series: BTreeMap<String, Vec<Option<f64>>>,
+}
+
+/// Rows as CSV: fixed columns, every indicator, relative strength, the plan.
+pub fn results_csv(rows: &[ResultDto]) -> String {
+    use std::fmt::Write as _;
+    let field = |s: &str| {
+        if s.contains([',', '"', '\n']) {
+            format!("\"{}\"", s.replace('"', "\"\""))
+        } else {
+            s.to_owned()
+        }
+    };
+    let num = |v: Option<f64>| v.map(|v| v.to_string()).unwrap_or_default();
+    let indicators = technic_core::indicators::INDICATOR_NAMES;
+    let mut out = String::from(
+        "rank,symbol,name,sector,industry,date,close,change_pct,volume,dollar_volume_20,atr_pct,bb_width,tech_rating,signal,",
+    );
+    out.push_str(&indicators.join(","));
+    out.push_str(",rs_21,rs_63,rs_126,rs_252,entry,stop,target,shares,stale\n");
+    for r in rows {
+        let _ = write!(
+            out,
+            "{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
+            r.rank,
+            field(&r.symbol),
+            field(&r.name),
+            field(&r.sector),
+            field(&r.industry),
+            r.date,
+            r.close,
+            num(r.change_pct),
+            num(r.volume),
+            num(r.dollar_volume_20),
+            num(r.atr_pct),
+            num(r.bb_width),
+            r.tech_rating,
+            field(&r.signal)
+        );
+        for k in indicators {
+            let _ = write!(out, ",{}", num(r.indicators.get(k).copied().flatten()));
+        }
+        for k in [
+            "rs_21", "rs_63", "rs_126", "rs_252", "entry", "stop", "target", "shares",
+        ] {
+            let _ = write!(out, ",{}", num(r.number(k)));
+        }
+        let _ = writeln!(out, ",{}", r.stale);
+    }
+    out
+}
+
+/// A field or function of the screen language.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct FieldDto {
+    /// Its name.
+    pub name: String,
+    /// What it is.
+    pub description: String,
+}
+
+/// `GET /api/v1/fields`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct FieldsDto {
+    /// Numeric fields (each also readable `k` sessions back as `name[k]`).
+    pub numeric: Vec<FieldDto>,
+    /// Text fields.
+    pub text: Vec<FieldDto>,
+    /// Functions.
+    pub functions: Vec<FieldDto>,
 }

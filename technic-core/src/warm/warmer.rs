@@ -356,6 +356,9 @@ impl CacheWarmer {
                 let pass = self.warm_top(self.config.top_n, &cancel).await;
                 debug!(?pass, "warming pass");
                 next_full = tokio::time::Instant::now() + self.config.interval;
+                // Said at once: the pass just set `last_run`, and the next is an interval after it.
+                let interval = chrono::Duration::from_std(self.config.interval).unwrap_or_default();
+                self.set(|s| s.next_run = s.last_run.map(|last| last + interval));
             } else {
                 // Refresh-ahead: the same pass, which only loads entries close to expiry.
                 self.warm_top(self.config.top_n, &cancel).await;

@@ -297,28 +297,75 @@ pub async fn results(
     if let Some(body) = state.pages.get(&key) {
         return Ok(json_bytes(body));
     }
-    let e = match find(&state, &id).await? {
+    let report = finished(&state, &id).await?;
+    cached_page(&state, key, &report, &q)
+}
+
+/// The report of a finished scan: live, kept in memory, or read back from the store; 409 while running.
+async fn finished(state: &AppState, id: &str) -> Result<std::sync::Arc<technic_core::ScanReport>, ApiError> {
+    let e = match find(state, id).await? {
         Found::Live(e) => e,
-        Found::Stored(report) => return cached_page(&state, key, &report, &q),
+        Found::Stored(report) => return Ok(report),
     };
     let report = match e.report() {
         Some(r) => Some(r),
         // Finished, its report kept only in the store (see `KEEP_REPORTS`).
         None if e.status().state != "running" && e.status().state != "failed" => match &state.deps.store {
-            Some(store) => store.scan(&id).await?.map(std::sync::Arc::new),
+            Some(store) => store.scan(id).await?.map(std::sync::Arc::new),
             None => None,
         },
         None => None,
     };
-    let Some(report) = report else {
+    report.ok_or_else(|| {
         let status = e.status();
         let msg = match &status.error {
             Some(err) => format!("scan {id} failed: {}", err.message),
             None => format!("scan {id} is still running ({:.0} %)", status.overall_percent),
         };
-        return Err(ApiError::request(StatusCode::CONFLICT, msg.clone(), msg));
-    };
-    cached_page(&state, key, &report, &q)
+        ApiError::request(StatusCode::CONFLICT, msg.clone(), msg)
+    })
+}
+
+/// Query of `GET /api/v1/scans/{id}/results.csv`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct CsvQuery {
+    /// Order, as for the JSON pages (default `rank`).
+    pub sort: Option<String>,
+}
+
+/// Every result of a finished scan as CSV (a download of the current screen).
+#[utoipa::path(get, path = "/api/v1/scans/{id}/results.csv", params(("id" = String, Path, description = "The scan's id"), CsvQuery),
+    responses((status = 200, description = "text/csv: one row per result", content_type = "text/csv"), (status = 400, body = crate::dto::ErrorBody), (status = 404, body = crate::dto::ErrorBody), (status = 409, body = crate::dto::ErrorBody)))]
+pub async fn results_csv(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    q: Result<Query<CsvQuery>, QueryRejection>,
+) -> Result<axum::response::Response, ApiError> {
+    use axum::response::IntoResponse;
+    let Query(q) = q?;
+    let report = finished(&state, &id).await?;
+    let rows = sorted_rows(&report, q.sort.as_deref().unwrap_or("rank"), false)?;
+    let body = crate::dto::results_csv(&rows);
+    let name = format!(
+        "attachment; filename=\"technic-{}.csv\"",
+        id.chars()
+            .filter(char::is_ascii_alphanumeric)
+            .take(40)
+            .collect::<String>()
+    );
+    Ok((
+        [
+            (
+                axum::http::header::CONTENT_TYPE,
+                "text/csv; charset=utf-8".to_owned(),
+            ),
+            (axum::http::header::CONTENT_DISPOSITION, name),
+        ],
+        body,
+    )
+        .into_response())
 }
 
 /// What a page of results is cached under: a finished scan's results never change.
@@ -374,7 +421,28 @@ fn cached_page(
 
 /// One page of `report`'s results, sorted as `q` asks.
 fn page(report: &technic_core::ScanReport, q: &ResultsQuery) -> Result<Json<ScanResults>, ApiError> {
-    let explain = q.explain.unwrap_or(false);
+    let rows = sorted_rows(
+        report,
+        q.sort.as_deref().unwrap_or("rank"),
+        q.explain.unwrap_or(false),
+    )?;
+    let limit = q.limit.unwrap_or(100).min(10_000);
+    let offset = q.offset.unwrap_or(0);
+    let mut out = ScanResults::summary(report);
+    out.offset = offset;
+    out.limit = limit;
+    out.results = rows.into_iter().skip(offset).take(limit).collect();
+    Ok(Json(out))
+}
+
+/// Every result as a row, sorted by `sort`: `rank`, a text column (`symbol`, `name`, `sector`, `signal`)
+/// or any number a row holds (`close`, `change_pct`, an indicator, `rs_63`, `entry`…); `-` first for
+/// descending. Missing values last; ties by rank.
+fn sorted_rows(
+    report: &technic_core::ScanReport,
+    sort: &str,
+    explain: bool,
+) -> Result<Vec<ResultDto>, ApiError> {
     let mut rows: Vec<ResultDto> = report
         .results
         .iter()
@@ -383,31 +451,51 @@ fn page(report: &technic_core::ScanReport, q: &ResultsQuery) -> Result<Json<Scan
             if explain { dto.with_explain(r) } else { dto }
         })
         .collect();
-    let sort = q.sort.as_deref().unwrap_or("rank");
     let (key, desc) = sort.strip_prefix('-').map_or((sort, false), |k| (k, true));
-    let cmp: fn(&ResultDto, &ResultDto) -> std::cmp::Ordering = match key {
-        "rank" => |a, b| a.rank.cmp(&b.rank),
-        "symbol" => |a, b| a.symbol.cmp(&b.symbol),
-        "sector" => |a, b| a.sector.cmp(&b.sector).then(a.rank.cmp(&b.rank)),
-        "tech_rating" => |a, b| a.tech_rating.total_cmp(&b.tech_rating).then(b.rank.cmp(&a.rank)),
-        "close" => |a, b| a.close.total_cmp(&b.close),
-        other => {
-            let msg = format!(
-                "unknown sort `{other}`; use rank, symbol, sector, tech_rating or close (prefix - for descending)"
-            );
-            return Err(ApiError::request(
-                StatusCode::BAD_REQUEST,
-                "Invalid query string",
-                msg,
-            ));
-        }
+    let text = |r: &ResultDto| -> Option<String> {
+        Some(match key {
+            "symbol" => r.symbol.clone(),
+            "name" => r.name.clone(),
+            "sector" => r.sector.clone(),
+            "industry" => r.industry.clone(),
+            "signal" => r.signal.clone(),
+            _ => return None,
+        })
     };
-    rows.sort_by(|a, b| if desc { cmp(b, a) } else { cmp(a, b) });
-    let limit = q.limit.unwrap_or(100).min(10_000);
-    let offset = q.offset.unwrap_or(0);
-    let mut out = ScanResults::summary(report);
-    out.offset = offset;
-    out.limit = limit;
-    out.results = rows.into_iter().skip(offset).take(limit).collect();
-    Ok(Json(out))
+    let is_text = rows.first().is_none_or(|r| text(r).is_some())
+        && ["symbol", "name", "sector", "industry", "signal"].contains(&key);
+    if !is_text
+        && key != "rank"
+        && !crate::dto::SORT_NUMBERS.contains(&key)
+        && !technic_core::indicators::INDICATOR_NAMES.contains(&key)
+    {
+        let msg = format!(
+            "unknown sort `{key}`; use rank, symbol, name, sector, industry, signal, {}, or an indicator name \
+             (prefix - for descending)",
+            crate::dto::SORT_NUMBERS.join(", ")
+        );
+        return Err(ApiError::request(
+            StatusCode::BAD_REQUEST,
+            "Invalid query string",
+            msg,
+        ));
+    }
+    rows.sort_by(|a, b| {
+        use std::cmp::Ordering;
+        let by = if key == "rank" {
+            a.rank.cmp(&b.rank)
+        } else if is_text {
+            text(a).cmp(&text(b))
+        } else {
+            match (a.number(key), b.number(key)) {
+                (Some(x), Some(y)) => x.total_cmp(&y),
+                (Some(_), None) => return Ordering::Less,
+                (None, Some(_)) => return Ordering::Greater,
+                (None, None) => Ordering::Equal,
+            }
+        };
+        let by = if desc { by.reverse() } else { by };
+        by.then(a.rank.cmp(&b.rank))
+    });
+    Ok(rows)
 }

@@ -169,3 +169,28 @@ pub async fn explain(
         demo: report.demo,
     }))
 }
+
+/// The fields and functions screen expressions can use (for completion and documentation).
+#[utoipa::path(get, path = "/api/v1/fields", responses((status = 200, body = crate::dto::FieldsDto)))]
+pub async fn fields() -> Json<crate::dto::FieldsDto> {
+    use technic_core::screen::{FUNCTIONS, NUMERIC_FIELDS, TEXT_FIELDS};
+    let named = |list: &[(&str, &str)]| {
+        list.iter()
+            .map(|(name, description)| crate::dto::FieldDto {
+                name: (*name).to_owned(),
+                description: (*description).to_owned(),
+            })
+            .collect()
+    };
+    Json(crate::dto::FieldsDto {
+        numeric: named(&NUMERIC_FIELDS),
+        text: named(&TEXT_FIELDS),
+        functions: FUNCTIONS
+            .iter()
+            .map(|(name, _, _, description)| crate::dto::FieldDto {
+                name: (*name).to_owned(),
+                description: (*description).to_owned(),
+            })
+            .collect(),
+    })
+}

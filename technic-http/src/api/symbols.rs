@@ -95,3 +95,78 @@ pub async fn bars(
     let bars = full.slice_range(range);
     Ok(Json(BarsResponse::new(symbol.as_str(), &bars)).into_response())
 }
+
+/// Query of `GET /api/v1/symbols/{symbol}/series`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct SeriesQuery {
+    /// Comma-separated indicator names: `sma_20`, `sma_50`, `sma_200`, `ema_12`, `ema_26`, `bb_upper`,
+    /// `bb_middle`, `bb_lower`, `rsi_14`, `macd`, `macd_signal`, `macd_hist`, `adx_14`, `atr_14`,
+    /// `volume_sma_20`.
+    pub names: String,
+    /// First date (YYYY-MM-DD), inclusive (the series are computed over the whole history first).
+    pub from: Option<NaiveDate>,
+    /// Last date (YYYY-MM-DD), inclusive.
+    pub to: Option<NaiveDate>,
+}
+
+/// Full indicator series of a symbol, computed by the core over its whole history (as a scan computes
+/// them), one value per bar date (null before an indicator is defined).
+#[utoipa::path(get, path = "/api/v1/symbols/{symbol}/series", params(("symbol" = String, Path, description = "Ticker, e.g. AAPL"), SeriesQuery),
+    responses((status = 200, body = crate::dto::SeriesResponse), (status = 400, body = crate::dto::ErrorBody), (status = 404, body = crate::dto::ErrorBody)))]
+pub async fn series(
+    State(state): State<AppState>,
+    Path(raw): Path<String>,
+    q: Result<Query<SeriesQuery>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let Query(q) = q?;
+    let symbol = parse_symbol(&raw)?;
+    let names: Vec<&str> = q
+        .names
+        .split(',')
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+        .collect();
+    let bad = |msg: String| ApiError::request(StatusCode::BAD_REQUEST, "Invalid series names", msg);
+    if names.is_empty() || names.len() > technic_core::indicators::SERIES_NAMES.len() {
+        return Err(bad(format!(
+            "names: give 1 to {} of {}",
+            technic_core::indicators::SERIES_NAMES.len(),
+            technic_core::indicators::SERIES_NAMES.join(", ")
+        )));
+    }
+    if let Some(unknown) = names
+        .iter()
+        .find(|n| !technic_core::indicators::SERIES_NAMES.contains(n))
+    {
+        return Err(bad(format!(
+            "unknown series `{unknown}`; known: {}",
+            technic_core::indicators::SERIES_NAMES.join(", ")
+        )));
+    }
+    let default = state.deps.default_range();
+    let (full, _) = load(&state, &symbol, default).await?;
+    let from = q.from.unwrap_or(default.from);
+    let to = q.to.unwrap_or(default.to);
+    if from > to {
+        return Err(ApiError::request(
+            StatusCode::BAD_REQUEST,
+            "Invalid date range",
+            format!("from {from} is after to {to}"),
+        ));
+    }
+    let start = full.date.partition_point(|d| *d < from);
+    let end = full.date.partition_point(|d| *d <= to).max(start);
+    let mut out = std::collections::BTreeMap::new();
+    for name in names {
+        let s = technic_core::indicators::series(&full, name).unwrap_or_default();
+        out.insert(name.to_owned(), s[start..end].to_vec());
+    }
+    Ok(Json(crate::dto::SeriesResponse {
+        symbol: symbol.to_string(),
+        dates: full.date[start..end].to_vec(),
+        series: out,
+    })
+    .into_response())
+}

@@ -329,11 +329,12 @@ async fn health_openapi_prometheus_and_dashboard() {
     let (s, page) = call(&app, "GET", "/", None, None).await;
     assert_eq!(s, StatusCode::OK);
     let page = page.as_str().unwrap();
-    assert!(page.contains("/assets/app.js"));
-    assert!(
-        !page.contains("http://") && !page.contains("https://"),
-        "the page loads nothing from elsewhere"
-    );
+    assert!(page.contains(r#"<script src="assets/app.js">"#));
+    // Scripts, styles and images come from this server (the only outside URL is the chart library's
+    // attribution link, which loads nothing).
+    for tag in ["src=\"http", "<link rel=\"stylesheet\" href=\"http", "url(http"] {
+        assert!(!page.contains(tag), "the page loads nothing from elsewhere: {tag}");
+    }
 }
 
 #[tokio::test]
@@ -680,7 +681,7 @@ async fn scans_beyond_the_running_limit_queue_and_a_full_queue_answers_429() {
 /// Every route the router serves, as (method, path template). Kept beside the router in `api.rs`; a
 /// route added there and not here fails `the_openapi_document_describes_every_route` below only if it is
 /// also missing from the document, so the check runs both ways through `/openapi.json`.
-const ROUTES: [(&str, &str); 26] = [
+const ROUTES: [(&str, &str); 29] = [
     ("post", "/api/v1/scans"),
     ("get", "/api/v1/scans"),
     ("get", "/api/v1/scans/{id}"),
@@ -691,6 +692,9 @@ const ROUTES: [(&str, &str); 26] = [
     ("get", "/api/v1/symbols/{symbol}/bars"),
     ("get", "/api/v1/symbols/{symbol}/explain"),
     ("get", "/api/v1/presets"),
+    ("get", "/api/v1/fields"),
+    ("get", "/api/v1/symbols/{symbol}/series"),
+    ("get", "/api/v1/scans/{id}/results.csv"),
     ("post", "/api/v1/backtests"),
     ("get", "/api/v1/backtests"),
     ("get", "/api/v1/backtests/{id}"),
@@ -1167,4 +1171,99 @@ async fn backtests_and_point_in_time_scans() {
         "{}",
         rows[0]["date"]
     );
+}
+
+/// The router nested under a prefix serves the page with a `<base>` at the prefix, its assets and its API
+/// there. (axum's `nest("/technic", …)` answers `/technic`, not `/technic/`: an application that wants both
+/// adds a redirect, as the user guide's "Embedding" shows.)
+#[tokio::test]
+async fn the_dashboard_can_be_mounted_under_a_prefix() {
+    let app = axum::Router::new()
+        .nest("/technic", router(state(5, None)))
+        .route(
+            "/technic/",
+            axum::routing::get(|| async { axum::response::Redirect::permanent("/technic") }),
+        );
+    let (s, _) = call_text(&app, "/technic/").await;
+    assert_eq!(s, StatusCode::PERMANENT_REDIRECT);
+    for path in ["/technic"] {
+        let (s, page) = call_text(&app, path).await;
+        assert_eq!(s, StatusCode::OK, "{path}");
+        assert!(
+            page.contains(r#"<base href="/technic/">"#),
+            "{path}: {}",
+            &page[..300.min(page.len())]
+        );
+    }
+    let (s, js) = call_text(&app, "/technic/assets/app.js").await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(
+        js.contains("api/v1/") && !js.contains("'/api/v1"),
+        "the page's API paths are relative"
+    );
+    let (s, _) = call_text(&app, "/technic/assets/lightweight-charts.js").await;
+    assert_eq!(s, StatusCode::OK);
+    let (s, _) = call_text(&app, "/technic/api/v1/presets").await;
+    assert_eq!(s, StatusCode::OK);
+    // Mounted at the root, the base is the root.
+    let (_, page) = call_text(&router(state(5, None)), "/").await;
+    assert!(page.contains(r#"<base href="/">"#));
+}
+
+/// Indicator series for charts come from the core: the last values equal the symbol's snapshot, dates
+/// match the bars, and bad names are 400.
+#[tokio::test]
+async fn indicator_series_for_charts() {
+    let app = router(state(5, None));
+    let sym = SyntheticProvider::new(SyntheticConfig {
+        n_symbols: 5,
+        n_bars: 300,
+        ..SyntheticConfig::default()
+    });
+    let symbol = technic_core::DataProvider::universe(&sym).await.unwrap()[1]
+        .symbol
+        .to_string();
+    let (s, v) = call(
+        &app,
+        "GET",
+        &format!("/api/v1/symbols/{symbol}/series?names=sma_20,rsi_14,macd_hist,bb_upper"),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let (_, snap) = call(&app, "GET", &format!("/api/v1/symbols/{symbol}"), None, None).await;
+    let (_, bars) = call(&app, "GET", &format!("/api/v1/symbols/{symbol}/bars"), None, None).await;
+    let dates = v["dates"].as_array().unwrap();
+    assert_eq!(dates.len(), bars["bars"].as_array().unwrap().len());
+    for name in ["sma_20", "rsi_14", "macd_hist", "bb_upper"] {
+        let series = v["series"][name].as_array().unwrap();
+        assert_eq!(series.len(), dates.len());
+        let last = series.last().unwrap().as_f64().unwrap();
+        let want = snap["indicators"][name].as_f64().unwrap();
+        assert!(
+            (last - want).abs() <= 1e-9 * want.abs().max(1.0),
+            "{name}: {last} vs {want}"
+        );
+    }
+    assert!(v["series"]["sma_20"][0].is_null(), "undefined before 20 bars");
+    let (s, v) = call(
+        &app,
+        "GET",
+        &format!("/api/v1/symbols/{symbol}/series?names=sma_21"),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert!(v["detail"].as_str().unwrap().contains("sma_20"), "{v}");
+    let (s, _) = call(
+        &app,
+        "GET",
+        &format!("/api/v1/symbols/{symbol}/series?names=sma_20&from=2026-05-01&to=2026-01-01"),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
 }

@@ -3,7 +3,11 @@
 //! Starts the server in-process on `127.0.0.1:0` over a synthetic universe that is slowed down so the
 //! progress can be watched, loads the dashboard, starts a scan, watches the progress bar advance and the
 //! results table fill, generates some cached traffic, opens the cache page and reads a non-zero hit rate
-//! that agrees with `/api/v1/metrics/current`. Screenshots go to `target/tmp/screenshots/` (copy them to `docs/img/` to refresh the README's).
+//! that agrees with `/api/v1/metrics/current`; then every screener flow (expression with caret errors and
+//! completion, preset, sort, page, CSV export, saved screen reproduced from its URL, watchlist), cancel
+//! within a second, the candlestick chart's crosshair against the API, the backtest view, the phone layout
+//! without sideways scrolling, axe-core accessibility checks, and the router nested under a prefix.
+//! Screenshots go to `target/tmp/screenshots/`; `TECHNIC_REFRESH_DOCS_IMG=1` copies them to `docs/img/`.
 //!
 //! Without `chromedriver` on `PATH` the test prints why and passes, unless `CI` is set: then it must run.
 
@@ -207,10 +211,35 @@ async fn dashboard_in_headless_chromium() {
         shutdown: Some(tx),
     };
 
-    let client = connect(port, &profile).await.expect("connect to chromedriver");
-    let outcome = tokio::time::timeout(Duration::from_secs(240), flow(&client, &base))
+    // The same router nested under `/technic` in another axum application, as a library user mounts it.
+    let nested_state = AppState::new(
+        Deps::new(
+            Arc::new(SyntheticProvider::new(SyntheticConfig {
+                n_symbols: 60,
+                ..Default::default()
+            })),
+            Arc::new(MemoryCache::default()),
+        ),
+        ServerConfig::default(),
+    );
+    let app = axum::Router::new().nest("/technic", technic_http::router(nested_state));
+    let nested_listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
-        .unwrap_or_else(|_| Err(anyhow!("the browser flow took longer than 240 s")));
+        .expect("bind the nested server");
+    let nested_base = format!("http://{}", nested_listener.local_addr().expect("nested addr"));
+    let nested = tokio::spawn(async move { axum::serve(nested_listener, app).await });
+
+    let client = connect(port, &profile).await.expect("connect to chromedriver");
+    let outcome = tokio::time::timeout(Duration::from_secs(300), async {
+        flow(&client, &base).await?;
+        nested_flow(&client, &nested_base).await
+    })
+    .await
+    .unwrap_or_else(|_| Err(anyhow!("the browser flow took longer than 300 s")));
+    nested.abort();
+    if outcome.is_ok() && std::env::var_os("TECHNIC_REFRESH_DOCS_IMG").is_some() {
+        refresh_docs_img().expect("copy the screenshots to docs/img");
+    }
     if outcome.is_err() {
         // Keep what the page showed when it went wrong.
         if let Ok(png) = client.screenshot().await {
@@ -315,31 +344,6 @@ async fn wait_text(
     }
 }
 
-/// Rows of the results table.
-async fn result_rows(client: &Client) -> anyhow::Result<u64> {
-    let v = js(
-        client,
-        "return document.querySelectorAll('#results-table tbody tr').length;",
-    )
-    .await?;
-    Ok(v.as_u64().unwrap_or(0))
-}
-
-async fn wait_rows(client: &Client) -> anyhow::Result<u64> {
-    let deadline = Instant::now() + WAIT;
-    loop {
-        let n = result_rows(client).await?;
-        if n > 0 {
-            return Ok(n);
-        }
-        if Instant::now() >= deadline {
-            let err = text_of(client, "#scan-error").await?.unwrap_or_default();
-            bail!("timed out after {WAIT:?} waiting for result rows (error shown: {err:?})");
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
 /// Under `target/` (build output), so a test run changes no tracked file; copy the pictures to
 /// `docs/img/` to refresh the README's.
 fn screenshot_dir() -> PathBuf {
@@ -353,6 +357,25 @@ async fn save_screenshot(client: &Client, name: &str) -> anyhow::Result<()> {
     let path = dir.join(name);
     std::fs::write(&path, png).with_context(|| format!("write {}", path.display()))?;
     println!("screenshot: {}", path.display());
+    Ok(())
+}
+
+/// `TECHNIC_REFRESH_DOCS_IMG=1 cargo test -p technic-http --test it browser` copies this run's screenshots
+/// to `docs/img/` (the README's pictures); a plain test run never writes there.
+fn refresh_docs_img() -> anyhow::Result<()> {
+    let docs = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/img");
+    for name in [
+        "dashboard-scan.png",
+        "dashboard-symbol.png",
+        "dashboard-backtest.png",
+        "dashboard-phone.png",
+        "dashboard-phone-symbol.png",
+        "dashboard-cache.png",
+    ] {
+        std::fs::copy(screenshot_dir().join(name), docs.join(name))
+            .with_context(|| format!("copy {name}"))?;
+        println!("refreshed docs/img/{name}");
+    }
     Ok(())
 }
 
@@ -371,6 +394,132 @@ async fn fetch_json(client: &Client, path: &str) -> anyhow::Result<Value> {
     Ok(v)
 }
 
+/// Clicks the element matching `selector`, scrolled to the middle of the window first (the sticky header
+/// would take a click at the top).
+async fn click(client: &Client, selector: &str) -> anyhow::Result<()> {
+    js(
+        client,
+        &format!(
+            "document.querySelector({}).scrollIntoView({{ block: 'center' }}); return true;",
+            json!(selector)
+        ),
+    )
+    .await?;
+    client
+        .find(Locator::Css(selector))
+        .await
+        .with_context(|| format!("find {selector}"))?
+        .click()
+        .await
+        .with_context(|| format!("click {selector}"))?;
+    Ok(())
+}
+
+/// Sets an input's value the way typing would (and fires `input`).
+async fn type_into(client: &Client, selector: &str, text: &str) -> anyhow::Result<()> {
+    js(
+        client,
+        &format!(
+            "const e = document.querySelector({}); e.value = {}; e.dispatchEvent(new Event('input', {{ bubbles: true }})); \
+             e.dispatchEvent(new Event('change', {{ bubbles: true }})); return true;",
+            json!(selector),
+            json!(text)
+        ),
+    )
+    .await?;
+    Ok(())
+}
+
+/// Waits until a scan ends on the page and returns its final stage label.
+async fn wait_scan_end(client: &Client) -> anyhow::Result<String> {
+    wait_text(client, "#progress-state", "the scan to end", |t| {
+        matches!(t, "complete" | "cancelled" | "failed")
+    })
+    .await?;
+    Ok(text_of(client, "#progress-stage").await?.unwrap_or_default())
+}
+
+/// The symbols in the results table, in order.
+async fn table_symbols(client: &Client) -> anyhow::Result<Vec<String>> {
+    let v = js(
+        client,
+        "return Array.from(document.querySelectorAll('#results-table tbody tr[data-symbol]')).map(r => r.getAttribute('data-symbol'));",
+    )
+    .await?;
+    Ok(v.as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|s| s.as_str().map(str::to_owned))
+        .collect())
+}
+
+/// Waits for the results table to show rows (or the "no symbol matched" line) after a scan.
+async fn wait_results(client: &Client) -> anyhow::Result<()> {
+    wait_text(client, "#page-info", "the results pager", |t| !t.is_empty()).await?;
+    Ok(())
+}
+
+/// The id of the scan the page shows (from the CSV link, which names it).
+async fn shown_scan_id(client: &Client) -> anyhow::Result<String> {
+    let href = js(
+        client,
+        "return document.getElementById('export-csv').getAttribute('href');",
+    )
+    .await?;
+    let href = href.as_str().unwrap_or_default();
+    let id = href
+        .strip_prefix("api/v1/scans/")
+        .and_then(|r| r.split('/').next())
+        .with_context(|| format!("the CSV link names the scan: {href}"))?;
+    Ok(id.to_owned())
+}
+
+/// Runs axe-core (vendored for this test) on the page; fails on serious or critical violations.
+async fn accessibility(client: &Client, page: &str) -> anyhow::Result<()> {
+    const AXE: &str = include_str!("../vendor/axe.min.js");
+    js(client, &format!("{AXE}\n;return true;"))
+        .await
+        .context("load axe-core")?;
+    let result = js_async(
+        client,
+        "const done = arguments[arguments.length - 1];
+         axe.run(document, { resultTypes: ['violations'] }).then(r => done(r.violations.map(v => ({
+             id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.slice(0, 3).map(n => n.target.join(' ')) }))),
+           e => done([{ id: 'axe-error', impact: 'critical', help: String(e), nodes: [] }]));",
+        Vec::new(),
+    )
+    .await?;
+    let bad: Vec<&Value> = result
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|v| matches!(v["impact"].as_str(), Some("serious" | "critical")))
+        .collect();
+    ensure!(
+        bad.is_empty(),
+        "accessibility ({page}): {}",
+        serde_json::to_string_pretty(&bad)?
+    );
+    let minor = result.as_array().map_or(0, Vec::len);
+    println!("axe on {page}: no serious or critical violations ({minor} minor or moderate)");
+    Ok(())
+}
+
+/// No horizontal scrolling: the page is no wider than the window.
+async fn no_horizontal_scroll(client: &Client, page: &str) -> anyhow::Result<()> {
+    let v = js(
+        client,
+        "return [document.documentElement.scrollWidth, document.documentElement.clientWidth];",
+    )
+    .await?;
+    let (scroll, width) = (v[0].as_u64().unwrap_or(0), v[1].as_u64().unwrap_or(0));
+    ensure!(
+        scroll <= width,
+        "{page} scrolls sideways at phone width: {scroll} px wide in {width} px"
+    );
+    Ok(())
+}
+
 async fn flow(client: &Client, base: &str) -> anyhow::Result<()> {
     client
         .goto(&format!("{base}/"))
@@ -384,34 +533,82 @@ async fn flow(client: &Client, base: &str) -> anyhow::Result<()> {
         .context("find #start-button")?;
 
     // A bad request is shown as a readable error from the API's JSON body.
-    let symbols_input = client.find(Locator::Css("#f-symbols")).await?;
-    symbols_input
-        .send_keys("B@D!")
-        .await
-        .context("type a bad symbol")?;
-    client
-        .find(Locator::Css("#start-button"))
-        .await?
-        .click()
-        .await
-        .context("click start")?;
+    type_into(client, "#f-symbols", "B@D!").await?;
+    click(client, "#start-button").await?;
     let shown = wait_text(client, "#scan-error", "the API error message", |t| {
         t.contains("B@D!") && t.contains("422")
     })
     .await?;
     println!("error shown: {shown}");
-    symbols_input.clear().await.context("clear the symbols field")?;
+    type_into(client, "#f-symbols", "").await?;
 
-    // Start a scan and watch the progress advance.
-    client
-        .find(Locator::Css("#start-button"))
+    // A malformed expression shows the engine's caret message and starts nothing.
+    type_into(client, "#f-where", "close > sma_5O").await?;
+    click(client, "#start-button").await?;
+    let caret = wait_text(client, "#where-error", "the caret message", |t| t.contains('^')).await?;
+    ensure!(
+        caret.contains("sma_50"),
+        "the caret message suggests sma_50: {caret}"
+    );
+
+    // Completion: typing part of a field name offers the names it starts.
+    type_into(client, "#f-where", "rsi_1").await?;
+    wait_text(client, "#where-suggest", "completion", |t| t.contains("rsi_14")).await?;
+    type_into(client, "#f-where", "").await?;
+
+    // Cancel (fresh cache, slow provider): the page says Cancelled within a second of the click.
+    click(client, "#start-button").await?;
+    let deadline = Instant::now() + WAIT;
+    while text_of(client, "#progress-percent")
         .await?
-        .click()
-        .await
-        .context("click start")?;
+        .as_deref()
+        .and_then(number_in)
+        .unwrap_or(0.0)
+        < 1.0
+    {
+        ensure!(Instant::now() < deadline, "the scan did not start");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    click(client, "#cancel-button").await?;
+    let clicked = Instant::now();
+    let deadline = clicked + Duration::from_secs(1);
+    loop {
+        let stage = text_of(client, "#progress-stage").await?.unwrap_or_default();
+        if stage == "Cancelled" {
+            break;
+        }
+        ensure!(
+            Instant::now() < deadline,
+            "1 s after Cancel the page still reads {stage:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    println!("cancelled shown after {:?}", clicked.elapsed());
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let state = text_of(client, "#progress-state").await?.unwrap_or_default();
+    ensure!(
+        state == "cancelled",
+        "a late answer turned the pill back to {state:?}"
+    );
+    let stopped = js(
+        client,
+        "return document.querySelectorAll('#stage-steps li.stopped, #stage-steps li.done').length;",
+    )
+    .await?;
+    ensure!(
+        stopped.as_u64().unwrap_or(0) >= 1,
+        "a cancelled scan keeps its stage marks"
+    );
+
+    // A full scan: the progress advances, the table fills, the final stage reads Complete!.
+    click(client, "#start-button").await?;
+    let pill = text_of(client, "#progress-state").await?.unwrap_or_default();
+    ensure!(
+        pill != "complete" && pill != "cancelled",
+        "a new scan shows the previous one's state: {pill:?}"
+    );
     let deadline = Instant::now() + WAIT;
     let mut seen: Vec<f64> = Vec::new();
-    let mut stages: Vec<String> = Vec::new();
     loop {
         let percent = text_of(client, "#progress-percent")
             .await?
@@ -422,147 +619,345 @@ async fn flow(client: &Client, base: &str) -> anyhow::Result<()> {
         {
             seen.push(p);
         }
-        let stage = text_of(client, "#progress-stage").await?.unwrap_or_default();
-        if !stage.is_empty() && stages.last() != Some(&stage) {
-            stages.push(stage);
-        }
-        let increases = seen.windows(2).filter(|w| w[1] > w[0]).count();
-        if increases >= 2 && seen.last().is_some_and(|&p| p < 100.0) {
+        if text_of(client, "#progress-state").await?.as_deref() != Some("running") {
             break;
         }
-        if result_rows(client).await? > 0 || Instant::now() >= deadline {
-            bail!(
-                "the progress did not advance twice before the scan ended: saw {seen:?}, stages {stages:?}"
-            );
-        }
+        ensure!(Instant::now() < deadline, "the scan did not finish: saw {seen:?}");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    println!("progress seen: {seen:?}; stages: {stages:?}");
-    let count = text_of(client, "#progress-count").await?.unwrap_or_default();
     ensure!(
-        count.contains('/'),
-        "#progress-count should read processed / total, read {count:?}"
+        seen.len() >= 2,
+        "the progress should advance while the scan runs: {seen:?}"
     );
-
-    let rows = wait_rows(client).await?;
-    let done = wait_text(client, "#progress-percent", "100 %", |t| {
-        number_in(t) == Some(100.0)
-    })
-    .await?;
-    let stage = text_of(client, "#progress-stage").await?.unwrap_or_default();
     ensure!(
-        stage.contains("Complete"),
-        "the final stage should read Complete!, read {stage:?} ({done})"
+        wait_scan_end(client).await? == "Complete!",
+        "the scan should complete"
     );
-    println!("results table: {rows} rows");
+    wait_results(client).await?;
+    let first = table_symbols(client).await?;
+    ensure!(first.len() == 50, "a page holds 50 rows, read {}", first.len());
     let page = js(client, "return document.body.innerText;").await?;
-    let page = page.as_str().unwrap_or_default();
     ensure!(
-        !page.contains("NaN") && !page.contains("undefined"),
-        "the scan page shows NaN or undefined"
+        !page.as_str().unwrap_or_default().contains("NaN")
+            && !page.as_str().unwrap_or_default().contains("undefined"),
+        "the screener shows NaN or undefined"
     );
-    save_screenshot(client, "dashboard-scan.png").await?;
 
-    // Traffic: look up the top symbols a few times each (their bars are now cached).
-    let symbols = js(
+    // Paging: the next page continues the ranking.
+    click(client, "#next-page").await?;
+    wait_text(client, "#page-info", "page 2", |t| t.starts_with("51")).await?;
+    let second = table_symbols(client).await?;
+    ensure!(second.iter().all(|s| !first.contains(s)), "page 2 repeats page 1");
+
+    // Sorting by a column (a keyboard-reachable button in its header) asks the server for that order.
+    js(
         client,
-        "return Array.from(document.querySelectorAll('#results-table tbody tr'))
-            .slice(0, 8).map(r => r.getAttribute('data-symbol'));",
+        "document.querySelector('#colsets [data-set=\"technical\"]').click(); return true;",
     )
     .await?;
-    let symbols: Vec<String> = symbols
+    wait_text(client, "#results-table thead", "the technical columns", |t| {
+        t.contains("RSI 14")
+    })
+    .await?;
+    js(
+        client,
+        "document.querySelector('#results-table thead button[data-key=\"rsi_14\"]').focus(); return true;",
+    )
+    .await?;
+    let focused = js(client, "return document.activeElement.getAttribute('data-key');").await?;
+    ensure!(
+        focused == json!("rsi_14"),
+        "the RSI header is reachable by keyboard focus"
+    );
+    click(client, "#results-table thead button[data-key=\"rsi_14\"]").await?;
+    wait_text(client, "#results-table thead", "the sort mark", |t| {
+        t.contains("RSI 14 ▼")
+    })
+    .await?;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let id = shown_scan_id(client).await?;
+    let api = fetch_json(
+        client,
+        &format!("api/v1/scans/{id}/results?limit=50&sort=-rsi_14"),
+    )
+    .await?;
+    let want: Vec<String> = api["results"]
         .as_array()
         .into_iter()
         .flatten()
-        .filter_map(|s| s.as_str().map(str::to_owned))
+        .filter_map(|r| r["symbol"].as_str().map(str::to_owned))
         .collect();
     ensure!(
-        !symbols.is_empty(),
-        "result rows should carry data-symbol attributes"
+        table_symbols(client).await? == want,
+        "the table follows the server's RSI order"
     );
-    // Empty the cache first (admin token), so each symbol's first lookup loads from the provider
-    // (uncached) and the next four are served from memory (cached).
-    let cleared = js_async(
+
+    // Export: the CSV of the current screen downloads from the server.
+    let csv = js_async(
         client,
-        "const [token, done] = [arguments[0], arguments[arguments.length - 1]];
-         fetch('/api/v1/cache', { method: 'DELETE', headers: { 'Authorization': 'Bearer ' + token } })
-           .then(r => r.status).then(done, e => done(String(e)));",
-        vec![json!(ADMIN_TOKEN)],
+        "const done = arguments[arguments.length - 1];
+         fetch(document.getElementById('export-csv').getAttribute('href')).then(r => r.text().then(t => done([r.status, r.headers.get('content-type'), t.split('\\n').length, t.slice(0, 40)])), e => done(String(e)));",
+        Vec::new(),
     )
     .await?;
     ensure!(
-        cleared.as_u64() == Some(200),
-        "clearing the cache answered {cleared}"
+        csv[0] == json!(200) && csv[1].as_str().is_some_and(|t| t.starts_with("text/csv")),
+        "CSV export: {csv}"
     );
-    let statuses = js_async(
+    ensure!(
+        csv[3].as_str().is_some_and(|t| t.starts_with("rank,symbol")),
+        "CSV header: {csv}"
+    );
+    save_screenshot(client, "dashboard-scan.png").await?;
+
+    // A preset, then an expression: the table holds exactly what the API says matched.
+    js(client, "const s = document.getElementById('f-preset'); s.value = 'strong_long'; s.dispatchEvent(new Event('change')); return s.value;").await?;
+    click(client, "#start-button").await?;
+    wait_scan_end(client).await?;
+    wait_results(client).await?;
+    let id = shown_scan_id(client).await?;
+    let api = fetch_json(client, &format!("api/v1/scans/{id}/results?limit=1")).await?;
+    let matched = api["matched"].as_u64().context("matched")?;
+    let info = text_of(client, "#page-info").await?.unwrap_or_default();
+    ensure!(
+        info.ends_with(&format!("of {matched}")) || (matched == 0 && info == "0 results"),
+        "pager {info:?} vs API matched {matched}"
+    );
+    js(
         client,
-        "const [symbols, done] = [arguments[0], arguments[arguments.length - 1]];
-         const urls = [];
-         const get = u => fetch(u).then(r => r.status);
-         const once = () => Promise.all(symbols.map(s => get('/api/v1/symbols/' + encodeURIComponent(s))));
-         const rounds = [];
-         once().then(first => { rounds.push(...first); return once(); })
-           .then(r => { rounds.push(...r); return Promise.all([once(), once(), once()]); })
-           .then(rs => { rs.forEach(r => rounds.push(...r)); done(rounds); }, e => done(String(e)));",
-        vec![json!(symbols)],
+        "const s = document.getElementById('f-preset'); s.value = ''; return true;",
     )
     .await?;
-    let ok = statuses
-        .as_array()
-        .is_some_and(|a| a.iter().all(|s| s.as_u64() == Some(200)));
-    ensure!(ok, "symbol lookups should all answer 200, got {statuses}");
 
-    // Two more scans: the first reloads what the clear dropped, the second is served from the cache,
-    // so the hit rate climbs well above zero.
-    for round in 0..2 {
-        let created = js_async(
-            client,
-            "const done = arguments[arguments.length - 1];
-             fetch('/api/v1/scans', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: '{}' })
-               .then(r => r.json()).then(done, e => done({ __error: String(e) }));",
-            Vec::new(),
-        )
-        .await?;
-        let id = created["id"]
-            .as_str()
-            .with_context(|| format!("POST /api/v1/scans answered {created}"))?
-            .to_owned();
-        let deadline = Instant::now() + WAIT;
-        loop {
-            let status = fetch_json(client, &format!("/api/v1/scans/{id}")).await?;
-            match status["state"].as_str() {
-                Some("complete") => break,
-                Some("running") => {}
-                other => bail!("scan {round} ended as {other:?}: {status}"),
-            }
-            ensure!(
-                Instant::now() < deadline,
-                "scan {round} did not complete within {WAIT:?}"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
+    // Save a screen, then reproduce it from the page's URL in a fresh load.
+    type_into(client, "#f-where", "rsi_14 > 55 and close > sma_50").await?;
+    type_into(client, "#f-screen-name", "momentum-test").await?;
+    click(client, "#save-screen").await?;
+    wait_text(client, "#save-status", "saved", |t| t.contains("Saved")).await?;
+    let saved = fetch_json(client, "api/v1/screens").await?;
+    ensure!(
+        saved.as_array().is_some_and(|a| a
+            .iter()
+            .any(|s| s["name"] == "momentum-test" && s["where"] == "rsi_14 > 55 and close > sma_50")),
+        "saved: {saved}"
+    );
+    click(client, "#start-button").await?;
+    wait_scan_end(client).await?;
+    wait_results(client).await?;
+    let url = client.current_url().await?.to_string();
+    ensure!(url.contains("where="), "the URL holds the screen: {url}");
+    let before = table_symbols(client).await?;
+    client.goto(&format!("{base}/#cache")).await?;
+    client.goto(&url).await.context("reload the screen's URL")?;
+    wait_text(client, "#progress-state", "the reloaded screen to run", |t| {
+        t == "complete"
+    })
+    .await?;
+    wait_results(client).await?;
+    let restored = js(client, "return document.getElementById('f-where').value;").await?;
+    ensure!(
+        restored == json!("rsi_14 > 55 and close > sma_50"),
+        "the URL restores the expression: {restored}"
+    );
+    ensure!(
+        table_symbols(client).await? == before,
+        "the URL reproduces the screen's results"
+    );
 
-    // The symbol page draws a chart for one of them.
-    client.goto(&format!("{base}/#symbol/{}", symbols[0])).await?;
+    // Watchlist: star two symbols, scan only those.
+    js(client, "const b = document.querySelectorAll('#results-table tbody button.star'); b[0].click(); b[1].click(); return true;").await?;
+    let starred: Vec<String> = before.iter().take(2).cloned().collect();
+    type_into(client, "#f-where", "").await?;
+    js(
+        client,
+        "document.getElementById('f-watchlist').checked = true; return true;",
+    )
+    .await?;
+    click(client, "#start-button").await?;
+    wait_scan_end(client).await?;
+    wait_results(client).await?;
+    let mut got = table_symbols(client).await?;
+    got.sort();
+    let mut want = starred.clone();
+    want.sort();
+    ensure!(
+        got == want,
+        "the watchlist scan covers the starred symbols: {got:?} vs {want:?}"
+    );
+    js(
+        client,
+        "document.getElementById('f-watchlist').checked = false; return true;",
+    )
+    .await?;
+    accessibility(client, "screener").await?;
+
+    // Scan history outlives the page: the list names the scans.
+    wait_text(client, "#history", "the scan history", |t| t.contains("complete")).await?;
+
+    // The symbol page: a candlestick chart whose crosshair legend matches the API's bar.
+    let symbol = before.first().cloned().context("a symbol to open")?;
+    client.goto(&format!("{base}/#symbol/{symbol}")).await?;
     wait_text(client, "#symbol-title", "the symbol page title", |t| {
-        t.contains(symbols[0].as_str())
+        t.contains(symbol.as_str())
     })
     .await?;
     let deadline = Instant::now() + WAIT;
     while js(
         client,
-        "return document.querySelectorAll('#price-chart path').length;",
+        "return document.querySelectorAll('#price-chart canvas').length;",
     )
     .await?
     .as_u64()
     .unwrap_or(0)
-        < 3
+        < 2
     {
-        ensure!(Instant::now() < deadline, "the price chart was not drawn");
+        ensure!(Instant::now() < deadline, "the candlestick chart was not drawn");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    let chart = client.find(Locator::Css("#price-chart")).await?;
+    use fantoccini::actions::{InputSource, MouseActions, PointerAction};
+    let mouse = MouseActions::new("mouse".to_owned())
+        .then(PointerAction::MoveToElement {
+            element: chart.clone(),
+            duration: None,
+            x: -120.0,
+            y: -80.0,
+        })
+        .then(PointerAction::MoveToElement {
+            element: chart,
+            duration: Some(Duration::from_millis(50)),
+            x: -100.0,
+            y: -60.0,
+        });
+    client
+        .perform_actions(mouse)
+        .await
+        .context("move over the chart")?;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let date = text_of(client, "#legend-date")
+        .await?
+        .context("the legend's date")?;
+    let close = text_of(client, "#chart-legend [data-name=\"C\"]")
+        .await?
+        .context("the legend's close")?;
+    let bars = fetch_json(client, &format!("api/v1/symbols/{symbol}/bars")).await?;
+    let last = bars["bars"]
+        .as_array()
+        .and_then(|b| b.last())
+        .cloned()
+        .unwrap_or_default();
+    ensure!(
+        last["date"] != json!(date),
+        "the crosshair should name a bar inside the chart, not the last one ({date})"
+    );
+    let bar = bars["bars"]
+        .as_array()
+        .and_then(|b| b.iter().find(|x| x["date"] == json!(date)))
+        .with_context(|| format!("the API has the bar under the crosshair ({date})"))?;
+    let api_close = format!("{:.2}", bar["close"].as_f64().unwrap_or(f64::NAN));
+    ensure!(
+        close == api_close,
+        "crosshair close {close} vs API {api_close} on {date}"
+    );
+    println!("crosshair: {date} close {close} (API {api_close})");
+    let parts = js(
+        client,
+        "return document.querySelectorAll('#explain-table tbody tr').length;",
+    )
+    .await?;
+    ensure!(
+        parts.as_u64() == Some(8),
+        "the explanation lists base, six parts and the total: {parts}"
+    );
     save_screenshot(client, "dashboard-symbol.png").await?;
+    accessibility(client, "symbol").await?;
+
+    // A 404 symbol: one message, no empty chart.
+    client.goto(&format!("{base}/#symbol/NOPE")).await?;
+    let err = wait_text(client, "#symbol-error", "the not-found message", |t| {
+        t.contains("NOPE")
+    })
+    .await?;
+    ensure!(
+        err.matches("NOPE").count() == 1,
+        "the message is said once: {err:?}"
+    );
+    let hidden = js(
+        client,
+        "return document.getElementById('symbol-body').classList.contains('hidden');",
+    )
+    .await?;
+    ensure!(hidden == json!(true), "no empty chart frame under the error");
+
+    // Backtest the screen: progress, then the summary, the equity curve and the per-year table.
+    client.goto(&format!("{base}/#backtest")).await?;
+    js(
+        client,
+        "const s = document.getElementById('bt-preset'); s.value = 'strong_long'; return true;",
+    )
+    .await?;
+    type_into(client, "#bt-horizons", "5,21").await?;
+    click(client, "#bt-run").await?;
+    wait_text(client, "#bt-heading", "the backtest results", |t| {
+        t.contains("sessions")
+    })
+    .await?;
+    let cols = js(
+        client,
+        "return document.querySelectorAll('#bt-summary thead th').length;",
+    )
+    .await?;
+    ensure!(cols.as_u64() == Some(3), "one column per horizon: {cols}");
+    let years = js(
+        client,
+        "return document.querySelectorAll('#bt-years tbody tr').length;",
+    )
+    .await?;
+    ensure!(years.as_u64().unwrap_or(0) >= 1, "a per-year row");
+    let curve = js(
+        client,
+        "return document.querySelectorAll('#bt-chart canvas').length;",
+    )
+    .await?;
+    ensure!(curve.as_u64().unwrap_or(0) >= 1, "the equity curve is drawn");
+    save_screenshot(client, "dashboard-backtest.png").await?;
+
+    // Phone width: no sideways scrolling, results as cards, a chart at least 240 px tall.
+    client.set_window_size(390, 844).await.context("phone size")?;
+    client
+        .goto(&format!("{base}/#scan?where=rsi_14%20%3E%2050&top=20"))
+        .await?;
+    wait_text(client, "#progress-state", "the phone scan", |t| t == "complete").await?;
+    wait_results(client).await?;
+    no_horizontal_scroll(client, "the screener").await?;
+    let header = js(
+        client,
+        "const h = document.querySelector('.topbar'); return h.getBoundingClientRect().height;",
+    )
+    .await?;
+    ensure!(
+        header.as_f64().unwrap_or(999.0) < 60.0,
+        "the header stays on one line at phone width: {header} px"
+    );
+    save_screenshot(client, "dashboard-phone.png").await?;
+    client.goto(&format!("{base}/#symbol/{symbol}")).await?;
+    wait_text(client, "#symbol-title", "the phone symbol page", |t| {
+        t.contains(symbol.as_str())
+    })
+    .await?;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    no_horizontal_scroll(client, "the symbol page").await?;
+    let h = js(
+        client,
+        "return document.getElementById('price-chart').getBoundingClientRect().height;",
+    )
+    .await?;
+    ensure!(
+        h.as_f64().unwrap_or(0.0) >= 240.0,
+        "the phone chart is at least 240 px tall: {h}"
+    );
+    save_screenshot(client, "dashboard-phone-symbol.png").await?;
+    client.set_window_size(1280, 900).await?;
 
     // The cache page shows a non-zero hit rate that agrees with the API.
     client.goto(&format!("{base}/#cache")).await?;
@@ -570,18 +965,13 @@ async fn flow(client: &Client, base: &str) -> anyhow::Result<()> {
         t.ends_with('%') && number_in(t).is_some_and(|p| p > 0.0)
     })
     .await?;
-    // The warmer runs inside the server and its panel says so, with the looked-up symbols as popular.
     wait_text(client, "#warmer-state", "the warmer running", |t| {
         t.starts_with("running") || t.starts_with("paused")
     })
     .await?;
-    wait_text(client, "#warmer-popular", "popular symbols", |t| {
-        t.contains(symbols[0].as_str())
-    })
-    .await?;
     let deadline = Instant::now() + WAIT;
     loop {
-        let api = fetch_json(client, "/api/v1/metrics/current").await?;
+        let api = fetch_json(client, "api/v1/metrics/current").await?;
         let rate = api["cache"]["hit_rate"]
             .as_f64()
             .context("cache.hit_rate in /api/v1/metrics/current")?;
@@ -607,29 +997,42 @@ async fn flow(client: &Client, base: &str) -> anyhow::Result<()> {
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
-    // Let the history chart gather a few samples before the screenshot.
-    let deadline = Instant::now() + WAIT;
-    while js(
-        client,
-        "return document.querySelectorAll('#hit-rate-chart path.line').length;",
-    )
-    .await?
-    .as_u64()
-    .unwrap_or(0)
-        == 0
-    {
-        ensure!(
-            Instant::now() < deadline,
-            "the hit-rate history chart was not drawn"
-        );
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
-    let page = js(client, "return document.body.innerText;").await?;
-    let page = page.as_str().unwrap_or_default();
-    ensure!(
-        !page.contains("NaN") && !page.contains("undefined"),
-        "the cache page shows NaN or undefined"
-    );
     save_screenshot(client, "dashboard-cache.png").await?;
+    accessibility(client, "cache").await?;
+    Ok(())
+}
+
+/// The router mounted under `/technic` in another axum application: the dashboard loads its assets and
+/// calls the API under the prefix, and a screen runs.
+async fn nested_flow(client: &Client, base: &str) -> anyhow::Result<()> {
+    client
+        .goto(&format!("{base}/technic"))
+        .await
+        .context("open the nested dashboard")?;
+    client
+        .wait()
+        .at_most(WAIT)
+        .for_element(Locator::Css("#start-button"))
+        .await
+        .context("the nested page loads")?;
+    type_into(client, "#f-where", "close > 0").await?;
+    click(client, "#start-button").await?;
+    wait_text(client, "#progress-state", "the nested scan", |t| t == "complete").await?;
+    wait_results(client).await?;
+    ensure!(
+        !table_symbols(client).await?.is_empty(),
+        "the nested dashboard shows results"
+    );
+    let href = js(client, "return new URL(document.getElementById('export-csv').getAttribute('href'), document.baseURI).pathname;").await?;
+    ensure!(
+        href.as_str()
+            .is_some_and(|p| p.starts_with("/technic/api/v1/scans/")),
+        "API links resolve under the prefix: {href}"
+    );
+    let server = text_of(client, "#server-info").await?.unwrap_or_default();
+    ensure!(
+        server.contains("provider"),
+        "the health check answered under the prefix: {server:?}"
+    );
     Ok(())
 }
