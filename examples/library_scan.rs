@@ -28,9 +28,10 @@ async fn main() -> Result<(), technic::Error> {
         println!(
             "{:>2}. {:<6} {:>6.1} {:<12} RSI {:.1}",
             r.rank,
-            r.symbol,
+            // `as_str`: Symbol's and Signal's Display write the text as is, without padding.
+            r.symbol.as_str(),
             r.tech_rating,
-            r.signal,
+            r.signal.as_str(),
             r.indicators.rsi_14.unwrap_or(f64::NAN)
         );
     }

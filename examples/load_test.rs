@@ -161,6 +161,10 @@ struct Args {
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..=64))]
     server_threads: Option<u32>,
 
+    /// Most blocking threads of the in-process server (4, as `technic serve`).
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=512))]
+    server_blocking_threads: u32,
+
     /// Seed of the request mixes.
     #[arg(long, default_value_t = 1)]
     seed: u64,
@@ -371,7 +375,11 @@ fn run(args: &Args) -> anyhow::Result<ExitCode> {
                     },
                 ),
                 None => {
-                    let server = server::InProcess::start(symbols, server_threads)?;
+                    let server = server::InProcess::start(
+                        symbols,
+                        server_threads,
+                        args.server_blocking_threads as usize,
+                    )?;
                     let env = Env {
                         target: Arc::new(server.target.clone()),
                         proc_: Proc::This,

@@ -1,7 +1,9 @@
 //! The in-process server: `technic_http::serve` on 127.0.0.1:0, on its own Tokio runtime (so the load
 //! generator's tasks never run on the server's threads), with the embedded defaults
 //! (`ServerConfig::default()`, the memory cache `technic serve` uses) and a SQLite store in a temporary
-//! folder that is removed when the server stops.
+//! folder that is removed when the server stops. The runtime is built like `technic serve`'s: one worker
+//! per core and at most 4 blocking threads (scans score on the blocking pool; Tokio's default of 512
+//! lets 4 running scans use many more threads and memory).
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -31,13 +33,14 @@ pub struct InProcess {
 }
 
 impl InProcess {
-    /// Starts a server over `symbols` demo symbols on `threads` worker threads. Call from outside any
-    /// Tokio runtime.
-    pub fn start(symbols: usize, threads: usize) -> anyhow::Result<Self> {
+    /// Starts a server over `symbols` demo symbols on `threads` worker threads and at most `blocking`
+    /// blocking threads. Call from outside any Tokio runtime.
+    pub fn start(symbols: usize, threads: usize, blocking: usize) -> anyhow::Result<Self> {
         let dir = tempfile::Builder::new().prefix("technic-load-").tempdir()?;
         let store_path = dir.path().join("technic.db");
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(threads)
+            .max_blocking_threads(blocking)
             .thread_name("technic-server")
             .enable_all()
             .build()?;

@@ -206,6 +206,9 @@ pub struct WarmArgs {
     #[command(flatten)]
     pub store: StoreArgs,
 
+    #[command(flatten)]
+    pub cache: CacheArgs,
+
     /// How many of the most popular symbols to warm.
     #[arg(long, default_value_t = 100, value_name = "N")]
     pub top: usize,
@@ -227,7 +230,7 @@ pub struct SourceArgs {
     #[arg(
         long,
         env = "POLYGON_BASE_URL",
-        default_value = technic_core::provider::http::DEFAULT_BASE_URL,
+        default_value = technic_core::provider::DEFAULT_BASE_URL,
         value_name = "URL"
     )]
     pub base_url: String,
@@ -277,17 +280,29 @@ pub struct ServeArgs {
     #[command(flatten)]
     pub store: StoreArgs,
 
+    #[command(flatten)]
+    pub cache: CacheArgs,
+
     /// Run without a store (nothing is read from or written to disk).
     #[arg(long, conflicts_with = "store")]
     pub no_store: bool,
 }
 
+/// Which cache bars go through, shared by `scan`, `warm` and `serve`.
+#[derive(Debug, Args)]
+pub struct CacheArgs {
+    /// `memory` (the default), or `redis://HOST:PORT[/DB]`: memory in front of a Redis shared by a fleet
+    /// of servers (one provider load per symbol for the fleet, a shared rate limit, one warmer).
+    #[arg(long, env = "TECHNIC_CACHE", value_name = "memory|redis://HOST:PORT[/DB]")]
+    pub cache: Option<String>,
+}
+
 /// Where the store is, shared by the commands that use one.
 #[derive(Debug, Args)]
 pub struct StoreArgs {
-    /// The SQLite store for bars, scans and metrics [default: technic/technic.db in the user's data
-    /// directory, e.g. ~/.local/share].
-    #[arg(long, value_name = "PATH", env = "TECHNIC_STORE")]
+    /// The store for bars, scans and metrics: a SQLite file, or `postgres://USER@HOST:PORT/DB` for a store
+    /// shared by a fleet [default: technic/technic.db in the user's data directory, e.g. ~/.local/share].
+    #[arg(long, value_name = "PATH|postgres://…", env = "TECHNIC_STORE")]
     pub store: Option<PathBuf>,
 
     /// Days of scan runs, metric samples and alerts the store keeps (0 keeps them forever); older ones are
@@ -389,6 +404,9 @@ pub struct ScanArgs {
 
     #[command(flatten)]
     pub store: StoreArgs,
+
+    #[command(flatten)]
+    pub cache: CacheArgs,
 
     /// Run without a store: fetch everything, keep nothing.
     #[arg(long, conflicts_with = "store")]

@@ -23,7 +23,7 @@ pub async fn run(args: &BacktestArgs) -> anyhow::Result<u8> {
     let store = if args.no_store {
         None
     } else {
-        Some(wire::open_store(&wire::store_path(&args.store)?).await?)
+        Some(wire::open_any_store(&args.store).await?.0)
     };
     if let Some(s) = &store {
         deps = deps.with_store(s.clone());

@@ -30,7 +30,13 @@ mod exit {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_tracing(cli.verbose);
+    let quiet = match &cli.command {
+        Command::Scan(a) => a.quiet,
+        Command::Warm(a) => a.quiet,
+        Command::Backtest(a) => a.quiet,
+        _ => false,
+    };
+    init_tracing(cli.verbose, quiet);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .max_blocking_threads(4)
@@ -96,17 +102,14 @@ async fn run_scan(args: args::ScanArgs) -> anyhow::Result<u8> {
     let sink = progress::TerminalSink::new(args.quiet);
     // Long scans (a cold fetch from a remote provider) are sampled on the monitor's interval too.
     let stop_monitor = CancellationToken::new();
-    let store_dyn = wired
-        .store
-        .clone()
-        .map(|s| s as std::sync::Arc<dyn technic_core::Store>);
+    let store_dyn = wired.store.clone();
     let monitor_task = tokio::spawn(wired.monitor.clone().run(store_dyn, stop_monitor.clone()));
     let report = scan(&wired.request, &wired.deps, &sink, cancel).await;
     sink.finish();
     stop_monitor.cancel();
     let _ = monitor_task.await;
     // One performance sample per scan, so `technic report` has figures for command-line use too.
-    let store = wired.store.as_deref().map(|s| s as &dyn technic_core::Store);
+    let store = wired.store.as_deref();
     if let Err(e) = wired.monitor.sample_and_record(store).await {
         tracing::warn!(error = %e, "could not record the performance sample");
     }
@@ -150,12 +153,14 @@ async fn run_serve(args: args::ServeArgs) -> anyhow::Result<u8> {
     Ok(exit::OK)
 }
 
-fn init_tracing(verbose: u8) {
+fn init_tracing(verbose: u8, quiet: bool) {
     use tracing_subscriber::EnvFilter;
     // Logs are for operators; a CLI user sees the summary. `-v` shows info, `-vv` debug; RUST_LOG wins.
     // Without -v, performance alerts and slow-query warnings stay out of a scan's output: they are kept
     // in the store and shown by `technic report` (a first scan on a cold store always has a low hit rate).
+    // `--quiet` keeps stderr to the summary and real errors: no monitor alerts or slow-query notes.
     let default = match verbose {
+        0 if quiet => "error,technic_core::monitor=off,technic_core::store::profile=off",
         0 => "warn,technic_core::monitor=error,technic_core::store::profile=error",
         1 => "info",
         _ => "debug",

@@ -5,8 +5,8 @@ use std::fmt::Write as _;
 use std::io::Write;
 
 use chrono::{DateTime, Duration, Utc};
+use technic_core::ScanReport;
 use technic_core::monitor::{MetricSummary, Trend};
-use technic_core::{ScanReport, Store};
 
 use crate::args::ReportArgs;
 use crate::wire;
@@ -14,14 +14,16 @@ use crate::wire;
 /// Runs `technic report`.
 pub async fn run(args: &ReportArgs) -> anyhow::Result<u8> {
     let period = parse_period(&args.since)?;
-    let path = wire::store_path(&args.store)?;
-    if !path.exists() {
-        return Err(anyhow::Error::new(wire::ConfigError(format!(
-            "no store at {}; run `technic scan` first or pass --store PATH",
-            path.display()
-        ))));
+    if !wire::is_postgres(&args.store) {
+        let path = wire::store_path(&args.store)?;
+        if !path.exists() {
+            return Err(anyhow::Error::new(wire::ConfigError(format!(
+                "no store at {}; run `technic scan` first or pass --store PATH",
+                path.display()
+            ))));
+        }
     }
-    let store = wire::open_store(&path).await?;
+    let store = wire::open_any_store(&args.store).await?.0;
     let since = wire::market()?.now() - period;
     let summary = store.metric_summary(since).await?;
     // Scans are few per day; a generous limit covers any period a person asks for.

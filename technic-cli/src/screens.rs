@@ -3,7 +3,7 @@
 use std::io::Write;
 
 use technic_core::screen::{PRESETS, SavedScreen, ScreenSpec, check_name, resolve};
-use technic_core::{ScanRequest, ScanState, Store as _, Symbol, UniverseSelection};
+use technic_core::{ScanRequest, ScanState, Symbol, UniverseSelection};
 
 use crate::args::{ExplainArgs, ScreenCommand, StoreArgs};
 use crate::wire::{self, UsageError};
@@ -18,8 +18,8 @@ pub fn presets() -> anyhow::Result<u8> {
     Ok(0)
 }
 
-async fn store(args: &StoreArgs) -> anyhow::Result<std::sync::Arc<technic_core::SqliteStore>> {
-    wire::open_store(&wire::store_path(args)?).await
+async fn store(args: &StoreArgs) -> anyhow::Result<std::sync::Arc<dyn technic_core::Store>> {
+    Ok(wire::open_any_store(args).await?.0)
 }
 
 fn usage(msg: String) -> anyhow::Error {
@@ -105,7 +105,7 @@ pub async fn explain(args: &ExplainArgs) -> anyhow::Result<u8> {
     let provider = wire::provider(&args.source)?;
     let mut deps = technic_core::Deps::on_market(provider, wire::market()?);
     if !args.no_store {
-        deps = deps.with_store(wire::open_store(&wire::store_path(&args.store)?).await?);
+        deps = deps.with_store(wire::open_any_store(&args.store).await?.0);
     }
     let request = ScanRequest {
         universe: UniverseSelection::Symbols(vec![symbol.clone()]),

@@ -6,13 +6,13 @@
 use std::io::Write;
 
 use technic_core::scan::UniverseSelection;
-use technic_core::{Deps, ScanRequest, ScanState, Store, scan};
+use technic_core::{Deps, ScanRequest, ScanState, scan};
 
 use crate::args::WarmArgs;
 use crate::{progress, wire};
 
 pub async fn run(args: &WarmArgs) -> anyhow::Result<u8> {
-    let store = wire::open_store(&wire::store_path(&args.store)?).await?;
+    let store = wire::open_any_store(&args.store).await?.0;
     let popular = store.access_counts(args.top).await?;
     let mut out = std::io::stdout().lock();
     if popular.is_empty() {

@@ -4,7 +4,6 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use technic_core::Store as _;
 use technic_core::provider::{self, ApiKey, ProviderOptions, parse_universe};
 use technic_core::{
     DataProvider, Deps, Filters, Market, Monitor, MonitorConfig, ScanRequest, SqliteStore, Symbol,
@@ -74,24 +73,32 @@ pub struct WiredScan {
     pub deps: Deps,
     pub request: ScanRequest,
     /// The store, when one is used (also in `deps`).
-    pub store: Option<Arc<SqliteStore>>,
+    pub store: Option<Arc<dyn technic_core::Store>>,
     /// The monitor (also in `deps`).
     pub monitor: Arc<Monitor>,
 }
 
 /// Builds the provider, cache, store, monitor and request for `technic scan`.
 pub async fn scan(args: &ScanArgs) -> anyhow::Result<WiredScan> {
-    let provider = provider(&args.source)?;
-    let mut deps = Deps::on_market(provider, market()?);
+    let market = market()?;
+    let (provider, cache, _link) = cache_for(
+        &args.cache,
+        provider(&args.source)?,
+        &market,
+        args.source.rate_limit,
+    )
+    .await?;
+    let mut deps = Deps::new(provider, cache).with_market(market);
     let clock = deps.market.clock.clone();
-    let store = if args.no_store {
-        None
+    let (store, store_file) = if args.no_store {
+        (None, None)
     } else {
-        Some(open_store(&store_path(&args.store)?).await?)
+        let (store, file) = open_any_store(&args.store).await?;
+        (Some(store), file)
     };
     let monitor = Arc::new(
         Monitor::new(MonitorConfig {
-            csv_path: store.as_ref().map(|s| metrics_csv(Path::new(s.path()))),
+            csv_path: store_file.as_deref().map(metrics_csv),
             ..MonitorConfig::default()
         })
         .with_clock(clock),
@@ -124,6 +131,13 @@ pub async fn scan(args: &ScanArgs) -> anyhow::Result<WiredScan> {
             .filter(|s| !s.trim().is_empty())
             .map(|s| Symbol::parse(s).map_err(|e| config(format!("--symbols: {e}"))))
             .collect::<anyhow::Result<Vec<_>>>()?;
+        if symbols.is_empty() {
+            return Err(anyhow::Error::new(UsageError(
+                "--symbols names no symbol: give at least one (--symbols AAPL,MSFT), or leave the flag out to \
+                 scan the whole universe"
+                    .to_owned(),
+            )));
+        }
         UniverseSelection::Symbols(symbols)
     } else {
         UniverseSelection::Provider
@@ -161,7 +175,7 @@ pub async fn scan(args: &ScanArgs) -> anyhow::Result<WiredScan> {
 /// `--screen`, `--preset`, `--where` and `--sort` combined; a bad one is a usage error naming the flag.
 async fn resolve_screen(
     args: &ScanArgs,
-    store: Option<&SqliteStore>,
+    store: Option<&dyn technic_core::Store>,
 ) -> anyhow::Result<technic_core::ScreenSpec> {
     screen_spec(
         args.where_.as_deref(),
@@ -179,7 +193,7 @@ pub async fn screen_spec(
     preset: Option<&str>,
     screen: Option<&str>,
     sort: Option<&str>,
-    store: Option<&SqliteStore>,
+    store: Option<&dyn technic_core::Store>,
 ) -> anyhow::Result<technic_core::ScreenSpec> {
     let saved = match screen {
         None => None,
@@ -248,7 +262,7 @@ pub fn metrics_csv(store: &Path) -> PathBuf {
         .join("performance_metrics.csv")
 }
 
-/// Opens the store; a file that cannot be a store is a configuration problem (exit code 3).
+/// Opens a SQLite store file; a file that cannot be a store is a configuration problem (exit code 3).
 pub async fn open_store(path: &Path) -> anyhow::Result<Arc<SqliteStore>> {
     SqliteStore::open(path)
         .await
@@ -256,14 +270,138 @@ pub async fn open_store(path: &Path) -> anyhow::Result<Arc<SqliteStore>> {
         .map_err(|e| config(e.detail()))
 }
 
-/// Builds the server state and address for `technic serve` (with the store unless `--no-store`).
+/// True when `--store` names a PostgreSQL server rather than a file.
+pub fn is_postgres(args: &StoreArgs) -> bool {
+    args.store
+        .as_ref()
+        .and_then(|p| p.to_str())
+        .is_some_and(|s| s.starts_with("postgres://") || s.starts_with("postgresql://"))
+}
+
+/// The store `--store` names: a SQLite file (the default one when none is given) or a PostgreSQL URL.
+/// Returns it with the SQLite file's path (the CSV log goes beside it), or `None` for PostgreSQL.
+pub async fn open_any_store(
+    args: &StoreArgs,
+) -> anyhow::Result<(Arc<dyn technic_core::Store>, Option<PathBuf>)> {
+    if is_postgres(args) {
+        let url = args.store.as_ref().and_then(|p| p.to_str()).unwrap_or_default();
+        return open_postgres(url).await.map(|s| (s, None));
+    }
+    let path = store_path(args)?;
+    let store = open_store(&path).await?;
+    Ok((store as Arc<dyn technic_core::Store>, Some(path)))
+}
+
+#[cfg(feature = "postgres")]
+async fn open_postgres(url: &str) -> anyhow::Result<Arc<dyn technic_core::Store>> {
+    technic_core::PostgresStore::connect(url)
+        .await
+        .map(|s| Arc::new(s) as Arc<dyn technic_core::Store>)
+        .map_err(|e| config(e.detail()))
+}
+
+#[cfg(not(feature = "postgres"))]
+async fn open_postgres(_url: &str) -> anyhow::Result<Arc<dyn technic_core::Store>> {
+    Err(config(
+        "this build has no PostgreSQL support: build technic-cli with the `postgres` feature",
+    ))
+}
+
+/// The cache `--cache` names (memory, or memory in front of Redis for `redis://…`), for `provider`'s
+/// bars; with Redis also the link, so the server can coordinate through it and the provider's rate limit
+/// is shared by the fleet.
+pub async fn cache_for(
+    args: &crate::args::CacheArgs,
+    provider: Arc<dyn DataProvider>,
+    market: &Market,
+    rate_limit: u32,
+) -> anyhow::Result<(Arc<dyn DataProvider>, Arc<dyn technic_core::Cache>, Option<Link>)> {
+    let memory = technic_core::MemoryCache::default();
+    let memory = if provider.live_source().is_some() {
+        memory.with_market(market.clone())
+    } else {
+        memory
+    };
+    match args.cache.as_deref().map(str::trim) {
+        None | Some("") | Some("memory") => Ok((provider, Arc::new(memory), None)),
+        Some(url) if url.starts_with("redis://") || url.starts_with("rediss://") => {
+            redis_cache(url, provider, memory, market, rate_limit).await
+        }
+        Some(other) => Err(config(format!(
+            "--cache {other}: use `memory` (the default) or redis://HOST:PORT[/DB]"
+        ))),
+    }
+}
+
+/// The Redis link a server coordinates through (nothing without the `redis` feature).
+#[cfg(feature = "redis")]
+pub type Link = Arc<technic_core::fleet::RedisLink>;
+/// The Redis link a server coordinates through (nothing without the `redis` feature).
+#[cfg(not(feature = "redis"))]
+pub type Link = ();
+
+#[cfg(feature = "redis")]
+async fn redis_cache(
+    url: &str,
+    provider: Arc<dyn DataProvider>,
+    memory: technic_core::MemoryCache,
+    market: &Market,
+    rate_limit: u32,
+) -> anyhow::Result<(Arc<dyn DataProvider>, Arc<dyn technic_core::Cache>, Option<Link>)> {
+    use technic_core::fleet::{FleetRate, RedisLink, SharedRateLimit};
+    let link = RedisLink::open(url, "").await.map_err(|e| config(e.detail()))?;
+    if let Some(why) = link.degraded() {
+        eprintln!("warning: {why}; serving from memory until it answers");
+    }
+    let scope = provider
+        .live_source()
+        .unwrap_or_else(|| provider.name().to_owned());
+    let tiered = technic_core::cache::TieredCache::new(memory, link.clone(), &scope);
+    let tiered = if provider.live_source().is_some() {
+        tiered.with_market(market.clone())
+    } else {
+        tiered
+    };
+    // A live source's request rate is shared by every server of the fleet.
+    let provider: Arc<dyn DataProvider> = match (provider.live_source(), rate_limit) {
+        (Some(source), per_second) if per_second > 0 => Arc::new(technic_core::provider::Layered::new(
+            provider,
+            FleetRate(Arc::new(SharedRateLimit::new(link.clone(), &source, per_second))),
+        )),
+        _ => provider,
+    };
+    Ok((provider, Arc::new(tiered), Some(link)))
+}
+
+#[cfg(not(feature = "redis"))]
+async fn redis_cache(
+    _url: &str,
+    _provider: Arc<dyn DataProvider>,
+    _memory: technic_core::MemoryCache,
+    _market: &Market,
+    _rate_limit: u32,
+) -> anyhow::Result<(Arc<dyn DataProvider>, Arc<dyn technic_core::Cache>, Option<Link>)> {
+    Err(config(
+        "this build has no Redis support: build technic-cli with the `redis` feature",
+    ))
+}
+
+/// Builds the server state and address for `technic serve` (with the store unless `--no-store`; with
+/// Redis coordination when `--cache redis://…`).
 pub async fn serve(args: &ServeArgs) -> anyhow::Result<(technic_http::AppState, std::net::SocketAddr)> {
-    let provider = provider(&args.source)?;
-    let mut deps = Deps::on_market(provider, market()?);
+    let market = market()?;
+    let (provider, cache, link) = cache_for(
+        &args.cache,
+        provider(&args.source)?,
+        &market,
+        args.source.rate_limit,
+    )
+    .await?;
+    let mut deps = Deps::new(provider, cache).with_market(market);
     let mut csv_path = None;
     if !args.no_store {
-        let store = open_store(&store_path(&args.store)?).await?;
-        csv_path = Some(metrics_csv(Path::new(store.path())));
+        let (store, file) = open_any_store(&args.store).await?;
+        csv_path = file.as_deref().map(metrics_csv);
         deps = deps.with_store(store);
     }
     let defaults = technic_http::ServerConfig::default();
@@ -271,7 +409,8 @@ pub async fn serve(args: &ServeArgs) -> anyhow::Result<(technic_http::AppState, 
         admin_token: args.admin_token.clone(),
         warm: if args.no_warm { None } else { defaults.warm.clone() },
         retention: retention(&args.store),
-        // Samples (every 5 minutes) go to the store and to logs/performance_metrics.csv beside it.
+        // Samples (every 5 minutes) go to the store and, for a SQLite store, to logs/performance_metrics.csv
+        // beside it.
         monitor: MonitorConfig {
             csv_path,
             ..MonitorConfig::default()
@@ -281,10 +420,15 @@ pub async fn serve(args: &ServeArgs) -> anyhow::Result<(technic_http::AppState, 
     for host in &args.allowed_hosts {
         config.allow_host(host.trim());
     }
-    Ok((
-        technic_http::AppState::new(deps, config),
-        std::net::SocketAddr::new(args.bind, args.port),
-    ))
+    let state = technic_http::AppState::new(deps, config);
+    #[cfg(feature = "redis")]
+    let state = match link {
+        Some(link) => state.with_fleet(link),
+        None => state,
+    };
+    #[cfg(not(feature = "redis"))]
+    let _ = link;
+    Ok((state, std::net::SocketAddr::new(args.bind, args.port)))
 }
 
 /// The market calendar on the system clock, or on the instant `TECHNIC_NOW` names, with the publication

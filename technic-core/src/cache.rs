@@ -14,6 +14,11 @@ use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 
 pub use memory::{MemoryCache, MemoryCacheConfig};
+#[cfg(feature = "redis")]
+pub use tiered::TieredCache;
+
+#[cfg(feature = "redis")]
+mod tiered;
 
 use crate::error::Result;
 use crate::model::{Bars, DateRange, Symbol};
@@ -93,6 +98,19 @@ impl CacheStats {
     }
 }
 
+/// Counters of one tier of a tiered cache.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TierStats {
+    /// `memory`, `redis`.
+    pub name: String,
+    /// Lookups this tier answered.
+    pub hits: u64,
+    /// Lookups this tier could not answer.
+    pub misses: u64,
+    /// Whether the tier is reachable.
+    pub up: bool,
+}
+
 /// How a [`Cache::get_or_load`] was answered.
 #[derive(Debug, Clone)]
 pub enum Lookup {
@@ -146,6 +164,16 @@ pub trait Cache: Send + Sync + Debug {
 
     /// Time left before `key` expires (`None` when absent or expired); used to refresh ahead of expiry.
     fn time_to_live(&self, key: &BarsKey) -> Option<Duration>;
+
+    /// Per-tier counters, for a cache with tiers (empty for one tier).
+    fn tiers(&self) -> Vec<TierStats> {
+        Vec::new()
+    }
+
+    /// Why the cache runs degraded (a shared tier unreachable), or `None`.
+    fn degraded(&self) -> Option<String> {
+        None
+    }
 
     /// A fresh entry, or the loader's value (cached before returning). Concurrent callers for the same
     /// missing key wait for one loader instead of each running their own. The default runs

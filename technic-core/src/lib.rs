@@ -37,6 +37,8 @@ pub mod cache;
 pub mod calendar;
 pub mod clock;
 pub mod error;
+#[cfg(feature = "redis")]
+pub mod fleet;
 pub mod indicators;
 pub mod model;
 pub mod monitor;
@@ -59,9 +61,11 @@ pub use model::{Bar, Bars, DateRange, Symbol, Universe, UniverseEntry};
 pub use monitor::{Alert, MetricSample, MetricSummary, Monitor, MonitorConfig, Severity};
 pub use progress::{NoopSink, ProgressEvent, ProgressSink, Stage, StageWeights};
 pub use provider::{
-    BreakerConfig, CallLayer, CsvDirProvider, DataProvider, HttpConfig, HttpProvider, Layered, ProviderStats,
-    Resilient, SyntheticConfig, SyntheticProvider,
+    BreakerConfig, CallLayer, CsvDirProvider, DataProvider, Layered, ProviderStats, Resilient,
+    SyntheticConfig, SyntheticProvider,
 };
+#[cfg(feature = "http-provider")]
+pub use provider::{HttpConfig, HttpProvider};
 pub use retry::{Jitter, RetryPolicy, retry};
 pub use scan::{
     Deps, FilterCounts, Filters, ScanReport, ScanRequest, ScanResult, ScanState, Skipped, StageTimings,
@@ -69,6 +73,10 @@ pub use scan::{
 };
 pub use score::{Signal, SubScores, TechRating};
 pub use screen::{PlanSettings, Regime, Screen, ScreenError, ScreenSpec, SortKey, TradePlan};
-pub use store::{BarExtent, BarsUpdate, MemoryStore, RunSummary, SqliteStore, Store};
+#[cfg(feature = "sqlite")]
+pub use store::SqliteStore;
+pub use store::{BarExtent, BarsUpdate, MemoryStore, RunSummary, Store};
+#[cfg(feature = "postgres")]
+pub use store::{PostgresOptions, PostgresStore};
 pub use tokio_util::sync::CancellationToken;
 pub use warm::{CacheWarmer, SymbolTracker, WarmerConfig, WarmerStatus};

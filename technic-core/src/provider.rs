@@ -6,7 +6,9 @@
 
 pub mod breaker;
 mod csv_dir;
+#[cfg(feature = "http-provider")]
 pub mod http;
+mod key;
 pub mod layer;
 mod resilient;
 mod rng;
@@ -19,7 +21,9 @@ use serde::{Deserialize, Serialize};
 
 pub use breaker::{BreakerConfig, CircuitBreaker};
 pub use csv_dir::{CsvDirProvider, MAX_FILE_BYTES, format_bars, parse_bars, parse_universe, read_bounded};
-pub use http::{ApiKey, HttpConfig, HttpProvider};
+#[cfg(feature = "http-provider")]
+pub use http::{HttpConfig, HttpProvider};
+pub use key::{ApiKey, DEFAULT_BASE_URL};
 pub use layer::{CallLayer, Layered, Op};
 pub use resilient::{Resilient, RetryLayer};
 pub use rng::SplitMix64;
@@ -50,7 +54,7 @@ impl Default for ProviderOptions {
     fn default() -> Self {
         Self {
             demo_symbols: SyntheticConfig::default().n_symbols,
-            base_url: http::DEFAULT_BASE_URL.to_owned(),
+            base_url: DEFAULT_BASE_URL.to_owned(),
             api_key: None,
             rate_limit: 50,
         }
@@ -75,6 +79,7 @@ pub fn from_spec(spec: &str, options: &ProviderOptions) -> Result<std::sync::Arc
             };
             Ok(Arc::new(SyntheticProvider::new(cfg)))
         }
+        #[cfg(feature = "http-provider")]
         None if spec == "polygon" => {
             let key = options.api_key.clone().ok_or_else(|| {
                 crate::Error::config(
@@ -92,6 +97,10 @@ pub fn from_spec(spec: &str, options: &ProviderOptions) -> Result<std::sync::Arc
                 BreakerConfig::default(),
             )))
         }
+        #[cfg(not(feature = "http-provider"))]
+        None if spec == "polygon" => Err(crate::Error::config(
+            "this build has no HTTP provider: build technic-core with the `http-provider` feature",
+        )),
         Some(("csv", dir)) if !dir.is_empty() => Ok(Arc::new(CsvDirProvider::new(dir)?)),
         _ => Err(crate::Error::config(format!(
             "unknown provider `{spec}`; use `synthetic` (built-in demo data), `csv:DIR` (a folder of SYMBOL.csv files) or `polygon` (the Polygon API)"

@@ -396,7 +396,7 @@ pub struct ScanReport {
     pub regime: Option<Regime>,
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "sqlite"))]
 mod store_tests;
 #[cfg(test)]
 mod tests;

@@ -1,11 +1,17 @@
 //! The [`Store`] trait: durable bars, scan history, metric samples, alerts and symbol access counts.
 //!
 //! [`MemoryStore`] is the simplest real implementation (process lifetime only); [`SqliteStore`] persists
-//! across runs in one SQLite file (see its module for the schema).
+//! across runs in one SQLite file (see its module for the schema); with the `postgres` feature,
+//! `PostgresStore` keeps the same on a PostgreSQL server shared by a fleet (see the `postgres` module).
 
-mod codec;
+#[cfg(any(feature = "sqlite", feature = "postgres", feature = "redis"))]
+pub(crate) mod codec;
+#[cfg(feature = "postgres")]
+pub mod postgres;
 pub(crate) mod profile;
+#[cfg(feature = "sqlite")]
 mod schema;
+#[cfg(feature = "sqlite")]
 mod sqlite;
 
 use std::collections::HashMap;
@@ -16,7 +22,10 @@ use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
+#[cfg(feature = "postgres")]
+pub use postgres::{PostgresOptions, PostgresStore};
 pub use profile::{QueryProfile, QueryStats, SLOW_QUERY};
+#[cfg(feature = "sqlite")]
 pub use sqlite::SqliteStore;
 
 use crate::error::{Error, Result};

@@ -527,7 +527,7 @@ pub fn timing(t: &technic_core::StageTimings) -> TimingDto {
 }
 
 /// Cache figures, with the names the dashboard reads.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct CacheDto {
     /// hits ÷ requests (0–1).
     pub hit_rate: f64,
@@ -543,6 +543,10 @@ pub struct CacheDto {
     pub bytes: u64,
     /// Time to live of entries.
     pub ttl_seconds: u64,
+    /// Per tier (`memory`, `redis`) for a two-tier cache; empty for one tier.
+    #[serde(default)]
+    #[schema(value_type = Vec<Object>)]
+    pub tiers: Vec<technic_core::cache::TierStats>,
 }
 
 impl From<&CacheStats> for CacheDto {
@@ -555,7 +559,17 @@ impl From<&CacheStats> for CacheDto {
             entries: s.entries,
             bytes: s.bytes,
             ttl_seconds: s.ttl_seconds,
+            tiers: Vec::new(),
         }
+    }
+}
+
+impl CacheDto {
+    /// The cache's figures with its tiers.
+    pub fn of(cache: &dyn technic_core::Cache) -> Self {
+        let mut dto = Self::from(&cache.stats());
+        dto.tiers = cache.tiers();
+        dto
     }
 }
 
@@ -858,8 +872,11 @@ pub struct MetricsHistory {
 /// `GET /healthz`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Health {
-    /// Always `ok` when the server answers.
+    /// `ok`, or `degraded` when a shared part (Redis, the store) is unreachable: the server still answers.
     pub status: String,
+    /// What is degraded, in words (empty when `ok`).
+    #[serde(default)]
+    pub degraded: Vec<String>,
     /// Provider name.
     pub provider: String,
     /// True for synthetic demo data.

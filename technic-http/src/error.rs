@@ -106,6 +106,9 @@ impl From<Error> for ApiError {
             Error::Config { .. } => StatusCode::BAD_REQUEST,
             Error::Unavailable { .. } | Error::CircuitOpen { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Error::Throttled { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            // The store (a PostgreSQL server, a locked file) is unreachable: try again later; what is
+            // stored is kept.
+            Error::Store { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Error::Rejected { .. } => StatusCode::BAD_GATEWAY,
             Error::Cancelled => StatusCode::CONFLICT,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
@@ -136,6 +139,7 @@ impl From<Error> for ApiError {
                     retry_after.map(|d| d.as_secs().max(1))
                 }
                 Error::CircuitOpen { retry_in, .. } => Some(retry_in.as_secs().max(1)),
+                Error::Store { .. } => Some(5),
                 _ => None,
             },
         }

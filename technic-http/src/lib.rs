@@ -26,6 +26,8 @@ pub mod backtests;
 pub mod dashboard;
 pub mod dto;
 pub mod error;
+#[cfg(feature = "redis")]
+pub mod fleet;
 pub mod guard;
 pub mod metrics;
 pub mod pool;

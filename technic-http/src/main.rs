@@ -39,8 +39,7 @@ async fn main() -> anyhow::Result<()> {
             .ok()
             .filter(|k| !k.trim().is_empty())
             .map(provider::ApiKey::new),
-        base_url: std::env::var("POLYGON_BASE_URL")
-            .unwrap_or_else(|_| provider::http::DEFAULT_BASE_URL.to_owned()),
+        base_url: std::env::var("POLYGON_BASE_URL").unwrap_or_else(|_| provider::DEFAULT_BASE_URL.to_owned()),
         ..provider::ProviderOptions::default()
     };
     let provider =

@@ -168,6 +168,36 @@ pub fn prometheus(t: &MonitorTotals, cache: &CacheStats, scans_running: usize) -
     out
 }
 
+/// Appends the per-tier counters of a two-tier cache (nothing for one tier).
+pub fn tiers(out: &mut String, tiers: &[technic_core::cache::TierStats]) {
+    if tiers.is_empty() {
+        return;
+    }
+    for (name, help, get) in [
+        (
+            "technic_cache_tier_hits_total",
+            "Lookups a cache tier answered.",
+            (|t: &technic_core::cache::TierStats| t.hits as f64)
+                as fn(&technic_core::cache::TierStats) -> f64,
+        ),
+        (
+            "technic_cache_tier_misses_total",
+            "Lookups a cache tier could not answer.",
+            |t| t.misses as f64,
+        ),
+        ("technic_cache_tier_up", "1 when the tier is reachable.", |t| {
+            f64::from(u8::from(t.up))
+        }),
+    ] {
+        let _ = writeln!(out, "# HELP {name} {help}");
+        let kind = if name.ends_with("_up") { "gauge" } else { "counter" };
+        let _ = writeln!(out, "# TYPE {name} {kind}");
+        for t in tiers {
+            let _ = writeln!(out, "{name}{{tier=\"{}\"}} {}", t.name, get(t));
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::time::Duration;

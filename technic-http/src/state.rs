@@ -111,6 +111,12 @@ pub struct AppState {
     pub pages: Arc<crate::api::scans::PageCache>,
     /// Backtests started through the API.
     pub backtests: Arc<crate::backtests::Backtests>,
+    /// Coordination with the other servers of a fleet (through Redis), when configured.
+    #[cfg(feature = "redis")]
+    pub fleet: Option<crate::fleet::Fleet>,
+    /// The warmer's fleet lease once a fleet is configured: the warmer runs only on the lease's holder.
+    #[cfg(feature = "redis")]
+    warm_lease: Arc<std::sync::OnceLock<Arc<technic_core::fleet::LeaderLease>>>,
     /// Where saved screens live: the store, or memory when the server runs without one.
     pub screens: Arc<dyn technic_core::Store>,
     /// Names and sectors by symbol, loaded from the provider on first use.
@@ -146,15 +152,24 @@ impl AppState {
         let monitor = Arc::new(Monitor::new(config.monitor.clone()).with_clock(deps.market.clock.clone()));
         deps = deps.with_monitor(monitor.clone());
         let scans = Arc::new(Scans::new(config.max_scans, config.max_queued_scans));
+        #[cfg(feature = "redis")]
+        let warm_lease: Arc<std::sync::OnceLock<Arc<technic_core::fleet::LeaderLease>>> = Arc::default();
         let warmer = config.warm.clone().map(|warm| {
-            // Warming waits while two or more scans run, so it never competes with users for the provider.
+            // Warming waits while two or more scans run, so it never competes with users for the provider;
+            // in a fleet it runs only on the server holding the warmer lease.
             let running = scans.clone();
+            #[cfg(feature = "redis")]
+            let lease = warm_lease.clone();
+            #[cfg(feature = "redis")]
+            let busy = move || running.running() >= 2 || lease.get().is_some_and(|l| !l.is_leader());
+            #[cfg(not(feature = "redis"))]
+            let busy = move || running.running() >= 2;
             let warmer = CacheWarmer::new(
                 deps.provider.clone(),
                 deps.cache.clone(),
                 tracker.clone(),
                 warm,
-                Arc::new(move || running.running() >= 2),
+                Arc::new(busy),
             )
             .with_market(deps.market.clone());
             // With a store, a pass refreshes through it (grouped daily bars for a whole session at once).
@@ -168,6 +183,10 @@ impl AppState {
             None => Arc::new(technic_core::MemoryStore::default()),
         };
         Self {
+            #[cfg(feature = "redis")]
+            fleet: None,
+            #[cfg(feature = "redis")]
+            warm_lease,
             backtests: Arc::new(crate::backtests::Backtests::default()),
             screens,
             pool,
@@ -181,5 +200,15 @@ impl AppState {
             names: Arc::new(OnceCell::new()),
             pages: Arc::new(crate::api::scans::page_cache(32 << 20)),
         }
+    }
+
+    /// The same state coordinating with a fleet through Redis on `link`: scan statuses relayed, the warmer
+    /// on the lease holder only, `/healthz` reporting Redis. Call inside the runtime.
+    #[cfg(feature = "redis")]
+    pub fn with_fleet(mut self, link: Arc<technic_core::fleet::RedisLink>) -> Self {
+        let fleet = crate::fleet::Fleet::start(link);
+        let _ = self.warm_lease.set(fleet.lease.clone());
+        self.fleet = Some(fleet);
+        self
     }
 }

@@ -30,8 +30,7 @@ use chrono::NaiveDate;
 
 use crate::model::{Bar, Bars, DateRange, Symbol, Universe};
 
-/// The public Polygon API.
-pub const DEFAULT_BASE_URL: &str = "https://api.polygon.io";
+pub use super::key::{ApiKey, DEFAULT_BASE_URL};
 
 /// The name of the query parameter carrying the key.
 const KEY_PARAM: &str = "apiKey";
@@ -41,32 +40,6 @@ const REDACTED: &str = "REDACTED";
 
 /// Errors name this service; its user message reads "Data provider temporarily unavailable".
 const SERVICE: &str = "data provider";
-
-/// An API key. Its `Debug` and `Display` never show it.
-#[derive(Clone, PartialEq, Eq)]
-pub struct ApiKey(String);
-
-impl ApiKey {
-    /// Wraps a key (surrounding whitespace is trimmed).
-    pub fn new(key: impl Into<String>) -> Self {
-        Self(key.into().trim().to_owned())
-    }
-
-    /// True when no key was given.
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-
-    fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for ApiKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("ApiKey(REDACTED)")
-    }
-}
 
 /// Settings of an [`HttpProvider`].
 #[derive(Debug, Clone)]

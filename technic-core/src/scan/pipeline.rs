@@ -163,6 +163,8 @@ struct Run<'a> {
     bench_warning: Option<String>,
     /// Whether the provider's universe (when it was loaded) lists SPY, the default benchmark.
     provider_lists_spy: bool,
+    /// Warnings found before the report is assembled.
+    notes: Vec<String>,
 }
 
 impl<'a> Run<'a> {
@@ -195,6 +197,7 @@ impl<'a> Run<'a> {
             index: IndexAccumulator::default(),
             bench_warning: None,
             provider_lists_spy: false,
+            notes: Vec::new(),
         }
     }
 
@@ -353,7 +356,28 @@ impl<'a> Run<'a> {
         self.provider_lists_spy = lists_spy.load(std::sync::atomic::Ordering::Relaxed);
         dedup(&mut universe);
         let universe_size = universe.len();
+        let sectors_here: std::collections::BTreeSet<String> = if self.req.filters.sectors.is_empty() {
+            Default::default()
+        } else {
+            universe
+                .iter()
+                .map(|e| e.sector.clone())
+                .filter(|s| !s.is_empty())
+                .collect()
+        };
         apply_universe_filters(&mut universe, &self.req.filters, &mut self.filtered);
+        if universe.is_empty() && universe_size > 0 && !self.req.filters.sectors.is_empty() {
+            // A sector nobody is in filters out everything: name the ones there are.
+            self.notes.push(format!(
+                "No symbol is in sector {}; the sectors of this universe are: {}",
+                self.req.filters.sectors.join(", "),
+                if sectors_here.is_empty() {
+                    "none (the provider names no sectors)".to_owned()
+                } else {
+                    sectors_here.into_iter().collect::<Vec<_>>().join(", ")
+                }
+            ));
+        }
         info!(universe_size, kept = universe.len(), "universe loaded");
         self.reporter
             .advance(1, 1, || format!("Loaded {universe_size} symbols"));
@@ -669,7 +693,7 @@ impl<'a> Run<'a> {
         }
         let n_stale = scored.iter().filter(|s| s.result.stale).count();
         let scanned = scored.len();
-        let mut warnings = Vec::new();
+        let mut warnings = std::mem::take(&mut self.notes);
         let regime = self.relative_strength(&mut scored, &mut warnings);
         let scored = self.apply_screen(scored);
         let matched = scored.len();

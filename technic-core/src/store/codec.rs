@@ -13,7 +13,7 @@ use crate::model::Bars;
 const BAR_BYTES: usize = 4 + 5 * 8;
 
 /// Encodes `bars[start..end]`.
-pub(super) fn encode(bars: &Bars, start: usize, end: usize) -> Vec<u8> {
+pub(crate) fn encode(bars: &Bars, start: usize, end: usize) -> Vec<u8> {
     let mut out = Vec::with_capacity((end - start) * BAR_BYTES);
     for d in &bars.date[start..end] {
         out.extend_from_slice(&d.num_days_from_ce().to_le_bytes());
@@ -27,7 +27,7 @@ pub(super) fn encode(bars: &Bars, start: usize, end: usize) -> Vec<u8> {
 }
 
 /// Appends a block's bars to `out`. Returns an error message when the block is malformed.
-pub(super) fn decode_into(block: &[u8], out: &mut Bars) -> Result<(), String> {
+pub(crate) fn decode_into(block: &[u8], out: &mut Bars) -> Result<(), String> {
     if !block.len().is_multiple_of(BAR_BYTES) {
         return Err(format!(
             "bar block of {} bytes is not a whole number of bars",

@@ -10,11 +10,17 @@
 //!
 //! [`Snapshot::compute`]: technic_core::Snapshot::compute
 
+#[cfg(feature = "sqlite")]
 mod durability;
+#[cfg(feature = "redis")]
+mod fleet;
 mod golden;
+#[cfg(all(feature = "http-provider", feature = "sqlite"))]
 mod live_market;
+#[cfg(feature = "http-provider")]
 mod mock_market;
 mod props;
+#[cfg(feature = "http-provider")]
 mod resilience;
 
 use technic_core::indicators::{

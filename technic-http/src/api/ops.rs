@@ -20,7 +20,11 @@ pub async fn metrics_current(State(state): State<AppState>) -> Json<MetricsCurre
     let cache = state.deps.cache.stats();
     let totals = state.monitor.totals();
     Json(MetricsCurrent {
-        cache: CacheDto::from(&cache),
+        cache: {
+            let mut dto = CacheDto::from(&cache);
+            dto.tiers = state.deps.cache.tiers();
+            dto
+        },
         provider_calls: state.pool.snapshot(),
         response_times: crate::metrics::response_times(&totals),
         requests_per_minute: totals.http_requests_last_minute as f64,
@@ -72,7 +76,7 @@ pub async fn metrics_history(
 /// Cache figures.
 #[utoipa::path(get, path = "/api/v1/cache/stats", responses((status = 200, body = CacheDto)))]
 pub async fn cache_stats(State(state): State<AppState>) -> Json<CacheDto> {
-    Json(CacheDto::from(&state.deps.cache.stats()))
+    Json(CacheDto::of(state.deps.cache.as_ref()))
 }
 
 /// Empty the cache. Needs `Authorization: Bearer <admin token>`; refused when no token is configured.
@@ -147,8 +151,10 @@ pub fn require_admin(state: &AppState, headers: &HeaderMap) -> Result<(), ApiErr
 /// Liveness and what the server serves.
 #[utoipa::path(get, path = "/healthz", responses((status = 200, body = Health)))]
 pub async fn health(State(state): State<AppState>) -> Json<Health> {
+    let degraded: Vec<String> = state.deps.cache.degraded().into_iter().collect();
     Json(Health {
-        status: "ok".to_owned(),
+        status: if degraded.is_empty() { "ok" } else { "degraded" }.to_owned(),
+        degraded,
         provider: state.deps.provider.name().to_owned(),
         demo: state.deps.provider.is_demo(),
         uptime_seconds: state.started.elapsed().as_secs_f64(),
@@ -159,11 +165,12 @@ pub async fn health(State(state): State<AppState>) -> Json<Health> {
 /// Prometheus text format.
 #[utoipa::path(get, path = "/metrics", responses((status = 200, description = "Prometheus text exposition format")))]
 pub async fn prometheus(State(state): State<AppState>) -> impl IntoResponse {
-    let body = crate::metrics::prometheus(
+    let mut body = crate::metrics::prometheus(
         &state.monitor.totals(),
         &state.deps.cache.stats(),
         state.scans.running(),
     );
+    crate::metrics::tiers(&mut body, &state.deps.cache.tiers());
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body)
 }
 

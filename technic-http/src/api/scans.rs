@@ -122,6 +122,10 @@ pub async fn create(
             5,
         )
     })?;
+    #[cfg(feature = "redis")]
+    if let Some(fleet) = &state.fleet {
+        fleet.relay(entry.clone());
+    }
     let base = format!("/api/v1/scans/{}", entry.id);
     Ok((
         StatusCode::ACCEPTED,
@@ -177,6 +181,9 @@ pub async fn list(
 enum Found {
     Live(std::sync::Arc<crate::scans::ScanEntry>),
     Stored(std::sync::Arc<technic_core::ScanReport>),
+    /// Running (or just ended) on another server of the fleet: its latest status from Redis.
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
+    Remote(Box<ScanStatus>),
 }
 
 impl Found {
@@ -184,8 +191,21 @@ impl Found {
         match self {
             Self::Live(e) => e.status(),
             Self::Stored(r) => ScanStatus::ended(r),
+            Self::Remote(s) => (**s).clone(),
         }
     }
+}
+
+/// The latest status of a scan another server of the fleet runs.
+#[cfg(feature = "redis")]
+async fn remote(state: &AppState, id: &str) -> Option<Found> {
+    let fleet = state.fleet.as_ref()?;
+    fleet.remote_status(id).await.map(|s| Found::Remote(Box::new(s)))
+}
+
+#[cfg(not(feature = "redis"))]
+async fn remote(_state: &AppState, _id: &str) -> Option<Found> {
+    None
 }
 
 async fn find(state: &AppState, id: &str) -> Result<Found, ApiError> {
@@ -194,12 +214,17 @@ async fn find(state: &AppState, id: &str) -> Result<Found, ApiError> {
     }
     let not_found = || ApiError::not_found(&format!("scan {id}"));
     let Some(store) = &state.deps.store else {
-        return Err(not_found());
+        return remote(state, id).await.ok_or_else(not_found);
     };
     match store.scan(id).await {
         Ok(Some(report)) => Ok(Found::Stored(std::sync::Arc::new(report))),
-        Ok(None) => Err(not_found()),
-        Err(e) => Err(ApiError::from(e)),
+        // Not finished (or not run) here: perhaps another server of the fleet runs it.
+        Ok(None) => remote(state, id).await.ok_or_else(not_found),
+        // The store is down: what the fleet knows, else a clear 503.
+        Err(e) => match remote(state, id).await {
+            Some(found) => Ok(found),
+            None => Err(ApiError::from(e)),
+        },
     }
 }
 
@@ -223,6 +248,14 @@ pub async fn events(
         Found::Live(e) => e.subscribe(),
         // An ended scan from the store: one final event.
         Found::Stored(r) => tokio::sync::watch::channel(ScanStatus::ended(&r)).1,
+        // Another server's scan: its statuses as that server publishes them.
+        #[cfg(feature = "redis")]
+        Found::Remote(s) => match &state.fleet {
+            Some(fleet) => fleet.follow(&id, *s).await,
+            None => tokio::sync::watch::channel(*s).1,
+        },
+        #[cfg(not(feature = "redis"))]
+        Found::Remote(s) => tokio::sync::watch::channel(*s).1,
     };
     // State: the receiver and whether to wait for a change before the next event (not before the first).
     let stream = futures::stream::unfold(Some((rx, false)), |next| async move {
@@ -252,6 +285,14 @@ pub async fn cancel(
     Path(id): Path<String>,
 ) -> Result<(StatusCode, Json<ScanStatus>), ApiError> {
     let found = find(&state, &id).await?;
+    #[cfg(feature = "redis")]
+    if let (Found::Remote(s), Some(fleet)) = (&found, &state.fleet)
+        && !s.is_terminal()
+        && fleet.request_cancel(&id).await
+    {
+        // The server running it sees the request within a moment.
+        return Ok((StatusCode::ACCEPTED, Json((**s).clone())));
+    }
     let Found::Live(e) = found else {
         let msg = format!("scan {id} has already ended ({})", found.status().state);
         return Err(ApiError::request(StatusCode::CONFLICT, msg.clone(), msg));
@@ -306,6 +347,13 @@ async fn finished(state: &AppState, id: &str) -> Result<std::sync::Arc<technic_c
     let e = match find(state, id).await? {
         Found::Live(e) => e,
         Found::Stored(report) => return Ok(report),
+        Found::Remote(s) => {
+            let msg = format!(
+                "scan {id} is {} on another server ({:.0} %); its results are readable here once it ends",
+                s.state, s.overall_percent
+            );
+            return Err(ApiError::request(StatusCode::CONFLICT, msg.clone(), msg));
+        }
     };
     let report = match e.report() {
         Some(r) => Some(r),

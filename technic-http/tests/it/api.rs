@@ -333,7 +333,10 @@ async fn health_openapi_prometheus_and_dashboard() {
     // Scripts, styles and images come from this server (the only outside URL is the chart library's
     // attribution link, which loads nothing).
     for tag in ["src=\"http", "<link rel=\"stylesheet\" href=\"http", "url(http"] {
-        assert!(!page.contains(tag), "the page loads nothing from elsewhere: {tag}");
+        assert!(
+            !page.contains(tag),
+            "the page loads nothing from elsewhere: {tag}"
+        );
     }
 }
 

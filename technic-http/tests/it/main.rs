@@ -1,3 +1,7 @@
 mod api;
 mod browser;
 mod e2e;
+#[cfg(all(feature = "redis", feature = "postgres"))]
+mod fleet;
+#[cfg(feature = "postgres")]
+mod pg;
