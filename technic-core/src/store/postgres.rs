@@ -26,7 +26,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use chrono::{DateTime, Datelike, NaiveDate, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use deadpool_postgres::{
     GenericClient, Manager, ManagerConfig, Object, Pool, PoolError, RecyclingMethod, Runtime, TimeoutType,
 };
@@ -443,9 +443,10 @@ fn from_ms(ms: i64) -> DateTime<Utc> {
     DateTime::from_timestamp_millis(ms).unwrap_or_default()
 }
 
-/// A date's day number as stored (days since 0001-01-01, the codec's numbering).
+/// A date's day number as stored (days since 0001-01-01, the codec's numbering; chrono's dates are
+/// within ±262 143 years, so it always fits an `INTEGER`).
 fn day(d: NaiveDate) -> i32 {
-    d.num_days_from_ce()
+    i32::try_from(codec::day(d)).unwrap_or(i32::MAX)
 }
 
 fn date_of(day: i32, what: &str) -> Result<NaiveDate> {
