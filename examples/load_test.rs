@@ -243,7 +243,8 @@ fn machine() -> String {
 fn run(args: &Args) -> anyhow::Result<ExitCode> {
     if args.scenarios.contains(&Scenario::Fleet) {
         eprintln!(
-            "load_test: the fleet scenario is not available yet: needs --cache redis and --store postgres support"
+            "load_test: the fleet scenario is not available yet: needs --cache redis and --store postgres support \
+             in the load test (several servers sharing one Redis and one PostgreSQL)"
         );
         return Ok(ExitCode::from(2));
     }

@@ -267,6 +267,9 @@ struct Series {
     points: Vec<(f64, f64)>,
 }
 
+/// Series drawn dashed (the max, so the p99 under it stays visible).
+const DASHED: &str = "max";
+
 struct Chart {
     title: String,
     y_label: String,
@@ -404,9 +407,14 @@ impl Chart {
                 .iter()
                 .map(|(t, v)| format!("{:.1},{:.1}", x_of(*t), y_of(*v)))
                 .collect();
+            let dash = if series.name == DASHED {
+                r#" stroke-dasharray="4 3""#
+            } else {
+                ""
+            };
             let _ = writeln!(
                 s,
-                r#"<polyline fill="none" stroke="{}" stroke-width="1.5" points="{}"/>"#,
+                r#"<polyline fill="none" stroke="{}" stroke-width="1.5"{dash} points="{}"/>"#,
                 series.color,
                 pts.join(" ")
             );

@@ -418,6 +418,8 @@ pub async fn api_max(env: &Env, s: &Settings) -> anyhow::Result<Report> {
 struct ScanSeen {
     state: String,
     finished_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// Milliseconds per stage (universe, fetch, scoring, finalizing), once ended.
+    timing: Option<[f64; 4]>,
 }
 
 fn seen(v: &Value) -> ScanSeen {
@@ -426,6 +428,15 @@ fn seen(v: &Value) -> ScanSeen {
         finished_at: v["finished_at"]
             .as_str()
             .and_then(|t| t.parse::<chrono::DateTime<chrono::Utc>>().ok()),
+        timing: v["timing"].is_object().then(|| {
+            [
+                "loading_universe_ms",
+                "fetching_ms",
+                "scanning_ms",
+                "finalizing_ms",
+            ]
+            .map(|k| v["timing"][k].as_f64().unwrap_or(0.0))
+        }),
     }
 }
 
@@ -447,6 +458,7 @@ pub async fn scans(env: &Env, s: &Settings, symbols: Option<usize>) -> anyhow::R
         ),
         ..Report::default()
     };
+    let cache_before = cache_stats(&env.target).await;
     let peak_reset = env.in_process && reset_peak_rss();
     let sampler = Sampler::start(
         env.proc_.clone(),
@@ -585,6 +597,23 @@ pub async fn scans(env: &Env, s: &Settings, symbols: Option<usize>) -> anyhow::R
         _ => format!("not all ended within {} s", deadline_after.as_secs()),
     };
     report.fact("time to last", time_to_last);
+    let timings: Vec<[f64; 4]> = state.values().filter_map(|s| s.timing).collect();
+    if !timings.is_empty() {
+        let mean = |i: usize| timings.iter().map(|t| t[i]).sum::<f64>() / timings.len() as f64;
+        report.fact(
+            "mean time per scan and stage (universe, fetch, scoring, finalizing)",
+            format!(
+                "{}, {}, {}, {}",
+                ms(mean(0)),
+                ms(mean(1)),
+                ms(mean(2)),
+                ms(mean(3))
+            ),
+        );
+    }
+    if let Some(hr) = hit_rate_between(cache_before.as_ref(), cache_stats(&env.target).await.as_ref()) {
+        report.fact("server cache hit rate during the scans", hr);
+    }
     let sampled_peak = report.resources.iter().filter_map(|r| r.rss_kb).max();
     let hwm = sample_now(&env.proc_, None, 0.0).hwm_kb;
     let peak = match (&env.proc_, hwm) {
