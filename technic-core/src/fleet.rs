@@ -93,6 +93,12 @@ impl RedisLink {
         format!("{}{rest}", self.prefix)
     }
 
+    /// Asks Redis whether it is there (a `PING` within [`OP_TIMEOUT`]); health checks call it so a
+    /// server that serves everything from memory still notices Redis going away.
+    pub async fn ping(&self) -> bool {
+        self.run::<String>(&redis::cmd("PING")).await.is_some()
+    }
+
     /// `None` when Redis answers; why not otherwise.
     pub fn degraded(&self) -> Option<String> {
         if self.up.load(Ordering::Relaxed) {

@@ -42,9 +42,34 @@ impl Fleet {
         self.link.key(&format!("scan:{id}:cancel"))
     }
 
+    /// The key a scan request's response is kept under: the request without its id, the provider, and
+    /// the newest session whose bar should exist (so new bars make a new key: the old answer is dropped).
+    pub fn response_key(&self, req: &technic_core::ScanRequest, deps: &technic_core::Deps) -> String {
+        use std::hash::{Hash, Hasher};
+        let mut normal = req.clone();
+        normal.id = None;
+        let json = serde_json::to_string(&normal).unwrap_or_default();
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        json.hash(&mut h);
+        deps.provider.name().hash(&mut h);
+        self.link.key(&format!(
+            "response:{}:{:016x}",
+            deps.market.expected_session(),
+            h.finish()
+        ))
+    }
+
+    /// The id of a finished scan that answered the same request since the last new bar, if any.
+    pub async fn cached_response(&self, key: &str) -> Option<String> {
+        let mut get = redis::cmd("GET");
+        get.arg(key);
+        self.link.run::<Option<String>>(&get).await.flatten()
+    }
+
     /// Relays a scan this server runs: each status to the bus, and a cancel asked on another server to
-    /// the scan.
-    pub fn relay(&self, entry: Arc<ScanEntry>) {
+    /// the scan. A complete scan is remembered under `response` (until the next bar is due) so the same
+    /// request on any server is answered with it.
+    pub fn relay(&self, entry: Arc<ScanEntry>, response: Option<(String, Duration)>) {
         let fleet = self.clone();
         tokio::spawn(async move {
             let mut rx = entry.subscribe();
@@ -55,6 +80,14 @@ impl Fleet {
                     fleet.bus.publish(&entry.id, &json).await;
                 }
                 if status.is_terminal() {
+                    if let (Some((key, ttl)), "complete") = (&response, status.state.as_str()) {
+                        let mut set = redis::cmd("SET");
+                        set.arg(key)
+                            .arg(&entry.id)
+                            .arg("PX")
+                            .arg(ttl.as_millis().max(1000) as u64);
+                        let _ = fleet.link.run::<()>(&set).await;
+                    }
                     break;
                 }
                 loop {

@@ -33,6 +33,9 @@ pub const WARM_UP_SESSIONS: usize = 260;
 /// The longest horizon, in sessions.
 pub const MAX_HORIZON: usize = 252;
 
+/// The longest period a backtest covers, in calendar days (30 years): every session of it is in the report.
+pub const MAX_SPAN_DAYS: i64 = 30 * 365;
+
 /// What to backtest.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BacktestRequest {
@@ -680,6 +683,12 @@ pub async fn backtest(
         (Some(f), Some(t)) if f > t => {
             return Err(Error::config(format!("--from {f} is after --to {t}")));
         }
+        (Some(f), Some(t)) if (t - f).num_days() > MAX_SPAN_DAYS => {
+            return Err(Error::config(format!(
+                "a backtest covers at most {} years; {f} to {t} is longer: split it",
+                MAX_SPAN_DAYS / 365
+            )));
+        }
         (from, to) => {
             let warm_up = chrono::Days::new(WARM_UP_SESSIONS as u64 * 3 / 2 + 14);
             let ahead = chrono::Days::new(max_h as u64 * 3 / 2 + 10);
@@ -743,6 +752,12 @@ pub async fn backtest(
         return Err(Error::config(format!(
             "no sessions to backtest: the data runs from {first_bar} to {last_bar}, which leaves none between a \
              year of warm-up and {max_h} sessions of future; pass --from and --to"
+        )));
+    }
+    if (to - from).num_days() > MAX_SPAN_DAYS {
+        return Err(Error::config(format!(
+            "a backtest covers at most {} years; {from} to {to} is longer: split it",
+            MAX_SPAN_DAYS / 365
         )));
     }
     let days = calendar.sessions(from, to);

@@ -78,6 +78,15 @@ pub async fn create(
     {
         return Err(bad(format!("from {f} is after to {t}")));
     }
+    let (first, last) = (
+        chrono::NaiveDate::from_ymd_opt(1900, 1, 1),
+        chrono::NaiveDate::from_ymd_opt(2200, 1, 1),
+    );
+    for (name, d) in [("from", body.from), ("to", body.to)] {
+        if d.is_some_and(|d| Some(d) < first || Some(d) > last) {
+            return Err(bad(format!("{name}: a date between 1900 and 2200")));
+        }
+    }
     let benchmark = body
         .benchmark
         .as_deref()

@@ -151,6 +151,11 @@ pub fn require_admin(state: &AppState, headers: &HeaderMap) -> Result<(), ApiErr
 /// Liveness and what the server serves.
 #[utoipa::path(get, path = "/healthz", responses((status = 200, body = Health)))]
 pub async fn health(State(state): State<AppState>) -> Json<Health> {
+    // A server serving everything from memory would not notice Redis going away: ask it.
+    #[cfg(feature = "redis")]
+    if let Some(fleet) = &state.fleet {
+        fleet.link.ping().await;
+    }
     let degraded: Vec<String> = state.deps.cache.degraded().into_iter().collect();
     Json(Health {
         status: if degraded.is_empty() { "ok" } else { "degraded" }.to_owned(),

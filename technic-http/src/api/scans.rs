@@ -113,6 +113,37 @@ pub async fn create(
     if let UniverseSelection::Symbols(symbols) = &req.universe {
         state.tracker.record_many(symbols, state.deps.market.now());
     }
+    // In a fleet, the same request answered since the last new bar is answered with that scan (it is
+    // readable from every server); new bars change the key, so a fresh scan runs then.
+    #[cfg(feature = "redis")]
+    let response = match &state.fleet {
+        Some(fleet) => {
+            let key = fleet.response_key(&req, &state.deps);
+            if let Some(id) = fleet.cached_response(&key).await
+                && let Ok(found) = find(&state, &id).await
+                && found.status().state == "complete"
+            {
+                let base = format!("/api/v1/scans/{id}");
+                return Ok((
+                    StatusCode::ACCEPTED,
+                    Json(ScanCreated {
+                        id: id.clone(),
+                        status_url: base.clone(),
+                        events_url: format!("{base}/events"),
+                        results_url: format!("{base}/results"),
+                        cancel_url: format!("{base}/cancel"),
+                    }),
+                ));
+            }
+            let ttl = if state.deps.provider.live_source().is_some() {
+                state.deps.market.until_next_bar()
+            } else {
+                Duration::from_secs(300)
+            };
+            Some((key, ttl))
+        }
+        None => None,
+    };
     let entry = state.scans.start(req, state.deps.clone()).map_err(|full| {
         ApiError::busy(
             format!(
@@ -124,7 +155,7 @@ pub async fn create(
     })?;
     #[cfg(feature = "redis")]
     if let Some(fleet) = &state.fleet {
-        fleet.relay(entry.clone());
+        fleet.relay(entry.clone(), response);
     }
     let base = format!("/api/v1/scans/{}", entry.id);
     Ok((

@@ -70,14 +70,65 @@ fn skip_or_fail(why: &str) {
     println!("SKIPPED fleet test: {why}");
 }
 
+/// A `redis-server` of the test's own on a free port (so the test can stop it); killed on drop.
+struct OwnRedis(std::process::Child, u16);
+
+impl OwnRedis {
+    fn start() -> Option<Self> {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .ok()?
+            .local_addr()
+            .ok()?
+            .port();
+        let child = std::process::Command::new("redis-server")
+            .args([
+                "--port",
+                &port.to_string(),
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--bind",
+                "127.0.0.1",
+            ])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .ok()?;
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if std::time::Instant::now() > deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Some(Self(child, port))
+    }
+
+    fn kill(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Drop for OwnRedis {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_servers_share_scans_bars_and_survive_redis_going_away() {
     let ns = format!("fleet-{}:", uuid::Uuid::now_v7());
-    let link_a = RedisLink::open("redis://127.0.0.1:6379", &ns).await.unwrap();
+    let Some(mut redis) = OwnRedis::start() else {
+        return skip_or_fail("`redis-server` could not be started");
+    };
+    let url = format!("redis://127.0.0.1:{}", redis.1);
+    let link_a = RedisLink::open(&url, &ns).await.unwrap();
     if let Some(why) = link_a.degraded() {
         return skip_or_fail(&why);
     }
-    let link_b = RedisLink::open("redis://127.0.0.1:6379", &ns).await.unwrap();
+    let link_b = RedisLink::open(&url, &ns).await.unwrap();
     let Some(pg) = crate::pg::fresh_store().await else {
         return skip_or_fail("PostgreSQL is not reachable at 127.0.0.1:5432");
     };
@@ -148,24 +199,91 @@ async fn two_servers_share_scans_bars_and_survive_redis_going_away() {
         "{m}"
     );
 
-    // Redis goes away (this link points at a port with nothing behind it): the server keeps answering
-    // from memory, the store and the provider, and its health says degraded.
-    let dead = RedisLink::open("redis://127.0.0.1:1", &ns).await.unwrap();
-    let c = router(server(provider.clone(), dead, Some(pg.store.clone())).await);
-    let (s, h) = call(&c, "GET", "/healthz", None, None).await;
-    assert_eq!(s, StatusCode::OK);
-    assert_eq!(h["status"], "degraded", "{h}");
-    assert!(h["degraded"][0].as_str().unwrap().contains("Redis"), "{h}");
-    let (s, v) = call(&c, "GET", &format!("/api/v1/symbols/{symbol}"), None, None).await;
-    assert_eq!(s, StatusCode::OK, "{v}");
+    // The same request on B is answered with A's finished scan: no second scan, no provider request.
+    let (s, again) = call(&b, "POST", "/api/v1/scans", Some(r#"{"top": 0}"#), None).await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{again}");
+    assert_eq!(
+        again["id"], created["id"],
+        "the cached response names the same scan"
+    );
+
+    // Redis goes away: both servers keep answering from memory, the store and the provider, and their
+    // health says degraded.
+    redis.kill();
+    for (name, server) in [("A", &a), ("B", &b)] {
+        let (s, v) = call(server, "GET", &format!("/api/v1/symbols/{symbol}"), None, None).await;
+        assert_eq!(s, StatusCode::OK, "{name}: {v}");
+        let (s, v) = call(
+            server,
+            "GET",
+            &format!("/api/v1/scans/{id}/results?limit=5"),
+            None,
+            None,
+        )
+        .await;
+        assert_eq!(s, StatusCode::OK, "{name}: history from the shared store: {v}");
+        let (s, h) = call(server, "GET", "/healthz", None, None).await;
+        assert_eq!(s, StatusCode::OK);
+        assert_eq!(h["status"], "degraded", "{name}: {h}");
+        assert!(h["degraded"][0].as_str().unwrap().contains("Redis"), "{h}");
+        let (s, v) = call(server, "POST", "/api/v1/scans", Some(r#"{"top": 3}"#), None).await;
+        assert_eq!(s, StatusCode::ACCEPTED, "{name}: scans still start: {v}");
+    }
+    pg.drop_schema().await;
+}
+
+/// PostgreSQL down: scans still run (nothing saved), history answers 503 with a clear message.
+#[tokio::test]
+async fn postgres_down_scans_run_and_history_is_503() {
+    let store = technic_core::PostgresStore::connect_lazy(
+        "postgres://postgres@127.0.0.1:1/test",
+        technic_core::PostgresOptions::default(),
+    )
+    .unwrap();
+    let deps = Deps::new(
+        Arc::new(SyntheticProvider::new(SyntheticConfig {
+            n_symbols: 10,
+            n_bars: 300,
+            ..SyntheticConfig::default()
+        })),
+        Arc::new(MemoryCache::default()),
+    )
+    .with_store(Arc::new(store));
+    let app = router(AppState::new(
+        deps,
+        ServerConfig {
+            warm: None,
+            ..ServerConfig::default()
+        },
+    ));
+    let (s, created) = call(&app, "POST", "/api/v1/scans", Some(r#"{"top": 3}"#), None).await;
+    assert_eq!(s, StatusCode::ACCEPTED);
+    let id = created["id"].as_str().unwrap().to_owned();
+    let mut state = Value::Null;
+    for _ in 0..300 {
+        let (_, v) = call(&app, "GET", &format!("/api/v1/scans/{id}"), None, None).await;
+        if v["state"] != "running" {
+            state = v;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        state["state"], "complete",
+        "the scan ran without its store: {state}"
+    );
     let (s, v) = call(
-        &c,
+        &app,
         "GET",
-        &format!("/api/v1/scans/{id}/results?limit=5"),
+        "/api/v1/scans/00000000-0000-0000-0000-000000000000",
         None,
         None,
     )
     .await;
-    assert_eq!(s, StatusCode::OK, "history from the shared store: {v}");
-    pg.drop_schema().await;
+    assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE, "{v}");
+    assert!(
+        v["message"].as_str().unwrap().to_lowercase().contains("store")
+            || v["detail"].as_str().unwrap().contains("127.0.0.1:1"),
+        "{v}"
+    );
 }
