@@ -895,6 +895,19 @@
       $('cache-ttl').textContent = fmtDuration(c.ttl_seconds);
       $('cache-hits').textContent = fmtInt(c.hits);
       $('cache-misses').textContent = fmtInt(c.misses);
+      // A fleet server's cache has tiers (this server's memory in front of Redis): each tier's own figures.
+      const tiers = Array.isArray(c.tiers) ? c.tiers : [];
+      const tl = $('cache-tiers');
+      clear(tl);
+      tl.classList.toggle('hidden', !tiers.length);
+      for (const t of tiers) {
+        const asked = (t.hits || 0) + (t.misses || 0);
+        tl.appendChild(el('li', { class: t.up ? '' : 'tier-down' }, [
+          el('strong', { text: t.name }),
+          ' ' + (asked ? fmtPct(t.hits / asked, 1) + ' hits' : 'no lookups yet') + ' · ' + fmtInt(t.hits) + ' / ' + fmtInt(asked),
+          t.up ? '' : el('span', { class: 'bad', text: ' — unreachable' }),
+        ]));
+      }
       const total = (c.hits || 0) + (c.misses || 0);
       $('hits-bar').style.width = (total ? (100 * c.hits) / total : 0).toFixed(2) + '%';
       $('misses-bar').style.width = (total ? (100 * c.misses) / total : 0).toFixed(2) + '%';

@@ -211,14 +211,21 @@ async fn dashboard_in_headless_chromium() {
         shutdown: Some(tx),
     };
 
-    // The same router nested under `/technic` in another axum application, as a library user mounts it.
+    // The same router nested under `/technic` in another axum application, as a library user mounts it;
+    // its cache is a fleet server's (memory in front of Redis, in a namespace of its own) when Redis
+    // answers on 127.0.0.1:6379, so the cache page's tier list is checked too.
+    let tiered = tiered_cache().await;
+    let nested_cache: Arc<dyn technic_core::Cache> = match &tiered {
+        Some((cache, _, _)) => cache.clone(),
+        None => Arc::new(MemoryCache::default()),
+    };
     let nested_state = AppState::new(
         Deps::new(
             Arc::new(SyntheticProvider::new(SyntheticConfig {
                 n_symbols: 60,
                 ..Default::default()
             })),
-            Arc::new(MemoryCache::default()),
+            nested_cache,
         ),
         ServerConfig::default(),
     );
@@ -232,11 +239,15 @@ async fn dashboard_in_headless_chromium() {
     let client = connect(port, &profile).await.expect("connect to chromedriver");
     let outcome = tokio::time::timeout(Duration::from_secs(300), async {
         flow(&client, &base).await?;
-        nested_flow(&client, &nested_base).await
+        nested_flow(&client, &nested_base, tiered.is_some()).await
     })
     .await
     .unwrap_or_else(|_| Err(anyhow!("the browser flow took longer than 300 s")));
     nested.abort();
+    #[cfg(feature = "redis")]
+    if let Some((_, link, ns)) = &tiered {
+        delete_namespace(link, ns).await;
+    }
     if outcome.is_ok() && std::env::var_os("TECHNIC_REFRESH_DOCS_IMG").is_some() {
         refresh_docs_img().expect("copy the screenshots to docs/img");
     }
@@ -1004,7 +1015,63 @@ async fn flow(client: &Client, base: &str) -> anyhow::Result<()> {
 
 /// The router mounted under `/technic` in another axum application: the dashboard loads its assets and
 /// calls the API under the prefix, and a screen runs.
-async fn nested_flow(client: &Client, base: &str) -> anyhow::Result<()> {
+/// Memory in front of the machine's Redis (a namespace of this run's own), or `None` with a note when
+/// Redis does not answer (with `CI` set, Redis must answer).
+#[cfg(feature = "redis")]
+async fn tiered_cache() -> Option<(
+    Arc<dyn technic_core::Cache>,
+    Arc<technic_core::fleet::RedisLink>,
+    String,
+)> {
+    let ns = format!("browser-{}:", uuid::Uuid::now_v7());
+    let link = technic_core::fleet::RedisLink::open("redis://127.0.0.1:6379", &ns)
+        .await
+        .ok()
+        .filter(|l| l.degraded().is_none());
+    let Some(link) = link else {
+        if std::env::var_os("CI").is_some() {
+            panic!("CI is set but Redis does not answer on 127.0.0.1:6379");
+        }
+        println!("SKIPPED the cache-tier check: Redis does not answer on 127.0.0.1:6379");
+        return None;
+    };
+    let cache = technic_core::cache::TieredCache::new(MemoryCache::default(), link.clone(), "synthetic");
+    Some((Arc::new(cache), link, ns))
+}
+
+/// Without the `redis` feature there is no tiered cache to show.
+#[cfg(not(feature = "redis"))]
+async fn tiered_cache() -> Option<(Arc<dyn technic_core::Cache>, (), String)> {
+    None
+}
+
+/// Deletes the keys the run wrote under `ns`, so the machine's Redis is left as it was.
+#[cfg(feature = "redis")]
+async fn delete_namespace(link: &technic_core::fleet::RedisLink, ns: &str) {
+    let mut cursor = 0u64;
+    loop {
+        let mut scan = redis::cmd("SCAN");
+        scan.arg(cursor)
+            .arg("MATCH")
+            .arg(format!("{ns}*"))
+            .arg("COUNT")
+            .arg(1000);
+        let Some((next, keys)) = link.run::<(u64, Vec<String>)>(&scan).await else {
+            return;
+        };
+        if !keys.is_empty() {
+            let mut del = redis::cmd("DEL");
+            del.arg(keys);
+            let _ = link.run::<u64>(&del).await;
+        }
+        if next == 0 {
+            return;
+        }
+        cursor = next;
+    }
+}
+
+async fn nested_flow(client: &Client, base: &str, tiered: bool) -> anyhow::Result<()> {
     client
         .goto(&format!("{base}/technic"))
         .await
@@ -1034,5 +1101,30 @@ async fn nested_flow(client: &Client, base: &str) -> anyhow::Result<()> {
         server.contains("provider"),
         "the health check answered under the prefix: {server:?}"
     );
+    if tiered {
+        // A fleet server's cache page lists its tiers with their own counts, as the API reports them.
+        client.goto(&format!("{base}/technic/#cache")).await?;
+        let shown = wait_text(client, "#cache-tiers", "the cache tiers", |t| {
+            t.contains("memory") && t.contains("redis")
+        })
+        .await?;
+        let api = js_async(
+            client,
+            "const done = arguments[arguments.length - 1];
+             fetch('api/v1/metrics/current').then(r => r.json()).then(done, e => done(String(e)));",
+            Vec::new(),
+        )
+        .await?;
+        let tiers = api["cache"]["tiers"]
+            .as_array()
+            .context("cache.tiers in the API")?;
+        ensure!(tiers.len() == 2, "two tiers in the API: {api}");
+        let memory_misses = tiers[0]["misses"].as_u64().context("memory misses")?;
+        ensure!(
+            memory_misses > 0,
+            "the nested scan loaded bars through the memory tier: {api}"
+        );
+        println!("cache tiers: {shown}");
+    }
     Ok(())
 }
