@@ -16,6 +16,19 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// Technic's HTTP server: JSON API, live scan progress, metrics and the web dashboard (the same server and
+/// flags as `technic serve`).
+#[derive(Debug, Parser)]
+#[command(name = "technic-http", version, long_about = None)]
+pub struct ServerCli {
+    /// More detail: -v shows info logs, -vv debug logs.
+    #[arg(short, long, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+
+    #[command(flatten)]
+    pub serve: ServeArgs,
+}
+
 /// Subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {

@@ -15,7 +15,15 @@
 //! - [`store`]: the [`Store`] trait, an in-memory store and [`SqliteStore`].
 //! - [`monitor`]: the performance [`Monitor`]: samples, alert rules, CSV log.
 //! - [`progress`]: [`ProgressSink`] and the events a scan emits.
-//! - [`mod@scan`]: the scan pipeline (load universe → fetch bars → compute and score → rank).
+//! - [`mod@scan`]: the scan pipeline (load universe → fetch bars → compute and score → rank), point-in-time
+//!   scans and [`backtest`]s.
+//! - [`screen`]: screen expressions (`rsi_14 < 30 and close > sma_200`), presets and trade plans.
+//! - [`warm`]: the cache warmer; `fleet` (feature `redis`): coordination of several servers through Redis.
+//!
+//! Cargo features: `sqlite` (the [`SqliteStore`]) and `http-provider` (the Polygon-style HTTP provider over
+//! rustls with `ring`) are on by default; `redis` (a two-tier cache and fleet coordination) and `postgres`
+//! (a PostgreSQL store) are off. With `default-features = false` everything above but those builds, with no
+//! C compiler.
 //!
 //! ```no_run
 //! # async fn demo() -> technic_core::Result<()> {

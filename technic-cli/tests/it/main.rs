@@ -266,11 +266,57 @@ fn ctrl_c_cancels_with_a_partial_summary_and_exit_130() {
     assert!(rest.contains("Cancelled"), "{rest}");
 }
 
+/// The long flags a `--help` text lists, in order.
+fn long_flags(help: &str) -> Vec<String> {
+    help.lines()
+        .filter_map(|l| l.split_whitespace().find(|w| w.starts_with("--")))
+        .map(|w| w.trim_end_matches(',').split('=').next().unwrap_or(w).to_owned())
+        .collect()
+}
+
+#[test]
+fn technic_http_takes_the_flags_of_technic_serve() {
+    let serve = technic(&["serve", "--help"]);
+    let server = Command::new(env!("CARGO_BIN_EXE_technic-http"))
+        .arg("--help")
+        .output()
+        .unwrap();
+    assert!(serve.status.success() && server.status.success());
+    // Every flag but `--version` (a program's, not a subcommand's), in any order.
+    let flags = |o: &Output| {
+        let mut f = long_flags(&stdout(o));
+        f.retain(|f| f != "--version");
+        f.sort();
+        f
+    };
+    let (a, b) = (flags(&serve), flags(&server));
+    assert!(a.len() > 10, "{a:?}");
+    assert_eq!(a, b, "technic serve and technic-http list the same flags");
+    // A wrong value is refused the same way by both (exit 2, clap's usage error).
+    let bad = Command::new(env!("CARGO_BIN_EXE_technic-http"))
+        .args(["--port", "http"])
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(2), "{}", stderr(&bad));
+    assert!(stderr(&bad).contains("--port"), "{}", stderr(&bad));
+}
+
 #[test]
 fn serve_answers_on_loopback_and_stops_on_sigterm() {
+    serves_and_stops(command().args(["serve"]));
+    // The `technic-http` binary is the same server.
+    let data = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("technic-http-it-{}", std::process::id()));
+    let mut server = Command::new(env!("CARGO_BIN_EXE_technic-http"));
+    server.env("XDG_DATA_HOME", &data).env_remove("TECHNIC_STORE");
+    serves_and_stops(&mut server);
+    let _ = std::fs::remove_dir_all(data);
+}
+
+fn serves_and_stops(cmd: &mut Command) {
     use std::io::{Read, Write};
-    let mut child = command()
-        .args(["serve", "--port", "0", "--demo-symbols", "30", "--no-warm"])
+    let mut child = cmd
+        .args(["--port", "0", "--demo-symbols", "30", "--no-warm"])
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()

@@ -110,6 +110,8 @@ impl HttpProvider {
             .ok()
             .filter(|u| matches!(u.scheme(), "http" | "https") && u.has_host())
             .ok_or_else(|| Error::config(format!("base URL `{}` is not an http(s) URL", config.base_url)))?;
+        // TLS uses rustls with the `ring` provider; a provider the program installed first is kept.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let client = reqwest::Client::builder()
             .connect_timeout(config.connect_timeout)
             .timeout(config.request_timeout)

@@ -1,0 +1,197 @@
+//! The `technic` command and the `technic-http` server command: parse arguments, wire the core's parts
+//! together (see `wire.rs`), run the command and render the result. Every decision lives in
+//! `technic-core`; serving lives in `technic-http`. The two binaries (`src/main.rs`,
+//! `src/bin/technic-http.rs`) call [`main`] and [`server_main`].
+
+mod args;
+mod backtest;
+mod progress;
+mod render;
+mod report;
+mod screens;
+mod warm;
+mod wire;
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use clap::Parser;
+use technic_core::{ScanState, scan};
+use tokio_util::sync::CancellationToken;
+
+use crate::args::{Cli, Command, OutputFormat};
+
+/// Exit codes, documented in the user guide.
+mod exit {
+    pub const OK: u8 = 0;
+    pub const FAILED: u8 = 1;
+    pub const USAGE: u8 = 2;
+    pub const CONFIG: u8 = 3;
+    pub const CANCELLED: u8 = 130;
+}
+
+/// The `technic` command.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let quiet = match &cli.command {
+        Command::Scan(a) => a.quiet,
+        Command::Warm(a) => a.quiet,
+        Command::Backtest(a) => a.quiet,
+        _ => false,
+    };
+    init_tracing(cli.verbose, quiet);
+    on_runtime(run(cli))
+}
+
+/// The `technic-http` command: `technic serve` under its own name, with the same flags.
+pub fn server_main() -> ExitCode {
+    let cli = args::ServerCli::parse();
+    init_tracing(cli.verbose, false);
+    on_runtime(async move {
+        let result = run_serve(cli.serve).await;
+        finish(result, cli.verbose)
+    })
+}
+
+/// Runs `work` on the runtime both commands use: one worker per core and at most 4 blocking threads
+/// (scans score on the blocking pool).
+fn on_runtime(work: impl std::future::Future<Output = u8>) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .max_blocking_threads(4)
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(exit::FAILED);
+        }
+    };
+    ExitCode::from(runtime.block_on(work))
+}
+
+async fn run(cli: Cli) -> u8 {
+    let verbose = cli.verbose;
+    let result = match cli.command {
+        Command::Scan(args) => run_scan(args).await,
+        Command::Serve(args) => run_serve(args).await,
+        Command::Report(args) => report::run(&args).await,
+        Command::Warm(args) => warm::run(&args).await,
+        Command::Presets => screens::presets(),
+        Command::Screen(cmd) => screens::screen(cmd).await,
+        Command::Explain(args) => screens::explain(&args).await,
+        Command::Backtest(args) => backtest::run(&args).await,
+    };
+    finish(result, verbose)
+}
+
+/// The exit code of a command's result, after printing its error.
+fn finish(result: anyhow::Result<u8>, verbose: u8) -> u8 {
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            let fix_config = e
+                .chain()
+                .filter_map(|c| c.downcast_ref::<technic_core::Error>())
+                .any(|c| c.actions().contains(&technic_core::Action::FixConfig));
+            let code = if e.downcast_ref::<wire::UsageError>().is_some() {
+                exit::USAGE
+            } else if e.downcast_ref::<wire::ConfigError>().is_some() || fix_config {
+                exit::CONFIG
+            } else {
+                exit::FAILED
+            };
+            render::error(&e, verbose);
+            code
+        }
+    }
+}
+
+/// A token cancelled by the first Ctrl-C, so a running scan stops cleanly with a partial summary.
+pub(crate) fn cancel_on_ctrl_c() -> CancellationToken {
+    let cancel = CancellationToken::new();
+    let on_signal = cancel.clone();
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            on_signal.cancel();
+        }
+    });
+    cancel
+}
+
+async fn run_scan(args: args::ScanArgs) -> anyhow::Result<u8> {
+    let wired = wire::scan(&args).await?;
+    let cancel = cancel_on_ctrl_c();
+    let sink = progress::TerminalSink::new(args.quiet);
+    // Long scans (a cold fetch from a remote provider) are sampled on the monitor's interval too.
+    let stop_monitor = CancellationToken::new();
+    let store_dyn = wired.store.clone();
+    let monitor_task = tokio::spawn(wired.monitor.clone().run(store_dyn, stop_monitor.clone()));
+    let report = scan(&wired.request, &wired.deps, &sink, cancel).await;
+    sink.finish();
+    stop_monitor.cancel();
+    let _ = monitor_task.await;
+    // One performance sample per scan, so `technic report` has figures for command-line use too.
+    let store = wired.store.as_deref();
+    if let Err(e) = wired.monitor.sample_and_record(store).await {
+        tracing::warn!(error = %e, "could not record the performance sample");
+    }
+    if let (Some(store), Some(keep)) = (store, wire::retention(&args.store)) {
+        let before =
+            wired.deps.market.now() - chrono::Duration::from_std(keep).unwrap_or(chrono::Duration::MAX);
+        if let Err(e) = store.prune(before).await {
+            tracing::warn!(error = %e, "could not prune the store's history");
+        }
+    }
+    let report = report.map_err(|e| anyhow::Error::new(e).context("the scan could not run"))?;
+
+    let mut out = std::io::stdout().lock();
+    match args.output_format() {
+        OutputFormat::Json => render::json(&mut out, &report)?,
+        OutputFormat::Csv => render::csv(&mut out, &report)?,
+        OutputFormat::Table => render::table(&mut out, &report)?,
+    }
+    out.flush()?;
+    if args.output_format() != OutputFormat::Table {
+        render::summary(&mut std::io::stderr().lock(), &report)?;
+    }
+    Ok(match report.state {
+        ScanState::Complete => exit::OK,
+        ScanState::Cancelled => exit::CANCELLED,
+        ScanState::Failed => exit::FAILED,
+    })
+}
+
+async fn run_serve(args: args::ServeArgs) -> anyhow::Result<u8> {
+    let (state, addr) = wire::serve(&args).await?;
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| anyhow::Error::new(wire::ConfigError(format!("cannot listen on {addr}: {e}"))))?;
+    eprintln!(
+        "Technic dashboard: http://{}/  (Ctrl-C to stop)",
+        listener.local_addr()?
+    );
+    technic_http::serve(listener, state, technic_http::shutdown_signal()).await?;
+    eprintln!("Stopped.");
+    Ok(exit::OK)
+}
+
+fn init_tracing(verbose: u8, quiet: bool) {
+    use tracing_subscriber::EnvFilter;
+    // Logs are for operators; a CLI user sees the summary. `-v` shows info, `-vv` debug; RUST_LOG wins.
+    // Without -v, performance alerts and slow-query warnings stay out of a scan's output: they are kept
+    // in the store and shown by `technic report` (a first scan on a cold store always has a low hit rate).
+    // `--quiet` keeps stderr to the summary and real errors: no monitor alerts or slow-query notes.
+    let default = match verbose {
+        0 if quiet => "error,technic_core::monitor=off,technic_core::store::profile=off",
+        0 => "warn,technic_core::monitor=error,technic_core::store::profile=error",
+        1 => "info",
+        _ => "debug",
+    };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+}
