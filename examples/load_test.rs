@@ -10,23 +10,35 @@
 //! - `scans`: 100 scans submitted at once: all complete? time to the last, peak RSS, health-check
 //!   latency meanwhile.
 //! - `cache-stress`: 10,000 distinct keys through `technic_core::MemoryCache`: hit rate, evictions,
-//!   memory.
+//!   memory; with `--cache redis://…` the same again through a `TieredCache` (memory in front of Redis):
+//!   hit rate per tier.
 //! - `dashboard`: virtual users doing what the dashboard does.
 //! - `soak`: a mix for a long time, sampling RSS, open files and store size every 10 s.
-//! - `fleet`: not available yet (needs Redis and PostgreSQL support); exits 2.
+//! - `fleet` (needs `--cache redis://…` and `--store postgres://…`): two in-process servers sharing one
+//!   Redis (a key namespace of the run's own) and one PostgreSQL (a schema of the run's own), both removed
+//!   at the end; the api mix at a fixed rate round-robin over them, scans started on one and followed on
+//!   the other; per-server and combined latency, provider calls per server. Exits 2 when Redis or
+//!   PostgreSQL is not given or does not answer.
 //!
 //! Output: a table on the terminal; with `--out DIR`, `samples.csv` (every request), `resources.csv`,
 //! `summary.txt` and SVG charts. `--smoke` runs every scenario for a few seconds in process and exits 1
-//! on any error (never on timing).
+//! on any error (never on timing); it runs `fleet` when Redis (`--cache`, else redis://127.0.0.1:6379)
+//! and PostgreSQL (`--store`, else `TECHNIC_TEST_POSTGRES_URL`, else
+//! postgres://postgres@127.0.0.1:5432/test) answer, prints SKIPPED otherwise, and fails when `CI` is set
+//! and they do not answer.
 //!
 //! ```text
 //! cargo run --release --example load_test -- --smoke
 //! cargo run --release --example load_test -- api-rate api-max --out /tmp/load
 //! cargo run --release --example load_test -- scans --target http://127.0.0.1:8003 --pid 12345
+//! cargo run --release --example load_test -- fleet --cache redis://127.0.0.1:6379 \
+//!     --store postgres://127.0.0.1:5432/test
 //! ```
 
 #[path = "load_test/engine.rs"]
 mod engine;
+#[path = "load_test/fleet.rs"]
+mod fleet;
 #[path = "load_test/http.rs"]
 mod http;
 #[path = "load_test/output.rs"]
@@ -64,7 +76,7 @@ enum Scenario {
     Dashboard,
     /// A long mixed run sampling RSS, open files and store size.
     Soak,
-    /// Needs Redis and PostgreSQL support (not available yet).
+    /// Two servers sharing Redis (--cache) and PostgreSQL (--store), round-robin.
     Fleet,
     /// api-rate, api-max, scans, cache-stress and dashboard.
     All,
@@ -97,7 +109,8 @@ struct Args {
     #[arg(long, value_name = "URL")]
     target: Option<String>,
 
-    /// Accept a --target that is not a loopback address (only for a server you may load).
+    /// Accept a --target, --cache or --store that is not a loopback address (only for servers you may
+    /// load).
     #[arg(long)]
     allow_remote: bool,
 
@@ -105,15 +118,23 @@ struct Args {
     #[arg(long, value_name = "PID")]
     pid: Option<u32>,
 
-    /// Store file of the --target server, to sample its size.
-    #[arg(long, value_name = "FILE")]
-    store: Option<PathBuf>,
+    /// With --target: the server's store file, to sample its size. For fleet: the PostgreSQL server,
+    /// postgres://127.0.0.1:5432/DB (loopback only unless --allow-remote; a schema of the run's own is
+    /// created and dropped).
+    #[arg(long, value_name = "FILE|URL")]
+    store: Option<String>,
+
+    /// Redis for fleet and cache-stress: redis://127.0.0.1:6379[/DB] (loopback only unless
+    /// --allow-remote; keys go in a namespace of the run's own, deleted at the end).
+    #[arg(long, value_name = "URL")]
+    cache: Option<String>,
 
     /// Write samples.csv, resources.csv, summary.txt and SVG charts into DIR (created if missing).
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
 
-    /// Every scenario but fleet for a few seconds in process; exit 1 on any error.
+    /// Every scenario for a few seconds in process (fleet when Redis and PostgreSQL answer, or CI is
+    /// set); exit 1 on any error.
     #[arg(long)]
     smoke: bool,
 
@@ -240,17 +261,48 @@ fn machine() -> String {
     format!("{cores} cores ({model}); load average {load}")
 }
 
+/// Redis and PostgreSQL of the fleet scenario.
+struct Services {
+    redis: String,
+    postgres: String,
+}
+
 fn run(args: &Args) -> anyhow::Result<ExitCode> {
-    if args.scenarios.contains(&Scenario::Fleet) {
-        eprintln!(
-            "load_test: the fleet scenario is not available yet: needs --cache redis and --store postgres support \
-             in the load test (several servers sharing one Redis and one PostgreSQL)"
-        );
-        return Ok(ExitCode::from(2));
+    // --store: a PostgreSQL URL (fleet) or the --target server's store file.
+    let pg_store = args
+        .store
+        .as_deref()
+        .map(str::trim)
+        .filter(|s| fleet::is_postgres_url(s))
+        .map(str::to_owned);
+    let store_file = args
+        .store
+        .as_deref()
+        .filter(|s| !fleet::is_postgres_url(s))
+        .map(PathBuf::from);
+    let redis = match args.cache.as_deref().map(str::trim) {
+        None | Some("" | "memory") => None,
+        Some(url) if fleet::is_redis_url(url) => Some(url.to_owned()),
+        Some(other) => {
+            return Ok(usage(&format!(
+                "--cache {}: use memory (the default) or redis://HOST:PORT[/DB]",
+                fleet::redact(other)
+            )));
+        }
+    };
+    if let Some(url) = &redis
+        && let Err(e) = fleet::check_local("--cache", url, args.allow_remote)
+    {
+        return Ok(usage(&e));
+    }
+    if let Some(url) = &pg_store
+        && let Err(e) = fleet::check_local("--store", url, args.allow_remote)
+    {
+        return Ok(usage(&e));
     }
     let mut list: Vec<Scenario> = Vec::new();
     let asked = if args.scenarios.is_empty() && args.smoke {
-        vec![Scenario::All, Scenario::Soak]
+        vec![Scenario::All, Scenario::Soak, Scenario::Fleet]
     } else {
         args.scenarios.clone()
     };
@@ -273,24 +325,39 @@ fn run(args: &Args) -> anyhow::Result<ExitCode> {
     }
     if list.is_empty() {
         return Ok(usage(
-            "name one or more scenarios (api-rate, api-max, scans, cache-stress, dashboard, soak, all) or pass --smoke; see --help",
+            "name one or more scenarios (api-rate, api-max, scans, cache-stress, dashboard, soak, fleet, all) or \
+             pass --smoke; see --help",
         ));
     }
     if args.smoke && args.target.is_some() {
         return Ok(usage("--smoke runs against an in-process server; drop --target"));
     }
-    if args.target.is_none() && (args.pid.is_some() || args.store.is_some()) {
+    if args.target.is_some() && list.contains(&Scenario::Fleet) {
         return Ok(usage(
-            "--pid and --store describe a --target server; the in-process server is measured without them",
+            "fleet starts its own two servers in this process; drop --target",
         ));
     }
-    if args.target.is_none() && args.allow_remote {
-        return Ok(usage("--allow-remote only applies to --target"));
+    if args.target.is_none() && (args.pid.is_some() || store_file.is_some()) {
+        return Ok(usage(
+            "--pid and --store FILE describe a --target server; the in-process server is measured without them \
+             (--store takes a postgres:// URL for the fleet scenario)",
+        ));
+    }
+    if args.target.is_none() && args.allow_remote && redis.is_none() && pg_store.is_none() {
+        return Ok(usage(
+            "--allow-remote only applies to --target, --cache and --store",
+        ));
     }
     if let Some(pid) = args.pid
         && !std::path::Path::new(&format!("/proc/{pid}/status")).exists()
     {
         return Ok(usage(&format!("--pid {pid}: no such process on this machine")));
+    }
+    if pg_store.is_some() && !list.contains(&Scenario::Fleet) {
+        println!("note: --store postgres://… is used by the fleet scenario only");
+    }
+    if redis.is_some() && !list.contains(&Scenario::Fleet) && !list.contains(&Scenario::CacheStress) {
+        println!("note: --cache redis://… is used by the fleet and cache-stress scenarios only");
     }
     if let Some(dir) = &args.out {
         std::fs::create_dir_all(dir)
@@ -308,6 +375,55 @@ fn run(args: &Args) -> anyhow::Result<ExitCode> {
         },
         None => None,
     };
+    let mut failures: Vec<String> = Vec::new();
+    // The fleet's services: given (a run that names fleet), or the defaults (a smoke run). Both must
+    // answer; a smoke run skips the scenario otherwise (fails it when CI is set).
+    let mut services = None;
+    if list.contains(&Scenario::Fleet) {
+        let smoke_default = args.smoke && args.scenarios.is_empty();
+        let redis_url = redis
+            .clone()
+            .or_else(|| smoke_default.then(|| fleet::DEFAULT_REDIS.to_owned()));
+        let pg_url = pg_store
+            .clone()
+            .or_else(|| smoke_default.then(fleet::default_postgres));
+        let mut missing = Vec::new();
+        if redis_url.is_none() {
+            missing.push("no Redis given (pass --cache redis://127.0.0.1:6379)".to_owned());
+        }
+        if pg_url.is_none() {
+            missing.push("no PostgreSQL given (pass --store postgres://127.0.0.1:5432/DB)".to_owned());
+        }
+        if missing.is_empty()
+            && let (Some(r), Some(p)) = (&redis_url, &pg_url)
+        {
+            let (r_ok, p_ok) =
+                client_rt.block_on(async { tokio::join!(fleet::probe_redis(r), fleet::probe_postgres(p)) });
+            if let Err(e) = r_ok {
+                missing.push(format!("Redis does not answer: {e}"));
+            }
+            if let Err(e) = p_ok {
+                missing.push(format!("PostgreSQL does not answer: {e}"));
+            }
+        }
+        match (missing.is_empty(), redis_url, pg_url) {
+            (true, Some(redis), Some(postgres)) => services = Some(Services { redis, postgres }),
+            _ => {
+                let why = missing.join("; ");
+                if !smoke_default {
+                    return Ok(usage(&format!(
+                        "the fleet scenario needs Redis and PostgreSQL: {why}"
+                    )));
+                }
+                list.retain(|s| *s != Scenario::Fleet);
+                if std::env::var_os("CI").is_some() {
+                    failures.push(format!("fleet: CI is set but {why}"));
+                } else {
+                    println!("SKIPPED fleet scenario: {why} (set CI to make this a failure)");
+                }
+            }
+        }
+    }
     let csv = match &args.out {
         Some(dir) => {
             output::start_resources(dir)?;
@@ -342,7 +458,6 @@ fn run(args: &Args) -> anyhow::Result<ExitCode> {
     );
     println!("{header}");
     let mut summary = vec![header];
-    let mut failures: Vec<String> = Vec::new();
     let started = Instant::now();
     for scenario in list {
         let name = scenario.name();
@@ -362,7 +477,20 @@ fn run(args: &Args) -> anyhow::Result<ExitCode> {
                     "note: cache-stress runs in this process on technic_core::MemoryCache; --target is not used"
                 );
             }
-            client_rt.block_on(scenarios::cache_stress(&settings, csv.clone()))
+            client_rt.block_on(scenarios::cache_stress(&settings, csv.clone(), redis.as_deref()))
+        } else if scenario == Scenario::Fleet {
+            match &services {
+                Some(sv) => run_fleet(
+                    &client_rt,
+                    &settings,
+                    sv,
+                    symbols,
+                    server_threads,
+                    args.server_blocking_threads as usize,
+                    csv.clone(),
+                ),
+                None => Err(anyhow::anyhow!("Redis and PostgreSQL were not checked")),
+            }
         } else {
             let (server, env) = match &target {
                 Some(t) => (
@@ -370,7 +498,7 @@ fn run(args: &Args) -> anyhow::Result<ExitCode> {
                     Env {
                         target: t.clone(),
                         proc_: args.pid.map_or(Proc::Unknown, Proc::Pid),
-                        store: args.store.clone(),
+                        store: store_file.clone(),
                         in_process: false,
                         csv: csv.clone(),
                     },
@@ -380,11 +508,12 @@ fn run(args: &Args) -> anyhow::Result<ExitCode> {
                         symbols,
                         server_threads,
                         args.server_blocking_threads as usize,
+                        server::Backend::Sqlite,
                     )?;
                     let env = Env {
                         target: Arc::new(server.target.clone()),
                         proc_: Proc::This,
-                        store: Some(server.store.clone()),
+                        store: server.store.clone(),
                         in_process: true,
                         csv: csv.clone(),
                     };
@@ -459,6 +588,73 @@ fn run(args: &Args) -> anyhow::Result<ExitCode> {
             println!("  - {f}");
         }
         Ok(ExitCode::from(1))
+    }
+}
+
+/// The fleet scenario: a namespace and a schema of this run's own, two servers over them, the load, then
+/// both removed (also when the run failed).
+fn run_fleet(
+    client_rt: &tokio::runtime::Runtime,
+    settings: &Settings,
+    services: &Services,
+    symbols: usize,
+    threads: usize,
+    blocking: usize,
+    csv: Option<record::SampleCsv>,
+) -> anyhow::Result<Report> {
+    let shared = client_rt
+        .block_on(fleet::Shared::create(&services.redis, &services.postgres))
+        .map_err(anyhow::Error::msg)?;
+    let result = (|| -> anyhow::Result<Report> {
+        let backend = server::Backend::Fleet {
+            redis: &services.redis,
+            namespace: &shared.ns.namespace,
+            postgres: &shared.store_url,
+        };
+        let a = server::InProcess::start(symbols, threads, blocking, backend)
+            .map_err(|e| anyhow::anyhow!("server A: {e:#}"))?;
+        let b = match server::InProcess::start(symbols, threads, blocking, backend) {
+            Ok(b) => b,
+            Err(e) => {
+                let _ = a.stop();
+                anyhow::bail!("server B: {e:#}");
+            }
+        };
+        let member = |name: &'static str, s: &server::InProcess| fleet::Member {
+            name,
+            target: Arc::new(s.target.clone()),
+            provider_calls: s.provider_calls.clone(),
+        };
+        let members = [member("A", &a), member("B", &b)];
+        let env = Env {
+            target: members[0].target.clone(),
+            proc_: Proc::This,
+            store: None,
+            in_process: true,
+            csv,
+        };
+        let report = client_rt.block_on(fleet::fleet(members, &env, settings, &shared, symbols));
+        let stopped = [("A", a.stop()), ("B", b.stop())];
+        let mut report = report?;
+        for (name, r) in stopped {
+            if let Err(e) = r {
+                report.failures.push(format!("server {name}: {e:#}"));
+            }
+        }
+        Ok(report)
+    })();
+    let removed = client_rt.block_on(shared.remove());
+    match (result, removed) {
+        (Ok(mut report), Ok(done)) => {
+            report.fact("clean-up", done);
+            Ok(report)
+        }
+        (Ok(mut report), Err(e)) => {
+            report.failures.push(format!("clean-up: {e}"));
+            Ok(report)
+        }
+        (Err(e), Ok(_)) => Err(e),
+        (Err(e), Err(c)) => Err(e.context(format!("and the clean-up failed: {c}"))),
     }
 }
 

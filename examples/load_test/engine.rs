@@ -115,32 +115,83 @@ pub async fn fixed_rate(
     duration: Duration,
     stop: &CancellationToken,
 ) -> anyhow::Result<()> {
-    let Load {
-        target,
-        rec,
+    let lanes = [Lane {
+        target: load.target.clone(),
+        rec: load.rec.clone(),
+    }];
+    let rr = RoundRobin {
+        lanes: &lanes,
+        combined: None,
+        mix: load.mix,
+        connections: load.connections,
+        seed: load.seed,
+    };
+    fixed_rate_round_robin(rr, rate, duration, stop).await
+}
+
+/// One server of a round-robin load and where its samples go.
+#[derive(Debug, Clone)]
+pub struct Lane {
+    pub target: Arc<Target>,
+    pub rec: Arc<Recorder>,
+}
+
+/// A fixed-rate load spread over several servers: request `i` goes to lane `i % lanes`, on that lane's
+/// share of the connections; each sample is recorded in its lane's recorder and in `combined`.
+#[derive(Debug, Clone, Copy)]
+pub struct RoundRobin<'a> {
+    pub lanes: &'a [Lane],
+    pub combined: Option<&'a Arc<Recorder>>,
+    pub mix: &'a Arc<Mix>,
+    /// Connections in all (at least one per lane).
+    pub connections: usize,
+    pub seed: u64,
+}
+
+/// [`fixed_rate`] over the lanes of `rr`, round-robin.
+pub async fn fixed_rate_round_robin(
+    rr: RoundRobin<'_>,
+    rate: f64,
+    duration: Duration,
+    stop: &CancellationToken,
+) -> anyhow::Result<()> {
+    let RoundRobin {
+        lanes,
+        combined,
         mix,
         connections,
         seed,
-    } = load;
+    } = rr;
+    if lanes.is_empty() {
+        anyhow::bail!("no server to send the load to");
+    }
     let n = (rate * duration.as_secs_f64()).ceil().max(1.0) as u64;
-    let (tx, rx) = mpsc::unbounded_channel::<Job>();
-    let rx = Arc::new(tokio::sync::Mutex::new(rx));
-    let mut workers = Vec::with_capacity(connections);
-    for _ in 0..connections {
-        let (rx, rec, mix, target) = (rx.clone(), rec.clone(), mix.clone(), target.clone());
-        workers.push(tokio::spawn(async move {
-            let Ok(mut client) = Client::new(target) else {
-                return;
-            };
-            loop {
-                let job = { rx.lock().await.recv().await };
-                let Some(job) = job else { break };
-                let (kind, path) = &mix.reqs[job.req];
-                let sent = Instant::now();
-                let result = client.get(path).await;
-                rec.outcome(kind, job.intended, sent, &result, path);
-            }
-        }));
+    let per_lane = (connections / lanes.len()).max(1);
+    let mut senders = Vec::with_capacity(lanes.len());
+    let mut queues = Vec::with_capacity(lanes.len());
+    let mut workers = Vec::with_capacity(per_lane * lanes.len());
+    for lane in lanes {
+        let (tx, rx) = mpsc::unbounded_channel::<Job>();
+        let rx = Arc::new(tokio::sync::Mutex::new(rx));
+        senders.push(tx);
+        queues.push(rx.clone());
+        for _ in 0..per_lane {
+            let (rx, rec, mix, target) = (rx.clone(), lane.rec.clone(), mix.clone(), lane.target.clone());
+            let also = combined.cloned();
+            workers.push(tokio::spawn(async move {
+                let Ok(mut client) = Client::new(target) else {
+                    return;
+                };
+                loop {
+                    let job = { rx.lock().await.recv().await };
+                    let Some(job) = job else { break };
+                    let (kind, path) = &mix.reqs[job.req];
+                    let sent = Instant::now();
+                    let result = client.get(path).await;
+                    rec.outcome_also(also.as_deref(), kind, job.intended, sent, &result, path);
+                }
+            }));
+        }
     }
     let t0 = Instant::now();
     let pacer = {
@@ -163,7 +214,8 @@ pub async fn fixed_rate(
                         intended,
                         req: mix.pick(&mut rng),
                     };
-                    if tx.send(job).is_err() {
+                    let lane = (i % senders.len() as u64) as usize;
+                    if senders[lane].send(job).is_err() {
                         break;
                     }
                 }
@@ -173,31 +225,37 @@ pub async fn fixed_rate(
     if !matches!(paced, Ok(true)) {
         anyhow::bail!("the pacer thread failed");
     }
-    // The pacer dropped its sender: workers drain the queue and stop. Bound the wait.
+    // The pacer dropped its senders: workers drain the queues and stop. Bound the wait.
     let drained = tokio::time::timeout(REQUEST_TIMEOUT, futures::future::join_all(&mut workers)).await;
     if drained.is_err() {
         for w in &workers {
             w.abort();
         }
-        let mut left = rx.lock().await;
         let now = Instant::now();
-        let mut unanswered = 0u64;
-        while let Ok(job) = left.try_recv() {
-            let (kind, _) = &mix.reqs[job.req];
-            rec.record(Sample {
-                kind,
-                intended: job.intended,
-                sent: now,
-                done: now,
-                status: 0,
-                class: Class::Error,
-            });
-            unanswered += 1;
+        for (lane, queue) in lanes.iter().zip(&queues) {
+            let mut left = queue.lock().await;
+            let mut unanswered = 0u64;
+            while let Ok(job) = left.try_recv() {
+                let (kind, _) = &mix.reqs[job.req];
+                let sample = Sample {
+                    kind,
+                    intended: job.intended,
+                    sent: now,
+                    done: now,
+                    status: 0,
+                    class: Class::Error,
+                };
+                lane.rec.record(sample);
+                if let Some(c) = combined {
+                    c.record(sample);
+                }
+                unanswered += 1;
+            }
+            lane.rec.error(format!(
+                "{unanswered} requests never sent and some unanswered {} s after the end",
+                REQUEST_TIMEOUT.as_secs()
+            ));
         }
-        rec.error(format!(
-            "{unanswered} requests never sent and some unanswered {} s after the end",
-            REQUEST_TIMEOUT.as_secs()
-        ));
     }
     Ok(())
 }

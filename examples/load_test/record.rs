@@ -18,6 +18,10 @@ fn histogram(sigfig: u8) -> Histogram<u64> {
     Histogram::new_with_bounds(1, MAX_US, sigfig).expect("valid histogram bounds")
 }
 
+/// Kinds that time a whole scan (start to final event) or its first event rather than one request:
+/// kept out of the per-second windows and out of the latency of the `all` row.
+pub const NOT_REQUESTS: [&str; 2] = ["scan", "first-event"];
+
 /// How a request ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Class {
@@ -250,9 +254,10 @@ impl Recorder {
                 Class::Busy => k.busy += 1,
                 Class::Error => k.errors += 1,
             }
-            // Per-second windows by completion time; a late sample of an earlier second joins the
-            // current one.
-            let roll = inner.current.as_ref().is_none_or(|c| second > c.second);
+            // Per-second windows of requests by completion time; a late sample of an earlier second
+            // joins the current one.
+            let request = !NOT_REQUESTS.contains(&s.kind);
+            let roll = request && inner.current.as_ref().is_none_or(|c| second > c.second);
             if roll {
                 if let Some(c) = inner.current.take() {
                     let w = c.close();
@@ -263,7 +268,7 @@ impl Recorder {
                     hist: histogram(2),
                 });
             }
-            if let Some(c) = &mut inner.current {
+            if request && let Some(c) = &mut inner.current {
                 c.hist.saturating_record(latency);
             }
             if inner.last_done.is_none_or(|t| s.done > t) {
@@ -306,6 +311,20 @@ impl Recorder {
         result: &Result<super::http::Reply, String>,
         path: &str,
     ) -> Class {
+        self.outcome_also(None, kind, intended, sent, result, path)
+    }
+
+    /// [`Recorder::outcome`], the sample also recorded in `also` (a combined run; error messages are
+    /// noted here only).
+    pub fn outcome_also(
+        &self,
+        also: Option<&Recorder>,
+        kind: &'static str,
+        intended: Instant,
+        sent: Instant,
+        result: &Result<super::http::Reply, String>,
+        path: &str,
+    ) -> Class {
         let done = Instant::now();
         let (status, class) = match result {
             Ok(r) => (r.status, Class::of(r.status)),
@@ -321,14 +340,18 @@ impl Recorder {
                 Err(e) => self.error(format!("{kind} {path}: {e}")),
             }
         }
-        self.record(Sample {
+        let sample = Sample {
             kind,
             intended,
             sent,
             done,
             status,
             class,
-        });
+        };
+        self.record(sample);
+        if let Some(also) = also {
+            also.record(sample);
+        }
         class
     }
 
@@ -341,12 +364,16 @@ impl Recorder {
         }
         let mut all = KindStats::new("all");
         for k in &inner.kinds {
+            // Errors of every kind count; latency and answers only of requests.
+            all.errors += k.errors;
+            if NOT_REQUESTS.contains(&k.kind) {
+                continue;
+            }
             let _ = all.latency.add(&k.latency);
             let _ = all.service.add(&k.service);
             let _ = all.lag.add(&k.lag);
             all.ok += k.ok;
             all.busy += k.busy;
-            all.errors += k.errors;
         }
         let elapsed = inner
             .last_done

@@ -99,11 +99,11 @@ pub struct Report {
 }
 
 impl Report {
-    fn fact(&mut self, name: &str, value: impl Into<String>) {
+    pub fn fact(&mut self, name: &str, value: impl Into<String>) {
         self.facts.push((name.to_owned(), value.into()));
     }
 
-    fn goal(&mut self, what: &str, goal: &str, measured: String, met: Option<bool>) {
+    pub fn goal(&mut self, what: &str, goal: &str, measured: String, met: Option<bool>) {
         self.goals.push(Goal {
             what: what.to_owned(),
             goal: goal.to_owned(),
@@ -113,7 +113,7 @@ impl Report {
     }
 
     /// Adds a finished run; its errors become failures.
-    fn run(&mut self, run: RunSummary) {
+    pub fn run(&mut self, run: RunSummary) {
         if run.all.errors > 0 || run.error_notes > 0 {
             let n = run.all.errors.max(run.error_notes);
             let first = run.errors.first().cloned().unwrap_or_default();
@@ -124,7 +124,7 @@ impl Report {
     }
 }
 
-fn ms(x: f64) -> String {
+pub fn ms(x: f64) -> String {
     if x >= 100.0 {
         format!("{x:.0} ms")
     } else if x >= 10.0 {
@@ -138,12 +138,12 @@ fn mb(kb: u64) -> String {
     format!("{:.0} MB", kb as f64 / 1024.0)
 }
 
-fn rate_str(r: f64) -> String {
+pub fn rate_str(r: f64) -> String {
     format!("{:.0} req/s", r)
 }
 
 /// The JSON of `GET path`, which must answer 200.
-async fn get_json(c: &mut Client, path: &str) -> anyhow::Result<Value> {
+pub async fn get_json(c: &mut Client, path: &str) -> anyhow::Result<Value> {
     let r = c.get(path).await.map_err(anyhow::Error::msg)?;
     if r.status != 200 {
         bail!(
@@ -227,22 +227,46 @@ pub async fn prepare(target: &Arc<Target>, seed: u64) -> anyhow::Result<Prepared
         .map(|o| format!("/api/v1/scans/{id}/results?limit={PAGE_ROWS}&offset={o}"))
         .collect();
     // Warm: every symbol and page once, on 8 connections.
-    let paths: Vec<String> = symbols
+    let paths: Vec<(&'static str, String)> = symbols
         .iter()
-        .map(|s| format!("/api/v1/symbols/{}", path_segment(s)))
-        .chain(pages.iter().cloned())
+        .map(|s| ("symbol", format!("/api/v1/symbols/{}", path_segment(s))))
+        .chain(pages.iter().map(|p| ("page", p.clone())))
         .collect();
+    let rec = Recorder::new("prepare", None);
+    read_all(target, &rec, paths, 8).await?;
+    Ok(Prepared { symbols, pages })
+}
+
+/// GETs every path once on `connections` connections, recording each request; fails on the first
+/// answer that is not 200.
+pub async fn read_all(
+    target: &Arc<Target>,
+    rec: &Arc<Recorder>,
+    paths: Vec<(&'static str, String)>,
+    connections: usize,
+) -> anyhow::Result<()> {
     let paths = Arc::new(paths);
     let next = Arc::new(AtomicU64::new(0));
     let mut tasks = Vec::new();
-    for _ in 0..8 {
-        let (paths, next, target) = (paths.clone(), next.clone(), target.clone());
+    for _ in 0..connections.max(1) {
+        let (paths, next, target, rec) = (paths.clone(), next.clone(), target.clone(), rec.clone());
         tasks.push(tokio::spawn(async move {
             let mut c = Client::new(target).map_err(anyhow::Error::msg)?;
             loop {
                 let i = next.fetch_add(1, Ordering::Relaxed) as usize;
-                let Some(path) = paths.get(i) else { break };
-                get_json(&mut c, path).await?;
+                let Some((kind, path)) = paths.get(i) else { break };
+                let sent = Instant::now();
+                let r = c.get(path).await;
+                if rec.outcome(kind, sent, sent, &r, path) != Class::Ok {
+                    match r {
+                        Ok(reply) => bail!(
+                            "GET {path} answered {}: {}",
+                            reply.status,
+                            String::from_utf8_lossy(&reply.body)
+                        ),
+                        Err(e) => bail!("GET {path}: {e}"),
+                    }
+                }
             }
             Ok::<_, anyhow::Error>(())
         }));
@@ -250,7 +274,7 @@ pub async fn prepare(target: &Arc<Target>, seed: u64) -> anyhow::Result<Prepared
     for t in tasks {
         t.await??;
     }
-    Ok(Prepared { symbols, pages })
+    Ok(())
 }
 
 /// The server's cache counters (`GET /api/v1/cache/stats`).
@@ -680,8 +704,14 @@ pub async fn scans(env: &Env, s: &Settings, symbols: Option<usize>) -> anyhow::R
 }
 
 /// `cache-stress`: distinct keys through `technic_core::MemoryCache` in process, at the default capacity
-/// and at a quarter of what the keys need.
-pub async fn cache_stress(s: &Settings, csv: Option<SampleCsv>) -> anyhow::Result<Report> {
+/// and at a quarter of what the keys need; with `redis` (a `redis://` URL) the same again through a
+/// `TieredCache` (that memory cache in front of Redis, in a key namespace of this run's own, deleted at
+/// the end), reporting the hit rate per tier.
+pub async fn cache_stress(
+    s: &Settings,
+    csv: Option<SampleCsv>,
+    redis: Option<&str>,
+) -> anyhow::Result<Report> {
     let keys = s.pick(s.keys, 10_000, 1_000);
     let lookups = keys * 10;
     let provider = Arc::new(SyntheticProvider::new(SyntheticConfig {
@@ -705,19 +735,81 @@ pub async fn cache_stress(s: &Settings, csv: Option<SampleCsv>) -> anyhow::Resul
     }
     Rng::new(s.seed).shuffle(&mut symbols);
     let symbols = Arc::new(symbols);
+    let ns = redis.map(crate::fleet::Namespace::new);
     let mut report = Report {
         name: "cache-stress".to_owned(),
         setup: format!(
             "{keys} distinct keys (demo bars, {} to {}) through technic_core::MemoryCache in this process: each \
-             key loaded once, then {lookups} lookups Zipf-distributed (s = {ZIPF_S}) over the keys, on 4 tasks; \
-             at the default capacity, then at a quarter of the bytes the keys need",
-            range.from, range.to
+             key loaded once, then {lookups} lookups Zipf-distributed (s = {ZIPF_S}) over the keys, on 4 tasks \
+             that yield after each lookup; at the default capacity, then at a quarter of the bytes the keys \
+             need{}",
+            range.from,
+            range.to,
+            ns.as_ref().map_or(String::new(), |ns| format!(
+                "; then the same through a TieredCache (that memory cache in front of Redis {}, key namespace \
+                 {}{}, a fresh key scope per pass, deleted at the end)",
+                crate::fleet::redact(&ns.redis),
+                technic_core::fleet::PREFIX,
+                ns.namespace
+            ))
         ),
         ..Report::default()
     };
     let sampler = Sampler::start(Proc::This, None, sample_interval(s, Duration::from_millis(250)));
+    let result =
+        cache_stress_passes(s, csv, &mut report, &provider, &symbols, keys, range, ns.as_ref()).await;
+    report.resources = sampler.stop().await;
+    if let Some(ns) = &ns {
+        match ns.delete_keys().await {
+            Ok(n) => report.fact(
+                "Redis clean-up",
+                format!(
+                    "deleted {n} keys under {}{}",
+                    technic_core::fleet::PREFIX,
+                    ns.namespace
+                ),
+            ),
+            Err(e) => report.failures.push(format!(
+                "could not delete the keys under {}{}: {e}",
+                technic_core::fleet::PREFIX,
+                ns.namespace
+            )),
+        }
+    }
+    result?;
+    Ok(report)
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn cache_stress_passes(
+    s: &Settings,
+    csv: Option<SampleCsv>,
+    report: &mut Report,
+    provider: &Arc<SyntheticProvider>,
+    symbols: &Arc<Vec<BarsKey>>,
+    keys: usize,
+    range: technic_core::DateRange,
+    ns: Option<&crate::fleet::Namespace>,
+) -> anyhow::Result<()> {
+    let lookups = keys * 10;
+    let link = match ns {
+        Some(ns) => {
+            let link = technic_core::fleet::RedisLink::open(&ns.redis, &ns.namespace)
+                .await
+                .map_err(|e| anyhow::anyhow!(e.user_message()))?;
+            if let Some(why) = link.degraded() {
+                bail!("{why}");
+            }
+            Some(link)
+        }
+        None => None,
+    };
     let mut needed = 0u64;
-    for pass in ["default", "quarter"] {
+    let mut passes = vec![("", "default"), ("", "quarter")];
+    if link.is_some() {
+        passes.extend([("redis-", "default"), ("redis-", "quarter")]);
+    }
+    for (tier, pass) in passes {
         let config = if pass == "default" {
             MemoryCacheConfig::default()
         } else {
@@ -726,13 +818,28 @@ pub async fn cache_stress(s: &Settings, csv: Option<SampleCsv>) -> anyhow::Resul
                 ..MemoryCacheConfig::default()
             }
         };
+        let label = format!("{tier}{pass}");
         let rss_before = sample_now(&Proc::This, None, 0.0).rss_kb;
-        let cache = Arc::new(MemoryCache::new(config));
+        let memory = MemoryCache::new(config);
+        let cache: Arc<dyn Cache> = match (&link, tier) {
+            (Some(link), "redis-") => Arc::new(technic_core::cache::TieredCache::new(
+                memory,
+                link.clone(),
+                &format!("stress-{pass}"),
+            )),
+            _ => Arc::new(memory),
+        };
         let loads = Arc::new(AtomicU64::new(0));
-        let rec = Recorder::new(&format!("cache-stress/{pass}"), csv.clone());
+        let rec = Recorder::new(&format!("cache-stress/{label}"), csv.clone());
         let zipf = Arc::new(Zipf::new(keys, ZIPF_S));
         let zipf_hits = Arc::new(AtomicU64::new(0));
+        let mut tiers_before_zipf = Vec::new();
+        let mut loads_before_zipf = 0;
         for phase in ["cold", "zipf"] {
+            if phase == "zipf" {
+                tiers_before_zipf = cache.tiers();
+                loads_before_zipf = loads.load(Ordering::Relaxed);
+            }
             let mut tasks = Vec::new();
             for t in 0..4usize {
                 let (cache, provider, symbols, loads, rec, zipf, zipf_hits) = (
@@ -781,6 +888,10 @@ pub async fn cache_stress(s: &Settings, csv: Option<SampleCsv>) -> anyhow::Resul
                             status: 0,
                             class,
                         });
+                        // Give way after each lookup, as a request handler would at its next I/O: a
+                        // loop of hits never yields otherwise, and a task waiting for a key another task
+                        // is loading would wait for the whole loop.
+                        tokio::task::yield_now().await;
                     }
                 }));
             }
@@ -789,24 +900,58 @@ pub async fn cache_stress(s: &Settings, csv: Option<SampleCsv>) -> anyhow::Resul
             }
         }
         let stats = cache.stats();
+        let tiers_after = cache.tiers();
         let rss_after = sample_now(&Proc::This, None, 0.0).rss_kb;
         let loaded = loads.load(Ordering::Relaxed);
-        // Entries expire only after the TTL (300 s), longer than a pass: a key loaded twice was evicted.
-        let evictions = loaded.saturating_sub(stats.entries);
-        if pass == "default" {
+        // Entries expire only after the TTL (300 s), longer than a pass: an entry filled twice was
+        // evicted in between. Without tiers every fill is a load; with tiers, every memory-tier miss.
+        let fills = tiers_after
+            .iter()
+            .find(|t| t.name == "memory")
+            .map_or(loaded, |t| t.misses);
+        let evictions = fills.saturating_sub(stats.entries);
+        if label == "default" {
             needed = stats.bytes;
         }
         let hit_rate = 100.0 * zipf_hits.load(Ordering::Relaxed) as f64 / lookups as f64;
         report.fact(
-            &format!("{pass}: capacity"),
+            &format!("{label}: memory capacity"),
             format!("{:.0} MiB", stats.capacity_bytes as f64 / f64::from(1u32 << 20)),
         );
         report.fact(
-            &format!("{pass}: hit rate of the Zipf lookups"),
-            format!("{hit_rate:.2} % ({} lookups)", lookups),
+            &format!("{label}: hit rate of the Zipf lookups (memory tier)"),
+            format!("{hit_rate:.2} % ({lookups} lookups)"),
         );
+        if !tiers_after.is_empty() {
+            let per_tier: Vec<String> = tiers_after
+                .iter()
+                .map(|t| {
+                    let b = tiers_before_zipf.iter().find(|x| x.name == t.name);
+                    let hits = t.hits.saturating_sub(b.map_or(0, |x| x.hits));
+                    let misses = t.misses.saturating_sub(b.map_or(0, |x| x.misses));
+                    let seen = hits + misses;
+                    if seen == 0 {
+                        format!("{}: no lookups reached it", t.name)
+                    } else {
+                        format!(
+                            "{}: {:.2} % of the {seen} lookups that reached it",
+                            t.name,
+                            100.0 * hits as f64 / seen as f64
+                        )
+                    }
+                })
+                .collect();
+            report.fact(
+                &format!("{label}: hit rate per tier during the Zipf lookups"),
+                format!(
+                    "{}; provider loads {}",
+                    per_tier.join("; "),
+                    loaded - loads_before_zipf
+                ),
+            );
+        }
         report.fact(
-            &format!("{pass}: loads, entries held, evictions"),
+            &format!("{label}: provider loads, memory entries held, memory evictions"),
             format!("{loaded} loads, {} entries, {evictions} evicted", stats.entries),
         );
         let rss_growth = match (rss_before, rss_after) {
@@ -814,7 +959,7 @@ pub async fn cache_stress(s: &Settings, csv: Option<SampleCsv>) -> anyhow::Resul
             _ => String::new(),
         };
         report.fact(
-            &format!("{pass}: memory"),
+            &format!("{label}: memory"),
             format!(
                 "{:.1} MiB weighed ({:.1} KiB per entry){rss_growth}",
                 stats.bytes as f64 / f64::from(1u32 << 20),
@@ -822,16 +967,16 @@ pub async fn cache_stress(s: &Settings, csv: Option<SampleCsv>) -> anyhow::Resul
             ),
         );
         if pass == "default" && (stats.entries as usize) != keys {
-            report
-                .failures
-                .push(format!("default capacity holds {} of {keys} keys", stats.entries));
+            report.failures.push(format!(
+                "{label}: default capacity holds {} of {keys} keys",
+                stats.entries
+            ));
         }
         rec.flush();
         report.run(rec.finish());
         drop(cache);
     }
-    report.resources = sampler.stop().await;
-    Ok(report)
+    Ok(())
 }
 
 /// Pause between a dashboard user's actions.
