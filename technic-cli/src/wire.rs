@@ -86,6 +86,7 @@ pub async fn scan(args: &ScanArgs) -> anyhow::Result<WiredScan> {
         provider(&args.source)?,
         &market,
         args.source.rate_limit,
+        ONE_SCAN_CACHE_BYTES,
     )
     .await?;
     let mut deps = Deps::new(provider, cache).with_market(market);
@@ -307,16 +308,25 @@ async fn open_postgres(_url: &str) -> anyhow::Result<Arc<dyn technic_core::Store
     ))
 }
 
-/// The cache `--cache` names (memory, or memory in front of Redis for `redis://…`), for `provider`'s
-/// bars; with Redis also the link, so the server can coordinate through it and the provider's rate limit
-/// is shared by the fleet.
+/// The memory cache of a one-off `technic scan`: each symbol is read once per process, so holding every
+/// symbol's bars until exit would only raise peak memory (111 MB of bars for 5000 × 504); 16 MB keeps
+/// single-flight loads and the chunks being scored.
+const ONE_SCAN_CACHE_BYTES: u64 = 16 << 20;
+
+/// The cache `--cache` names (memory of at most `memory_bytes`, or that in front of Redis for
+/// `redis://…`), for `provider`'s bars; with Redis also the link, so the server can coordinate through it
+/// and the provider's rate limit is shared by the fleet.
 pub async fn cache_for(
     args: &crate::args::CacheArgs,
     provider: Arc<dyn DataProvider>,
     market: &Market,
     rate_limit: u32,
+    memory_bytes: u64,
 ) -> anyhow::Result<(Arc<dyn DataProvider>, Arc<dyn technic_core::Cache>, Option<Link>)> {
-    let memory = technic_core::MemoryCache::default();
+    let memory = technic_core::MemoryCache::new(technic_core::MemoryCacheConfig {
+        capacity_bytes: memory_bytes,
+        ..technic_core::MemoryCacheConfig::default()
+    });
     let memory = if provider.live_source().is_some() {
         memory.with_market(market.clone())
     } else {
@@ -395,6 +405,7 @@ pub async fn serve(args: &ServeArgs) -> anyhow::Result<(technic_http::AppState, 
         provider(&args.source)?,
         &market,
         args.source.rate_limit,
+        technic_core::MemoryCacheConfig::default().capacity_bytes,
     )
     .await?;
     let mut deps = Deps::new(provider, cache).with_market(market);

@@ -15,6 +15,7 @@ mod history;
 mod pipeline;
 mod rank;
 mod reporter;
+mod scoring;
 
 use std::sync::Arc;
 

@@ -13,6 +13,7 @@ use super::fetch::{CACHE_DOWN, CacheHealth, fetch_symbol};
 use super::history::StoredHistory;
 use super::rank::{plan_for, rank_scored};
 use super::reporter::Reporter;
+use super::scoring::Scoring;
 use super::{
     Deps, FilterCounts, Filters, ScanReport, ScanRequest, ScanState, Scored, Skipped, StageTimings,
     UniverseSelection, score_with_features,
@@ -81,9 +82,10 @@ pub(crate) async fn load(
             cancelled: true,
         });
     };
-    let (fetched, cancelled) = run.fetch(universe, range).await?;
+    let mut keeping = Scoring::keeping(universe.len());
+    let cancelled = run.fetch(universe, range, &mut keeping).await?;
     Ok(Loaded {
-        fetched,
+        fetched: keeping.kept.unwrap_or_default(),
         skipped: std::mem::take(&mut run.skipped),
         universe_size,
         cancelled,
@@ -127,9 +129,6 @@ impl Drop for Waiting<'_> {
             .remove(&self.idx);
     }
 }
-
-/// Symbols that reached the scoring stage, with their bars.
-type Fetched = Vec<(UniverseEntry, Arc<Bars>)>;
 
 struct Run<'a> {
     id: String,
@@ -260,25 +259,18 @@ impl<'a> Run<'a> {
         };
         self.timing.loading_universe_ms = ms(t);
 
+        // Symbols are scored as their bars arrive (see `scoring`): the fetch stage's time includes the
+        // scoring it overlaps; the scanning stage is what is left once the last bars are in.
         let t = Instant::now();
-        let (fetched, cancelled) = self.fetch(universe, range).await?;
+        let mut scoring = Scoring::new(self.needs, universe.len());
+        let cancelled = self.fetch(universe, range, &mut scoring).await?;
         self.timing.fetching_ms = ms(t);
         if cancelled {
             // Keep what finished: the symbols already fetched are scored, within a time budget so a
             // cancel still ends the scan promptly (a thousand symbols take a few milliseconds).
             let t = Instant::now();
-            let deadline = t + CANCEL_SCORING_BUDGET;
-            let fetched = apply_bar_filters(fetched, &self.req.filters, &mut self.filtered);
-            let needs = self.needs;
-            let scored = tokio::task::spawn_blocking(move || {
-                fetched
-                    .iter()
-                    .take_while(|_| Instant::now() < deadline)
-                    .filter_map(|(e, b)| score_caught(e, b, &needs).ok().flatten())
-                    .collect::<Vec<_>>()
-            })
-            .await
-            .unwrap_or_default();
+            scoring.finish_by(t + CANCEL_SCORING_BUDGET).await;
+            let scored = self.take_scored(scoring);
             self.timing.scanning_ms = ms(t);
             return self
                 .finish(
@@ -292,9 +284,10 @@ impl<'a> Run<'a> {
                 .await;
         }
 
-        self.load_benchmark(&fetched, range).await;
+        self.load_benchmark(range).await;
         let t = Instant::now();
-        let (scored, cancelled) = self.compute(fetched).await;
+        let cancelled = self.compute(&mut scoring).await;
+        let scored = self.take_scored(scoring);
         self.timing.scanning_ms = ms(t);
         let state = if cancelled {
             ScanState::Cancelled
@@ -387,7 +380,8 @@ impl<'a> Run<'a> {
     /// Fetches bars for the universe. With a store, reads the stored history first (batched), asks the
     /// provider only for missing dates and writes new bars back in one transaction; see [`Run::fetch_all`]
     /// for the rest.
-    async fn fetch(&mut self, universe: Universe, range: DateRange) -> Result<(Fetched, bool)> {
+    /// Fetches every symbol's bars into `scoring`; true when cancelled.
+    async fn fetch(&mut self, universe: Universe, range: DateRange, scoring: &mut Scoring) -> Result<bool> {
         // Symbols the memory cache holds fresh are not read from the store: a long-running server with a
         // warm cache should not copy every bar out of SQLite on every scan. (Should such an entry expire
         // mid-scan, that symbol is fetched from the provider, which is correct, only slower.)
@@ -409,13 +403,13 @@ impl<'a> Run<'a> {
                 let load = StoredHistory::load(store.as_ref(), &source, &symbols, range, target, calendar);
                 let loaded = tokio::select! {
                     biased;
-                    () = self.cancel.cancelled() => return Ok((Vec::new(), true)),
+                    () = self.cancel.cancelled() => return Ok(true),
                     loaded = load => loaded,
                 };
                 match loaded {
                     Ok(mut h) => {
                         if self.prefetch_grouped(&mut h, &symbols, range).await {
-                            return Ok((Vec::new(), true));
+                            return Ok(true);
                         }
                         Some(h)
                     }
@@ -427,7 +421,7 @@ impl<'a> Run<'a> {
             }
             _ => None,
         };
-        let (fetched, cancelled) = self.fetch_all(universe, range, history.as_ref()).await?;
+        let (accessed, cancelled) = self.fetch_all(universe, range, history.as_ref(), scoring).await?;
         if let Some(h) = &history {
             self.adjusted = h.adjusted();
         }
@@ -440,13 +434,12 @@ impl<'a> Run<'a> {
             }
             debug!(n_updates, "fetched bars written to the store");
         }
-        if let (false, false, Some(store)) = (cancelled, self.req.background, &self.deps.store) {
-            let accessed: Vec<Symbol> = fetched.iter().map(|(e, _)| e.symbol.clone()).collect();
-            if let Err(e) = store.record_access(&accessed).await {
-                warn!(error = %e, "could not record symbol access counts");
-            }
+        if let (false, false, Some(store)) = (cancelled, self.req.background, &self.deps.store)
+            && let Err(e) = store.record_access(&accessed).await
+        {
+            warn!(error = %e, "could not record symbol access counts");
         }
-        Ok((fetched, cancelled))
+        Ok(cancelled)
     }
 
     /// Fetches the sessions many symbols miss once for the whole market (see `history`); true when
@@ -478,7 +471,8 @@ impl<'a> Run<'a> {
         }
     }
 
-    /// Fetches bars (see [`fetch_symbol`] for the fallbacks) with bounded concurrency. Returns what
+    /// Fetches bars (see [`fetch_symbol`] for the fallbacks) with bounded concurrency, handing each
+    /// symbol's to `scoring` as it arrives (the benchmark's are also kept). Returns the symbols that
     /// arrived and whether the scan was cancelled; fails the scan when the provider rejects the key or
     /// nothing could be fetched because the provider is down.
     async fn fetch_all(
@@ -486,7 +480,9 @@ impl<'a> Run<'a> {
         universe: Universe,
         range: DateRange,
         history: Option<&StoredHistory>,
-    ) -> Result<(Fetched, bool)> {
+        scoring: &mut Scoring,
+    ) -> Result<(Vec<Symbol>, bool)> {
+        let bench_symbol = self.benchmark_symbol();
         let total = universe.len();
         self.reporter.begin(
             Stage::FetchingData,
@@ -510,7 +506,7 @@ impl<'a> Run<'a> {
                 (entry, result)
             })
             .buffer_unordered(self.req.fetch_concurrency.max(1));
-        let mut fetched = Vec::with_capacity(total);
+        let mut fetched: Vec<Symbol> = Vec::with_capacity(total);
         let mut stale = Vec::new();
         let mut skipped = Vec::new();
         let (mut last_unavailable, mut n_unavailable) = (None, 0);
@@ -546,7 +542,13 @@ impl<'a> Run<'a> {
                     if !f.asked_provider && !f.memory_hit && history.is_some() {
                         self.store_hits += 1;
                     }
-                    fetched.push((entry, f.bars));
+                    fetched.push(entry.symbol.clone());
+                    if bench_symbol.as_ref() == Some(&entry.symbol) {
+                        self.benchmark = Some((entry.symbol.to_string(), f.bars.clone()));
+                    }
+                    scoring
+                        .push(entry, f.bars, &self.req.filters, &mut self.filtered)
+                        .await;
                 }
                 // A bad key fails every call: stop at the first instead of skipping every symbol.
                 Err(e @ Error::Rejected { .. }) => return Err(e),
@@ -591,83 +593,25 @@ impl<'a> Run<'a> {
         Ok((fetched, cancelled))
     }
 
-    /// Applies the bar-based filters, then scores every symbol on blocking threads in chunks.
-    async fn compute(&mut self, fetched: Fetched) -> (Vec<Scored>, bool) {
-        let fetched = apply_bar_filters(fetched, &self.req.filters, &mut self.filtered);
-        let total = fetched.len();
+    /// Waits for the scoring of every fetched symbol (most of it ran during the fetch); true when
+    /// cancelled meanwhile.
+    async fn compute(&mut self, scoring: &mut Scoring) -> bool {
+        let total = scoring.submitted;
         self.reporter
             .begin(Stage::Scanning, total, format!("Scanning {total} symbols…"));
-        let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
-        // Chunks small enough that cancellation is seen within milliseconds, large enough that task
-        // overhead stays negligible.
-        let chunk = (total / (threads * 8)).clamp(16, 256);
-        // Chunks take ownership of their entries (no copies of names and sectors).
-        let mut remaining = fetched.into_iter();
-        let mut chunks = std::iter::from_fn(move || {
-            let part: Fetched = remaining.by_ref().take(chunk).collect();
-            (!part.is_empty()).then_some(part)
-        });
-        let mut running = tokio::task::JoinSet::new();
-        let mut scored = Vec::with_capacity(total);
-        let mut done = 0;
-        let (needs, need_index) = (self.needs, self.benchmark.is_none());
-        loop {
-            while running.len() < threads {
-                let Some(work) = chunks.next() else { break };
-                running.spawn_blocking(move || {
-                    let mut index = IndexAccumulator::default();
-                    let results: Vec<_> = work
-                        .iter()
-                        .map(|(e, b)| {
-                            if need_index {
-                                index.add(b);
-                            }
-                            (e.symbol.clone(), score_caught(e, b, &needs))
-                        })
-                        .collect();
-                    (results, index)
-                });
-            }
-            let joined = tokio::select! {
-                biased;
-                () = self.cancel.cancelled() => {
-                    running.abort_all();
-                    return (scored, true);
-                }
-                joined = running.join_next() => joined,
-            };
-            let Some(joined) = joined else { break };
-            match joined {
-                Ok((results, index)) => {
-                    self.index.merge(&index);
-                    for (symbol, result) in results {
-                        done += 1;
-                        match result {
-                            Ok(Some(r)) => scored.push(r),
-                            Ok(None) => self.skipped.push(Skipped {
-                                symbol,
-                                reason: "no bars in the requested range".to_owned(),
-                                category: crate::error::Category::Data,
-                            }),
-                            Err(why) => {
-                                warn!(%symbol, %why, "scoring panicked; symbol skipped");
-                                self.skipped.push(Skipped {
-                                    symbol,
-                                    reason: format!("internal error while scoring (please report it): {why}"),
-                                    category: crate::error::Category::Internal,
-                                });
-                            }
-                        }
-                    }
-                }
-                // Each symbol's panic is caught in `score_caught`; a chunk can only fail by being
-                // aborted (cancellation, handled above) or by a panic outside it, which would be a bug.
-                Err(e) => warn!(error = %e, "scoring task failed"),
-            }
-            self.reporter
-                .advance(done, total, || format!("Scanned {done}/{total}"));
-        }
-        (scored, false)
+        let reporter = &mut self.reporter;
+        scoring
+            .finish(&self.cancel, |done, total| {
+                reporter.advance(done, total, || format!("Scanned {done}/{total}"));
+            })
+            .await
+    }
+
+    /// The scored symbols; the skipped ones and the equal-weight index go to the run.
+    fn take_scored(&mut self, scoring: Scoring) -> Vec<Scored> {
+        self.skipped.extend(scoring.skipped);
+        self.index = scoring.index;
+        scoring.scored
     }
 
     async fn finish(
@@ -794,17 +738,24 @@ impl<'a> Run<'a> {
 impl Run<'_> {
     /// Loads the benchmark symbol's bars: the one asked for, or SPY for a live source. A symbol of the
     /// universe is reused; one that fails leaves the equal-weight index in its place, with a warning.
-    async fn load_benchmark(&mut self, fetched: &Fetched, range: DateRange) {
-        let symbol = match &self.req.benchmark {
-            Some(s) => s.clone(),
-            // SPY by default when a live provider lists it: a local or demo universe is its own benchmark.
+    /// The benchmark symbol: the request's, or SPY when a live provider lists it (a local or demo
+    /// universe is its own benchmark: `None`).
+    fn benchmark_symbol(&self) -> Option<Symbol> {
+        match &self.req.benchmark {
+            Some(s) => Some(s.clone()),
             None if self.deps.provider.live_source().is_some() && self.provider_lists_spy => {
-                Symbol::new("SPY")
+                Some(Symbol::new("SPY"))
             }
-            None => return,
+            None => None,
+        }
+    }
+
+    /// Loads the benchmark's bars unless they came with the universe's.
+    async fn load_benchmark(&mut self, range: DateRange) {
+        let Some(symbol) = self.benchmark_symbol() else {
+            return;
         };
-        if let Some((_, bars)) = fetched.iter().find(|(e, _)| e.symbol == symbol) {
-            self.benchmark = Some((symbol.to_string(), bars.clone()));
+        if self.benchmark.is_some() {
             return;
         }
         let load = fetch_symbol(self.deps, &self.cache_health, None, &symbol, range, self.target);
@@ -903,7 +854,7 @@ impl Run<'_> {
 
 /// Scores one symbol, turning a panic in the maths into an error naming it, so one bad symbol costs
 /// exactly that symbol.
-fn score_caught(
+pub(super) fn score_caught(
     entry: &UniverseEntry,
     bars: &Bars,
     needs: &Needs,
@@ -962,20 +913,6 @@ fn apply_universe_filters(universe: &mut Universe, filters: &Filters, counts: &m
         counts.max_symbols = universe.len() - max;
         universe.truncate(max);
     }
-}
-
-fn apply_bar_filters(mut fetched: Fetched, filters: &Filters, counts: &mut FilterCounts) -> Fetched {
-    if let Some(min) = filters.min_price {
-        let before = fetched.len();
-        fetched.retain(|(_, b)| b.close.last().is_some_and(|c| *c >= min));
-        counts.min_price = before - fetched.len();
-    }
-    if let Some(min) = filters.min_dollar_volume {
-        let before = fetched.len();
-        fetched.retain(|(_, b)| avg_dollar_volume(b, 20).is_some_and(|v| v >= min));
-        counts.min_dollar_volume = before - fetched.len();
-    }
-    fetched
 }
 
 /// Mean of close × volume over the last `n` bars (fewer when the history is shorter).

@@ -131,21 +131,31 @@ pub fn realised_vol(close: &[f64], n: usize) -> Option<f64> {
 /// `rs_252` five sessions back.
 pub const INDEX_SESSIONS: usize = 260;
 
+/// 1.0 in the index's fixed-point sums: 2^52, so a return keeps the precision of an `f64` near 1
+/// (2.2e-16) and each return of at most [`MAX_RETURN`] converts to an `i64`; sums are `i128`.
+const FIXED_ONE: f64 = (1u64 << 52) as f64;
+
+/// Daily returns beyond ±100,000 % are bad data, not moves; the index leaves them out.
+const MAX_RETURN: f64 = 1000.0;
+
 /// Sums of daily returns by date, to build the equal-weight index of many symbols. Chunks of a scan each
 /// fill one and [`IndexAccumulator::merge`] them.
 #[derive(Debug, Clone, Default)]
 pub struct IndexAccumulator {
     /// Days since the common era of `sums[0]`; later dates are at higher indexes.
     base: Option<i32>,
-    sums: Vec<(f64, u32)>,
+    /// Per date: the sum of returns in fixed point ([`FIXED_ONE`] = 1.0) and their count. Integer sums are
+    /// exact, so the index does not depend on the order symbols were added or merged in (scans score
+    /// symbols as they arrive, in any order).
+    sums: Vec<(i128, u32)>,
 }
 
 impl IndexAccumulator {
-    fn slot(&mut self, day: i32) -> &mut (f64, u32) {
+    fn slot(&mut self, day: i32) -> &mut (i128, u32) {
         let base = *self.base.get_or_insert(day - 400);
         if day < base {
             let grow = (base - day) as usize;
-            let mut front = vec![(0.0, 0); grow];
+            let mut front = vec![(0, 0); grow];
             front.append(&mut self.sums);
             self.sums = front;
             self.base = Some(day);
@@ -153,7 +163,7 @@ impl IndexAccumulator {
         let base = self.base.unwrap_or(day);
         let i = (day - base) as usize;
         if i >= self.sums.len() {
-            self.sums.resize(i + 1, (0.0, 0));
+            self.sums.resize(i + 1, (0, 0));
         }
         &mut self.sums[i]
     }
@@ -166,11 +176,32 @@ impl IndexAccumulator {
 
     /// Adds the daily returns of bars `from..to` (each against the bar before it).
     pub fn add_range(&mut self, bars: &Bars, from: usize, to: usize) {
-        for i in from.max(1)..to.min(bars.len()) {
+        let (from, to) = (from.max(1), to.min(bars.len()));
+        if from >= to {
+            return;
+        }
+        // Dates ascend: make room for the first and the last, then index directly.
+        self.slot(bars.date[from].num_days_from_ce());
+        self.slot(bars.date[to - 1].num_days_from_ce());
+        let base = self.base.unwrap_or(0);
+        // Day numbers from the year's first day and the ordinal (bit fields of a date), not from
+        // `num_days_from_ce` per bar, which costs a 400-year-cycle division each time.
+        let (mut year, mut year_start) = (i32::MIN, 0);
+        for i in from..to {
             let (prev, close) = (bars.close[i - 1], bars.close[i]);
-            if prev > 0.0 && close.is_finite() {
-                let slot = self.slot(bars.date[i].num_days_from_ce());
-                slot.0 += close / prev - 1.0;
+            let r = close / prev - 1.0;
+            if prev > 0.0 && r.is_finite() && r.abs() < MAX_RETURN {
+                let date = bars.date[i];
+                if date.year() != year {
+                    year = date.year();
+                    year_start = date.num_days_from_ce() - date.ordinal() as i32;
+                }
+                let day = year_start + date.ordinal() as i32;
+                let Some(slot) = self.sums.get_mut((day - base) as usize) else {
+                    continue; // dates out of order: not bars the model produces
+                };
+                // |r| < 2^11, so r × 2^52 fits an i64: one conversion instruction, exact from here on.
+                slot.0 += i128::from((r * FIXED_ONE) as i64);
                 slot.1 += 1;
             }
         }
@@ -208,7 +239,7 @@ impl IndexAccumulator {
                 let start = date.pred_opt()?;
                 out.push(flat(start, level));
             }
-            level *= 1.0 + sum / f64::from(count);
+            level *= 1.0 + (sum as f64 / FIXED_ONE) / f64::from(count);
             out.push(flat(date, level));
         }
         Some(Bars::from_bars(&out))

@@ -185,19 +185,60 @@ pub(super) fn prepare(conn: &mut Connection, path: &str) -> Result<()> {
     // Wait for other processes' locks instead of failing at once, from the first statement on.
     conn.busy_timeout(std::time::Duration::from_secs(5))
         .map_err(|e| open_error(path, &e))?;
+    // SQLite answers "database is locked" at once, without waiting, where waiting could deadlock: when
+    // several processes open a new file together, all but one fail to switch it to WAL. Such an open is
+    // tried again after a short pause until the others are done (6 threads opening one new file failed
+    // in 5 runs of 7 before this).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let mut pause = std::time::Duration::from_millis(5);
+    loop {
+        match prepare_once(conn, path) {
+            Err(Failed::Busy(e)) if std::time::Instant::now() < deadline => {
+                tracing::debug!(path, error = %e, "store busy while opening; trying again");
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(std::time::Duration::from_millis(100));
+            }
+            Err(Failed::Busy(e)) => return Err(open_error(path, &e)),
+            Err(Failed::Other(e)) => return Err(e),
+            Ok(()) => return Ok(()),
+        }
+    }
+}
+
+/// Why an attempt to open failed: a lock held elsewhere (worth another try) or anything else.
+enum Failed {
+    Busy(rusqlite::Error),
+    Other(Error),
+}
+
+impl Failed {
+    fn of(path: &str) -> impl Fn(rusqlite::Error) -> Failed + '_ {
+        move |e| match e.sqlite_error_code() {
+            Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => Failed::Busy(e),
+            _ => Failed::Other(open_error(path, &e)),
+        }
+    }
+}
+
+impl From<Error> for Failed {
+    fn from(e: Error) -> Self {
+        Failed::Other(e)
+    }
+}
+
+fn prepare_once(conn: &mut Connection, path: &str) -> std::result::Result<(), Failed> {
     // The first read of the header tells a non-database apart before anything is written.
-    let version = user_version(conn, path)?;
+    let version = user_version(conn, path).map_err(Failed::from)?;
     // WAL lets readers run beside a writer and survives a killed process; NORMAL sync is durable across
     // process crashes in WAL mode (only an OS crash can lose the last commits).
     let mode: String = conn
         .pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))
-        .map_err(|e| open_error(path, &e))?;
+        .map_err(Failed::of(path))?;
     if !mode.eq_ignore_ascii_case("wal") {
         tracing::warn!(path, mode, "store could not switch to WAL mode");
     }
     let set = |name: &str, value: &dyn rusqlite::ToSql| {
-        conn.pragma_update(None, name, value)
-            .map_err(|e| open_error(path, &e))
+        conn.pragma_update(None, name, value).map_err(Failed::of(path))
     };
     set("synchronous", &"NORMAL")?;
     set("foreign_keys", &true)?;
@@ -206,18 +247,20 @@ pub(super) fn prepare(conn: &mut Connection, path: &str) -> Result<()> {
     }
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
-        .map_err(|e| open_error(path, &e))?;
+        .map_err(Failed::of(path))?;
     let version = user_version(&tx, path)?;
     for (from, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
         let to = from as i64 + 1;
         tx.execute_batch(sql)
             .and_then(|()| tx.pragma_update(None, "user_version", to))
-            .map_err(|e| Error::Store {
-                detail: format!("{path}: migrating the schema to version {to} failed: {e}"),
+            .map_err(|e| {
+                Failed::Other(Error::Store {
+                    detail: format!("{path}: migrating the schema to version {to} failed: {e}"),
+                })
             })?;
         tracing::info!(path, version = to, "store schema migrated");
     }
-    tx.commit().map_err(|e| open_error(path, &e))
+    tx.commit().map_err(Failed::of(path))
 }
 
 /// The file's schema version; refuses versions newer than this build's.

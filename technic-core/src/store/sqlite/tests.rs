@@ -382,16 +382,25 @@ async fn reopening_keeps_the_schema_version_and_wal_mode() {
 
 #[test]
 fn concurrent_first_opens_migrate_once() {
+    // SQLite refuses some of several simultaneous first opens at once ("database is locked", without
+    // waiting); each must still succeed. Several rounds, each on a new file.
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("shared.db");
-    let opened: Vec<_> = (0..6)
-        .map(|_| {
-            let path = path.clone();
-            std::thread::spawn(move || SqliteStore::open_blocking(&path).map(drop))
-        })
-        .collect();
-    for t in opened {
-        t.join().unwrap().unwrap();
+    for round in 0..5 {
+        let path = dir.path().join(format!("shared-{round}.db"));
+        let opened: Vec<_> = (0..8)
+            .map(|_| {
+                let path = path.clone();
+                std::thread::spawn(move || SqliteStore::open_blocking(&path).map(drop))
+            })
+            .collect();
+        for t in opened {
+            t.join().unwrap().unwrap();
+        }
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        let version: i64 = conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, schema::SCHEMA_VERSION, "round {round}");
     }
 }
 
