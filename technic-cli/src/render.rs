@@ -171,7 +171,13 @@ pub fn summary(out: &mut impl Write, r: &ScanReport) -> std::io::Result<()> {
 
 /// The whole report as pretty JSON.
 pub fn json(out: &mut impl Write, r: &ScanReport) -> anyhow::Result<()> {
-    serde_json::to_writer_pretty(&mut *out, r)?;
+    // The rating's parts of every result, as the JSON output has always carried them (scans leave them
+    // out of the report to keep servers' reports small).
+    let mut r = r.clone();
+    for result in &mut r.results {
+        result.fill_explain();
+    }
+    serde_json::to_writer_pretty(&mut *out, &r)?;
     writeln!(out)?;
     Ok(())
 }

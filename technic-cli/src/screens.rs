@@ -134,6 +134,9 @@ pub async fn explain(args: &ExplainArgs) -> anyhow::Result<u8> {
             "{symbol}: {why}"
         ))));
     };
+    let mut result = result.clone();
+    result.fill_explain();
+    let result = &result;
     let mut out = std::io::stdout().lock();
     if args.json {
         serde_json::to_writer_pretty(&mut out, result)?;

@@ -394,7 +394,7 @@ impl ResultDto {
 
     /// The same with the rating's parts.
     pub fn with_explain(mut self, r: &ScanResult) -> Self {
-        self.explain = Some(r.explain.clone());
+        self.explain = Some(r.explained());
         self
     }
 }

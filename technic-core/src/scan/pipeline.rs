@@ -647,7 +647,6 @@ impl<'a> Run<'a> {
                 let plan = plan_for(&s, &self.req.plan);
                 let mut r = s.result;
                 r.trade_plan = plan;
-                r.explain = crate::score::explain(&r.indicators, r.close);
                 r
             })
             .collect();

@@ -198,7 +198,12 @@ async fn dashboard_in_headless_chromium() {
             .unwrap_or(0)
     ));
     std::fs::create_dir_all(&profile).expect("create the Chromium profile directory");
+    // Chromium's own scratch folders (`org.chromium.Chromium.scoped_dir.*`) go inside the profile
+    // directory too, so the test leaves nothing in the system temp directory.
+    let scratch = profile.join("tmp");
+    std::fs::create_dir_all(&scratch).expect("create Chromium's temp directory");
     let driver = Command::new(&chromedriver)
+        .env("TMPDIR", &scratch)
         .arg(format!("--port={port}"))
         .stdin(Stdio::null())
         .stdout(Stdio::null())
