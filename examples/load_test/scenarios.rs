@@ -1300,16 +1300,17 @@ pub async fn soak(env: &Env, s: &Settings) -> anyhow::Result<Report> {
     };
     let rss = series(|r| r.rss_kb);
     report.fact("RSS", describe(&rss, &|kb| mb(kb)));
-    if rss.len() >= 6 {
-        // Growth between the second sample (after start-up) and the last: a leak shows as steady growth.
-        let from = rss[1];
-        let to = rss[rss.len() - 1];
+    let with_rss: Vec<&ResSample> = res.iter().filter(|r| r.rss_kb.is_some()).collect();
+    if with_rss.len() >= 6 {
+        // Growth over the second half (after the caches have filled): a leak shows as steady growth.
+        let (mid, last) = (with_rss[with_rss.len() / 2], with_rss[with_rss.len() - 1]);
+        let kb = |r: &ResSample| r.rss_kb.unwrap_or(0) as f64;
         report.fact(
-            "RSS change after start-up",
+            "RSS change over the second half",
             format!(
                 "{:+.1} MB over {:.0} s",
-                (to as f64 - from as f64) / 1024.0,
-                res[res.len() - 1].t - res[1].t
+                (kb(last) - kb(mid)) / 1024.0,
+                last.t - mid.t
             ),
         );
     }

@@ -382,23 +382,24 @@ impl<'a> Run<'a> {
     /// for the rest.
     /// Fetches every symbol's bars into `scoring`; true when cancelled.
     async fn fetch(&mut self, universe: Universe, range: DateRange, scoring: &mut Scoring) -> Result<bool> {
-        // Symbols the memory cache holds fresh are not read from the store: a long-running server with a
-        // warm cache should not copy every bar out of SQLite on every scan. (Should such an entry expire
-        // mid-scan, that symbol is fetched from the provider, which is correct, only slower.)
-        let symbols: Vec<Symbol> = universe
-            .iter()
-            .map(|e| e.symbol.clone())
-            .filter(|s| {
-                self.deps
-                    .cache
-                    .time_to_live(&BarsKey::new(s.clone(), range))
-                    .is_none()
-            })
-            .collect();
         // Only a live source's bars are stored; local files and demo data are read directly.
         let source = self.deps.provider.live_source();
         let history = match (&self.deps.store, source, self.target) {
             (Some(store), Some(source), Some(target)) => {
+                // Symbols the memory cache holds fresh are not read from the store: a long-running server
+                // with a warm cache should not copy every bar out of SQLite on every scan. (Should such an
+                // entry expire mid-scan, that symbol is fetched from the provider, which is correct, only
+                // slower.)
+                let symbols: Vec<Symbol> = universe
+                    .iter()
+                    .map(|e| e.symbol.clone())
+                    .filter(|s| {
+                        self.deps
+                            .cache
+                            .time_to_live(&BarsKey::new(s.clone(), range))
+                            .is_none()
+                    })
+                    .collect();
                 let calendar = self.deps.market.calendar;
                 let load = StoredHistory::load(store.as_ref(), &source, &symbols, range, target, calendar);
                 let loaded = tokio::select! {
