@@ -165,6 +165,15 @@ pub trait Cache: Send + Sync + Debug {
     /// Time left before `key` expires (`None` when absent or expired); used to refresh ahead of expiry.
     fn time_to_live(&self, key: &BarsKey) -> Option<Duration>;
 
+    /// A fresh entry this process holds in memory, answered at once (no loader, no waiting): a hit is
+    /// counted as [`Cache::get`] counts one; `None` counts nothing, since the caller then asks
+    /// [`Cache::get_or_load`], which counts. Scans take warm symbols through it without a future each.
+    /// The default holds nothing; [`MemoryCache`] and a tiered cache's memory tier answer.
+    fn get_held(&self, key: &BarsKey) -> Option<Arc<Bars>> {
+        let _ = key;
+        None
+    }
+
     /// Per-tier counters, for a cache with tiers (empty for one tier).
     fn tiers(&self) -> Vec<TierStats> {
         Vec::new()

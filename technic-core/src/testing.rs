@@ -68,6 +68,27 @@ pub async fn cache_contract(cache: &dyn Cache) {
         cache.time_to_live(&key).is_some(),
         "fresh entry has a time to live"
     );
+    // `get_held` answers from this process's memory or not at all; a hit counts, a `None` does not.
+    let before_held = cache.stats();
+    let held = cache.get_held(&key);
+    if let Some(b) = &held {
+        assert_eq!(**b, *bars, "get_held returned different bars");
+    }
+    let counted = cache.stats().since(&before_held);
+    assert_eq!(
+        (counted.hits, counted.misses),
+        (u64::from(held.is_some()), 0),
+        "get_held counts a hit when it answers and nothing otherwise"
+    );
+    assert!(
+        cache.get_held(&sample_key("NOT-HELD")).is_none(),
+        "get_held answered a key never inserted"
+    );
+    assert_eq!(
+        cache.stats().since(&before_held).misses,
+        0,
+        "a get_held miss was counted"
+    );
     assert!(
         cache.get_stale(&key).await.expect("get_stale works").is_some(),
         "get_stale sees fresh entries"
@@ -85,6 +106,7 @@ pub async fn cache_contract(cache: &dyn Cache) {
         cache.get(&key).await.expect("get works").is_none(),
         "removed key still served"
     );
+    assert!(cache.get_held(&key).is_none(), "removed key still held");
 
     // Single flight: eight concurrent loads of one missing key run the loader once.
     let loads = AtomicUsize::new(0);

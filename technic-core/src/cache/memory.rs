@@ -181,6 +181,18 @@ impl Cache for MemoryCache {
         s
     }
 
+    fn get_held(&self, key: &BarsKey) -> Option<Arc<Bars>> {
+        let fresh = self
+            .inner
+            .get(key)
+            .filter(|e| self.is_fresh(e, Instant::now()))
+            .map(|e| e.bars);
+        if fresh.is_some() {
+            self.count(true);
+        }
+        fresh
+    }
+
     fn time_to_live(&self, key: &BarsKey) -> Option<Duration> {
         let now = Instant::now();
         let entry = self.inner.peek(key)?;
@@ -272,11 +284,13 @@ mod tests {
         // Friday 13:19: not yet; 13:20: Friday's bar is due, the entry is no longer served as fresh.
         clock.set(at("2026-11-27T13:19:00-05:00"));
         assert!(c.get(&key).await.unwrap().is_some());
+        assert!(c.get_held(&key).is_some());
         clock.set(at("2026-11-27T13:20:00-05:00"));
         assert!(
             c.get(&key).await.unwrap().is_none(),
             "served after a newer bar was due"
         );
+        assert!(c.get_held(&key).is_none(), "held after a newer bar was due");
         assert!(c.time_to_live(&key).is_none());
         assert!(c.get_stale(&key).await.unwrap().is_some(), "kept for fallbacks");
         // A new entry now lives until Monday 16:20.
@@ -300,9 +314,11 @@ mod tests {
             .unwrap();
         tokio::time::advance(Duration::from_secs(9)).await;
         assert!(c.get(&key).await.unwrap().is_some());
+        assert!(c.get_held(&key).is_some());
         assert_eq!(c.time_to_live(&key), Some(Duration::from_secs(1)));
         tokio::time::advance(Duration::from_secs(1)).await;
         assert!(c.get(&key).await.unwrap().is_none(), "expired entry served");
+        assert!(c.get_held(&key).is_none(), "expired entry held");
         assert!(c.time_to_live(&key).is_none());
         assert!(
             c.get_stale(&key).await.unwrap().is_some(),
@@ -355,7 +371,8 @@ mod tests {
     }
 
     proptest! {
-        /// Whatever the sequence of inserts and clock steps, `get` never returns an entry older than the TTL.
+        /// Whatever the sequence of inserts and clock steps, `get` never returns an entry older than the TTL,
+        /// and `get_held` answers exactly when `get` does.
         #[test]
         fn never_returns_expired(ops in proptest::collection::vec((0u8..4, 0u64..8), 1..60)) {
             let rt = tokio::runtime::Builder::new_current_thread().enable_time().start_paused(true).build().unwrap();
@@ -369,7 +386,9 @@ mod tests {
                         inserted_at.insert(k, Instant::now());
                     }
                     tokio::time::advance(Duration::from_secs(step)).await;
+                    let held = c.get_held(&key).is_some();
                     let got = c.get(&key).await.unwrap();
+                    prop_assert_eq!(held, got.is_some());
                     match inserted_at.get(&k) {
                         Some(t) if t.elapsed() < Duration::from_secs(5) => prop_assert!(got.is_some()),
                         _ => prop_assert!(got.is_none()),

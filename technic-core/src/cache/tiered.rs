@@ -209,6 +209,10 @@ impl Cache for TieredCache {
         self.l1.get_or_load(key, inner).await
     }
 
+    fn get_held(&self, key: &BarsKey) -> Option<Arc<Bars>> {
+        self.l1.get_held(key)
+    }
+
     fn tiers(&self) -> Vec<TierStats> {
         let l1 = self.l1.stats();
         vec![

@@ -9,7 +9,7 @@ use futures::StreamExt;
 use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, debug, info, info_span, warn};
 
-use super::fetch::{CACHE_DOWN, CacheHealth, fetch_symbol};
+use super::fetch::{CACHE_DOWN, CacheHealth, Fetch, fetch_symbol};
 use super::history::StoredHistory;
 use super::rank::{plan_for, rank_scored};
 use super::reporter::Reporter;
@@ -130,6 +130,21 @@ impl Drop for Waiting<'_> {
     }
 }
 
+/// What a scan's fetch has seen so far.
+#[derive(Default)]
+struct Tally {
+    total: usize,
+    done: usize,
+    bench_symbol: Option<Symbol>,
+    with_history: bool,
+    fetched: Vec<Symbol>,
+    stale: Vec<Symbol>,
+    skipped: Vec<Skipped>,
+    last_unavailable: Option<Error>,
+    n_unavailable: usize,
+    cache_warned: bool,
+}
+
 struct Run<'a> {
     id: String,
     req: &'a ScanRequest,
@@ -139,7 +154,8 @@ struct Run<'a> {
     skipped: Vec<Skipped>,
     filtered: FilterCounts,
     timing: StageTimings,
-    cache_health: CacheHealth,
+    /// Shared with the fetches in flight.
+    cache_health: Arc<CacheHealth>,
     /// Symbols served from stale cached bars because the provider failed.
     stale: std::collections::HashSet<crate::model::Symbol>,
     provider_before: ProviderStats,
@@ -183,7 +199,7 @@ impl<'a> Run<'a> {
             skipped: Vec::new(),
             filtered: FilterCounts::default(),
             timing: StageTimings::default(),
-            cache_health: CacheHealth::default(),
+            cache_health: Arc::default(),
             stale: std::collections::HashSet::new(),
             provider_before: deps.provider.stats(),
             target: None,
@@ -473,9 +489,10 @@ impl<'a> Run<'a> {
     }
 
     /// Fetches bars (see [`fetch_symbol`] for the fallbacks) with bounded concurrency, handing each
-    /// symbol's to `scoring` as it arrives (the benchmark's are also kept). Returns the symbols that
-    /// arrived and whether the scan was cancelled; fails the scan when the provider rejects the key or
-    /// nothing could be fetched because the provider is down.
+    /// symbol's to `scoring` as it arrives (the benchmark's are also kept). Symbols the memory cache
+    /// holds fresh are handed over first, without a future each. Returns the symbols that arrived and
+    /// whether the scan was cancelled; fails the scan when the provider rejects the key or nothing could
+    /// be fetched because the provider is down.
     async fn fetch_all(
         &mut self,
         universe: Universe,
@@ -483,18 +500,82 @@ impl<'a> Run<'a> {
         history: Option<&StoredHistory>,
         scoring: &mut Scoring,
     ) -> Result<(Vec<Symbol>, bool)> {
-        let bench_symbol = self.benchmark_symbol();
         let total = universe.len();
         self.reporter.begin(
             Stage::FetchingData,
             total,
             format!("Fetching data for {total} symbols…"),
         );
-        let (deps, health, target) = (self.deps, &self.cache_health, self.target);
+        let mut tally = Tally {
+            total,
+            bench_symbol: self.benchmark_symbol(),
+            with_history: history.is_some(),
+            fetched: Vec::with_capacity(total),
+            ..Tally::default()
+        };
+        let deps = self.deps;
+        // Warm symbols first: a server's scans mostly find every symbol in memory, and a lookup here
+        // costs a fraction of a future through the stream below.
+        let mut rest = Vec::new();
+        if self.cache_health.ok() {
+            for entry in universe {
+                if self.cancel.is_cancelled() {
+                    break;
+                }
+                let started = Instant::now();
+                match deps.cache.get_held(&BarsKey::new(entry.symbol.clone(), range)) {
+                    Some(bars) => {
+                        if let Some(m) = &deps.monitor {
+                            m.record_lookup(started.elapsed(), true, None);
+                        }
+                        let fetch = Fetch {
+                            bars,
+                            stale: false,
+                            asked_provider: false,
+                            memory_hit: true,
+                        };
+                        self.take(&mut tally, entry, Ok(fetch), scoring).await?;
+                    }
+                    None => rest.push(entry),
+                }
+            }
+        } else {
+            rest = universe;
+        }
+        self.fetch_rest(rest, range, history, scoring, &mut tally).await?;
+        let cancelled = self.cancel.is_cancelled() && tally.done < total;
+        self.stale.extend(tally.stale);
+        self.skipped.extend(tally.skipped);
+        if !cancelled
+            && tally.fetched.is_empty()
+            && tally.n_unavailable == total
+            && let Some(e) = tally.last_unavailable
+        {
+            // Nothing arrived and the provider is the reason: one clear line beats N skipped symbols.
+            return Err(e);
+        }
+        Ok((tally.fetched, cancelled))
+    }
+
+    /// Fetches the symbols the memory cache did not hold, `fetch_concurrency` at a time, until done or
+    /// cancelled.
+    async fn fetch_rest(
+        &mut self,
+        rest: Universe,
+        range: DateRange,
+        history: Option<&StoredHistory>,
+        scoring: &mut Scoring,
+        tally: &mut Tally,
+    ) -> Result<()> {
+        if rest.is_empty() {
+            return Ok(());
+        }
+        let health = self.cache_health.clone();
+        let (deps, health, target) = (self.deps, health.as_ref(), self.target);
         // Fetches waiting now, by when they started: the progress shows how many and the longest wait.
         let waiting: std::sync::Mutex<HashMap<usize, Instant>> = std::sync::Mutex::new(HashMap::new());
         let waiting = &waiting;
-        let mut stream = futures::stream::iter(universe.into_iter().enumerate())
+        let mut stream = futures::stream::iter(rest.into_iter().enumerate())
             .map(|(idx, entry)| async move {
                 let started = Instant::now();
                 let _waiting = Waiting::enter(waiting, idx, started);
@@ -507,24 +588,19 @@ impl<'a> Run<'a> {
                 (entry, result)
             })
             .buffer_unordered(self.req.fetch_concurrency.max(1));
-        let mut fetched: Vec<Symbol> = Vec::with_capacity(total);
-        let mut stale = Vec::new();
-        let mut skipped = Vec::new();
-        let (mut last_unavailable, mut n_unavailable) = (None, 0);
-        let mut done = 0;
-        let mut cache_warned = false;
         let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         tick.tick().await;
         loop {
             let next = tokio::select! {
                 biased;
-                () = self.cancel.cancelled() => break,
+                () = self.cancel.cancelled() => return Ok(()),
                 next = stream.next() => next,
                 _ = tick.tick() => {
                     // Nothing finished for a second: say what is being waited for.
                     let (n, longest) = Waiting::now(waiting);
                     if n > 0 {
+                        let (done, total) = (tally.done, tally.total);
                         self.reporter.tick(done, total, format!(
                             "Fetched {done}/{total}; {n} requests in flight, the slowest waiting {:.1} s",
                             longest.as_secs_f64()
@@ -533,65 +609,68 @@ impl<'a> Run<'a> {
                     continue;
                 }
             };
-            let Some((entry, result)) = next else { break };
-            done += 1;
-            match result {
-                Ok(f) => {
-                    if f.stale {
-                        stale.push(entry.symbol.clone());
-                    }
-                    if !f.asked_provider && !f.memory_hit && history.is_some() {
-                        self.store_hits += 1;
-                    }
-                    fetched.push(entry.symbol.clone());
-                    if bench_symbol.as_ref() == Some(&entry.symbol) {
-                        self.benchmark = Some((entry.symbol.to_string(), f.bars.clone()));
-                    }
-                    scoring
-                        .push(entry, f.bars, &self.req.filters, &mut self.filtered)
-                        .await;
+            let Some((entry, result)) = next else {
+                return Ok(());
+            };
+            self.take(tally, entry, result, scoring).await?;
+        }
+    }
+
+    /// Takes one symbol's fetch: scored (and kept when it is the benchmark) or skipped with the reason,
+    /// and the progress advanced. Fails the scan on a rejected key.
+    async fn take(
+        &mut self,
+        tally: &mut Tally,
+        entry: UniverseEntry,
+        result: Result<Fetch>,
+        scoring: &mut Scoring,
+    ) -> Result<()> {
+        tally.done += 1;
+        match result {
+            Ok(f) => {
+                if f.stale {
+                    tally.stale.push(entry.symbol.clone());
                 }
-                // A bad key fails every call: stop at the first instead of skipping every symbol.
-                Err(e @ Error::Rejected { .. }) => return Err(e),
-                Err(e) => {
-                    debug!(symbol = %entry.symbol, error = %e, "symbol skipped");
-                    if e.is_transient() || matches!(e, Error::CircuitOpen { .. }) {
-                        // An open breaker says it best ("too many failures, pausing requests"): keep it
-                        // over the transient errors of calls that were in flight when it opened.
-                        let keep = matches!(last_unavailable, Some(Error::CircuitOpen { .. }));
-                        if !keep {
-                            last_unavailable = Some(e.clone());
-                        }
-                        n_unavailable += 1;
-                    }
-                    skipped.push(skip(&entry, &e));
+                if !f.asked_provider && !f.memory_hit && tally.with_history {
+                    self.store_hits += 1;
                 }
+                tally.fetched.push(entry.symbol.clone());
+                if tally.bench_symbol.as_ref() == Some(&entry.symbol) {
+                    self.benchmark = Some((entry.symbol.to_string(), f.bars.clone()));
+                }
+                scoring
+                    .push(entry, f.bars, &self.req.filters, &mut self.filtered)
+                    .await;
             }
-            let n_skipped = skipped.len();
-            let retries = deps.provider.stats().since(&self.provider_before).retries;
-            let cache_down = !health.ok() && !std::mem::replace(&mut cache_warned, true);
-            self.reporter.advance(done, total, || {
-                if cache_down {
-                    CACHE_DOWN.to_owned()
-                } else if retries > 0 {
-                    format!("Fetched {done}/{total} ({n_skipped} skipped, {retries} retries)")
-                } else {
-                    format!("Fetched {done}/{total} ({n_skipped} skipped)")
+            // A bad key fails every call: stop at the first instead of skipping every symbol.
+            Err(e @ Error::Rejected { .. }) => return Err(e),
+            Err(e) => {
+                debug!(symbol = %entry.symbol, error = %e, "symbol skipped");
+                if e.is_transient() || matches!(e, Error::CircuitOpen { .. }) {
+                    // An open breaker says it best ("too many failures, pausing requests"): keep it
+                    // over the transient errors of calls that were in flight when it opened.
+                    let keep = matches!(tally.last_unavailable, Some(Error::CircuitOpen { .. }));
+                    if !keep {
+                        tally.last_unavailable = Some(e.clone());
+                    }
+                    tally.n_unavailable += 1;
                 }
-            });
+                tally.skipped.push(skip(&entry, &e));
+            }
         }
-        let cancelled = self.cancel.is_cancelled() && done < total;
-        self.stale.extend(stale);
-        self.skipped.extend(skipped);
-        if !cancelled
-            && fetched.is_empty()
-            && n_unavailable == total
-            && let Some(e) = last_unavailable
-        {
-            // Nothing arrived and the provider is the reason: one clear line beats N skipped symbols.
-            return Err(e);
-        }
-        Ok((fetched, cancelled))
+        let (done, total, n_skipped) = (tally.done, tally.total, tally.skipped.len());
+        let retries = self.deps.provider.stats().since(&self.provider_before).retries;
+        let cache_down = !self.cache_health.ok() && !std::mem::replace(&mut tally.cache_warned, true);
+        self.reporter.advance(done, total, || {
+            if cache_down {
+                CACHE_DOWN.to_owned()
+            } else if retries > 0 {
+                format!("Fetched {done}/{total} ({n_skipped} skipped, {retries} retries)")
+            } else {
+                format!("Fetched {done}/{total} ({n_skipped} skipped)")
+            }
+        });
+        Ok(())
     }
 
     /// Waits for the scoring of every fetched symbol (most of it ran during the fetch); true when

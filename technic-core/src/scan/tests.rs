@@ -179,6 +179,59 @@ async fn second_scan_is_served_from_the_cache() {
     assert_eq!(first.results, second.results);
 }
 
+/// A scan whose universe is partly in the memory cache takes the held symbols at once and fetches the
+/// rest: every symbol is scanned once, counted once (hits for the held, misses for the others, the
+/// monitor's lookups likewise), progress reaches the total, and the results equal a cold scan's.
+#[tokio::test]
+async fn a_partly_warm_scan_takes_held_symbols_and_fetches_the_rest() {
+    let p = Arc::new(TestProvider::new(60));
+    let monitor = Arc::new(crate::monitor::Monitor::new(Default::default()));
+    let d = deps(p.clone()).with_monitor(monitor.clone());
+    let universe = p.inner.universe().await.unwrap();
+    let some: Vec<Symbol> = universe.iter().step_by(3).map(|e| e.symbol.clone()).collect();
+    let warm_up = ScanRequest {
+        universe: UniverseSelection::Symbols(some.clone()),
+        ..ScanRequest::default()
+    };
+    scan(&warm_up, &d, &NoopSinkRef, CancellationToken::new())
+        .await
+        .unwrap();
+    assert_eq!(p.calls.load(Ordering::SeqCst), 20);
+    let before = monitor.totals();
+
+    let sink = RecordingSink::default();
+    let mixed = scan(&ScanRequest::default(), &d, &sink, CancellationToken::new())
+        .await
+        .unwrap();
+    assert_eq!(
+        p.calls.load(Ordering::SeqCst),
+        60,
+        "held symbols were fetched again"
+    );
+    assert_eq!((mixed.cache.hits, mixed.cache.misses), (20, 40));
+    assert_eq!((mixed.scanned, mixed.skipped.len()), (60, 0));
+    let after = monitor.totals();
+    assert_eq!(
+        (after.requests - before.requests, after.cached - before.cached),
+        (60, 20),
+        "monitor lookups"
+    );
+    let events = sink.events();
+    check_progress(&events);
+    let fetch_done = events.iter().rfind(|e| e.stage == Stage::FetchingData).unwrap();
+    assert_eq!((fetch_done.processed, fetch_done.total), (60, 60));
+
+    let cold = scan(
+        &ScanRequest::default(),
+        &deps(Arc::new(TestProvider::new(60))),
+        &NoopSinkRef,
+        CancellationToken::new(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(mixed.results, cold.results);
+}
+
 /// `NoopSink` by a shorter name for these tests.
 use crate::progress::NoopSink as NoopSinkRef;
 

@@ -131,12 +131,39 @@ pub fn realised_vol(close: &[f64], n: usize) -> Option<f64> {
 /// `rs_252` five sessions back.
 pub const INDEX_SESSIONS: usize = 260;
 
-/// 1.0 in the index's fixed-point sums: 2^52, so a return keeps the precision of an `f64` near 1
-/// (2.2e-16) and each return of at most [`MAX_RETURN`] converts to an `i64`; sums are `i128`.
-const FIXED_ONE: f64 = (1u64 << 52) as f64;
+/// 1.0 in the index's fixed-point sums: 2^40, so a return keeps 9e-13 of absolute precision (a tenth of a
+/// cent on a level of 1,000,000,000), and a return of at most [`MAX_RETURN`] is below 2^50 in fixed point,
+/// which [`fixed`] converts without a conversion instruction. Integer sums are exact, so the index does not
+/// depend on the order symbols were added or merged in (scans score symbols as they arrive, in any order).
+const FIXED_ONE: f64 = (1u64 << 40) as f64;
 
 /// Daily returns beyond ±100,000 % are bad data, not moves; the index leaves them out.
 const MAX_RETURN: f64 = 1000.0;
+
+/// 1.5 × 2^52: added to a value below 2^51 in magnitude, the sum is in [2^52, 2^53), where one unit is the
+/// last bit, so its bits minus this number's bits are the value rounded to the nearest integer.
+const ROUND: f64 = 6_755_399_441_055_744.0;
+
+/// `r` in fixed point, rounded, for |r| < [`MAX_RETURN`]; plain arithmetic, so a loop of them vectorises.
+#[inline]
+fn fixed(r: f64) -> i64 {
+    ((r * FIXED_ONE + ROUND).to_bits() as i64).wrapping_sub(ROUND.to_bits() as i64)
+}
+
+/// Symbols one [`Run`] adds up before it is flushed: each fixed-point return is below 2^50, so 8,192 of
+/// them stay below 2^63.
+const RUN_SYMBOLS: u32 = 8192;
+
+/// The sums of consecutive symbols with the same dates, session by session (no day arithmetic, no
+/// scatter: the loop over a symbol's returns is plain vector work); flushed into the per-day sums when a
+/// symbol with other dates comes, when full, and when read.
+#[derive(Debug, Clone, Default)]
+struct Run {
+    dates: Vec<NaiveDate>,
+    sums: Vec<i64>,
+    counts: Vec<i64>,
+    symbols: u32,
+}
 
 /// Sums of daily returns by date, to build the equal-weight index of many symbols. Chunks of a scan each
 /// fill one and [`IndexAccumulator::merge`] them.
@@ -144,10 +171,10 @@ const MAX_RETURN: f64 = 1000.0;
 pub struct IndexAccumulator {
     /// Days since the common era of `sums[0]`; later dates are at higher indexes.
     base: Option<i32>,
-    /// Per date: the sum of returns in fixed point ([`FIXED_ONE`] = 1.0) and their count. Integer sums are
-    /// exact, so the index does not depend on the order symbols were added or merged in (scans score
-    /// symbols as they arrive, in any order).
+    /// Per date: the sum of returns in fixed point ([`FIXED_ONE`] = 1.0) and their count.
     sums: Vec<(i128, u32)>,
+    /// Symbols sharing their dates, not yet in `sums`.
+    run: Run,
 }
 
 impl IndexAccumulator {
@@ -180,35 +207,74 @@ impl IndexAccumulator {
         if from >= to {
             return;
         }
-        // Dates ascend: make room for the first and the last, then index directly.
-        self.slot(bars.date[from].num_days_from_ce());
-        self.slot(bars.date[to - 1].num_days_from_ce());
-        let base = self.base.unwrap_or(0);
-        // Day numbers from the year's first day and the ordinal (bit fields of a date), not from
-        // `num_days_from_ce` per bar, which costs a 400-year-cycle division each time.
-        let (mut year, mut year_start) = (i32::MIN, 0);
-        for i in from..to {
-            let (prev, close) = (bars.close[i - 1], bars.close[i]);
-            let r = close / prev - 1.0;
-            if prev > 0.0 && r.is_finite() && r.abs() < MAX_RETURN {
-                let date = bars.date[i];
-                if date.year() != year {
-                    year = date.year();
-                    year_start = date.num_days_from_ce() - date.ordinal() as i32;
-                }
-                let day = year_start + date.ordinal() as i32;
-                let Some(slot) = self.sums.get_mut((day - base) as usize) else {
-                    continue; // dates out of order: not bars the model produces
-                };
-                // |r| < 2^11, so r × 2^52 fits an i64: one conversion instruction, exact from here on.
-                slot.0 += i128::from((r * FIXED_ONE) as i64);
-                slot.1 += 1;
+        let dates = &bars.date[from..to];
+        if self.run.symbols >= RUN_SYMBOLS || self.run.dates != dates {
+            self.flush();
+            if self.run.dates != dates {
+                self.run.dates.clear();
+                self.run.dates.extend_from_slice(dates);
+                self.run.sums.clear();
+                self.run.sums.resize(dates.len(), 0);
+                self.run.counts.clear();
+                self.run.counts.resize(dates.len(), 0);
             }
+        }
+        let run = &mut self.run;
+        run.symbols += 1;
+        let closes = &bars.close[from - 1..to];
+        for ((w, sum), count) in closes.windows(2).zip(&mut run.sums).zip(&mut run.counts) {
+            let (prev, close) = (w[0], w[1]);
+            let r = close / prev - 1.0;
+            // False for NaN and infinities too; a left-out return adds 0 and counts 0, without a branch.
+            let ok = prev > 0.0 && r.abs() < MAX_RETURN;
+            *sum += if ok { fixed(r) } else { 0 };
+            *count += i64::from(ok);
+        }
+    }
+
+    /// Moves the run's sums into the per-day sums and empties it (keeping its dates).
+    fn flush(&mut self) {
+        if self.run.symbols == 0 {
+            return;
+        }
+        let run = std::mem::take(&mut self.run);
+        // Day numbers from the year's first day and the ordinal (bit fields of a date), not from
+        // `num_days_from_ce` per date, which costs a 400-year-cycle division each time.
+        let (mut year, mut year_start) = (i32::MIN, 0);
+        for ((date, &sum), &count) in run.dates.iter().zip(&run.sums).zip(&run.counts) {
+            if count == 0 {
+                continue;
+            }
+            if date.year() != year {
+                year = date.year();
+                year_start = date.num_days_from_ce() - date.ordinal() as i32;
+            }
+            let slot = self.slot(year_start + date.ordinal() as i32);
+            slot.0 += i128::from(sum);
+            slot.1 += count as u32;
+        }
+        self.run = Run {
+            symbols: 0,
+            sums: vec![0; run.dates.len()],
+            counts: vec![0; run.dates.len()],
+            dates: run.dates,
+        };
+    }
+
+    /// The per-day sums with the run's included.
+    fn flushed(&self) -> std::borrow::Cow<'_, Self> {
+        if self.run.symbols == 0 {
+            std::borrow::Cow::Borrowed(self)
+        } else {
+            let mut all = self.clone();
+            all.flush();
+            std::borrow::Cow::Owned(all)
         }
     }
 
     /// Adds another accumulator's sums.
     pub fn merge(&mut self, other: &IndexAccumulator) {
+        let other = other.flushed();
         let Some(base) = other.base else {
             return;
         };
@@ -225,12 +291,13 @@ impl IndexAccumulator {
     /// (rebalanced daily). Dates where fewer than a tenth of the most-populated date's symbols traded are
     /// left out (a stray bar on a holiday is not a session). `None` without returns.
     pub fn finish(&self) -> Option<Bars> {
-        let base = self.base?;
-        let most = self.sums.iter().map(|s| s.1).max().filter(|&m| m > 0)?;
+        let all = self.flushed();
+        let base = all.base?;
+        let most = all.sums.iter().map(|s| s.1).max().filter(|&m| m > 0)?;
         let floor = (most / 10).max(1);
         let mut level = 100.0;
         let mut out = Vec::new();
-        for (i, &(sum, count)) in self.sums.iter().enumerate() {
+        for (i, &(sum, count)) in all.sums.iter().enumerate() {
             if count < floor {
                 continue;
             }
@@ -260,6 +327,7 @@ fn flat(date: NaiveDate, level: f64) -> Bar {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
 
     fn series(start: NaiveDate, closes: &[f64]) -> Bars {
         let bars: Vec<Bar> = closes
@@ -304,5 +372,114 @@ mod tests {
         assert_eq!(r.volatility, Volatility::High, "{r:?}");
         assert_eq!(r.trend, Trend::Sideways);
         assert!(Regime::of("X", &Bars::default()).is_none());
+    }
+
+    /// The index the way it is defined: per date, 1 + the f64 mean of every symbol's valid return (the
+    /// day's growth factor), after the session before the first, which has none.
+    fn naive_index(all: &[Bars]) -> Vec<(NaiveDate, f64)> {
+        let mut by_date = std::collections::BTreeMap::<NaiveDate, (f64, u32)>::new();
+        for b in all {
+            let n = b.len();
+            for i in n.saturating_sub(INDEX_SESSIONS).max(1)..n {
+                let (prev, close) = (b.close[i - 1], b.close[i]);
+                let r = close / prev - 1.0;
+                if prev > 0.0 && r.is_finite() && r.abs() < MAX_RETURN {
+                    let e = by_date.entry(b.date[i]).or_default();
+                    e.0 += r;
+                    e.1 += 1;
+                }
+            }
+        }
+        let most = by_date.values().map(|e| e.1).max().unwrap_or(0);
+        let floor = (most / 10).max(1);
+        let mut out = Vec::new();
+        for (date, (sum, count)) in by_date.into_iter().filter(|(_, e)| e.1 >= floor) {
+            if out.is_empty() {
+                out.push((date.pred_opt().unwrap(), f64::NAN));
+            }
+            out.push((date, 1.0 + sum / f64::from(count)));
+        }
+        out
+    }
+
+    /// Bars from a start day, gaps between dates (1–4 days) and closes, some of them bad (0, NaN, huge).
+    fn symbol_bars() -> impl Strategy<Value = Bars> {
+        let close = prop_oneof![
+            20 => 1.0f64..200.0,
+            1 => Just(0.0),
+            1 => Just(f64::NAN),
+            1 => Just(1e9),
+        ];
+        (0u64..900, proptest::collection::vec((1u64..5, close), 2..300)).prop_map(|(start, days)| {
+            let mut date = NaiveDate::from_ymd_opt(2023, 12, 20).unwrap() + chrono::Days::new(start);
+            let bars: Vec<Bar> = days
+                .into_iter()
+                .map(|(gap, c)| {
+                    date = date + chrono::Days::new(gap);
+                    flat(date, c)
+                })
+                .collect();
+            Bars::from_bars(&bars)
+        })
+    }
+
+    proptest! {
+        /// Whatever the symbols, their dates and the accumulators they are split into, each day of the
+        /// index moves by the naive per-date mean return (to 1e-12) and the index does not depend on the
+        /// order symbols were added. (Growth factors, not levels: after a fall of 99.9999999 % a level
+        /// keeps only the digits the subtraction left, in either sum.)
+        #[test]
+        fn index_matches_the_naive_mean_in_any_order(
+            mut all in proptest::collection::vec(symbol_bars(), 1..8),
+            split in 0usize..8,
+            shared in any::<bool>(),
+        ) {
+            if shared {
+                // Symbols of one market share their sessions: the cached mapping path.
+                let dates = all[0].date.clone();
+                for b in &mut all {
+                    let n = b.len().min(dates.len());
+                    *b = Bars::from_bars(&(0..n).map(|i| flat(dates[i], b.close[i])).collect::<Vec<_>>());
+                }
+            }
+            let (mut x, mut y) = (IndexAccumulator::default(), IndexAccumulator::default());
+            for (i, b) in all.iter().enumerate() {
+                if i < split { x.add(b) } else { y.add(b) }
+            }
+            x.merge(&y);
+            // The first symbol once more after the merge, which may have moved the first date.
+            x.add(&all[0]);
+            let mut reversed = IndexAccumulator::default();
+            for b in all.iter().rev() {
+                reversed.add(b);
+            }
+            reversed.add(&all[0]);
+            all.push(all[0].clone());
+            let got = x.finish();
+            prop_assert_eq!(
+                got.as_ref().map(|g| g.close.clone()),
+                reversed.finish().map(|g| g.close.clone()),
+                "the order symbols were added changed the index"
+            );
+            let want = naive_index(&all);
+            match got {
+                None => prop_assert!(want.is_empty()),
+                Some(g) => {
+                    prop_assert_eq!(g.len(), want.len());
+                    prop_assert_eq!(g.close[0], 100.0);
+                    for (i, (date, factor)) in want.iter().enumerate() {
+                        prop_assert_eq!(g.date[i], *date);
+                        if i > 0 && g.close[i - 1] == 0.0 {
+                            // A fall of 100 % (a close of 0 in bad data) leaves the index at 0.
+                            prop_assert_eq!(g.close[i], 0.0);
+                        } else if i > 0 {
+                            let got = g.close[i] / g.close[i - 1];
+                            prop_assert!((got - factor).abs() <= 1e-12 * factor.abs().max(1.0),
+                                "{}: {} vs {}", date, got, factor);
+                        }
+                    }
+                }
+            }
+        }
     }
 }
