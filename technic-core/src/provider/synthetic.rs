@@ -8,10 +8,11 @@
 use std::collections::{HashMap, HashSet};
 
 use async_trait::async_trait;
-use chrono::{Datelike, NaiveDate, Weekday};
+use chrono::NaiveDate;
 
 use super::DataProvider;
 use super::rng::SplitMix64;
+use crate::calendar::MarketCalendar;
 use crate::error::{Error, Result};
 use crate::model::{Bar, Bars, DateRange, Symbol, Universe, UniverseEntry};
 
@@ -66,7 +67,7 @@ pub struct SyntheticConfig {
     pub n_symbols: usize,
     /// Trading days of history per symbol.
     pub n_bars: usize,
-    /// Last trading day generated (moved back to a weekday if it falls on a weekend).
+    /// Last trading day generated (moved back to the session before it if the market is closed that day).
     pub end_date: NaiveDate,
 }
 
@@ -206,12 +207,14 @@ fn round2(x: f64) -> f64 {
     ((x * 100.0).round() / 100.0).max(0.01)
 }
 
-/// `n` weekdays ending at `end` (or the weekday before it).
+/// `n` NYSE sessions ending at `end` (or the session before it): no bars on weekends or market holidays,
+/// as real daily data has none.
 fn trading_days(end: NaiveDate, n: usize) -> Vec<NaiveDate> {
+    let calendar = MarketCalendar::nyse();
     let mut out = Vec::with_capacity(n);
     let mut d = end;
     while out.len() < n {
-        if !matches!(d.weekday(), Weekday::Sat | Weekday::Sun) {
+        if calendar.is_session(d) {
             out.push(d);
         }
         match d.pred_opt() {
@@ -344,6 +347,14 @@ mod tests {
             *full.date.last().unwrap(),
             NaiveDate::from_ymd_opt(2026, 11, 27).unwrap()
         );
+        // Sessions only: no weekend, no holiday (Thanksgiving 2026, Good Friday 2026, 4 July 2025).
+        let cal = MarketCalendar::nyse();
+        assert!(full.date.iter().all(|d| cal.is_session(*d)));
+        for (y, m, d) in [(2026, 11, 26), (2026, 4, 3), (2025, 7, 4)] {
+            let day = NaiveDate::from_ymd_opt(y, m, d).unwrap();
+            assert!(!full.date.contains(&day), "a bar on the {day} holiday");
+        }
+        assert!(full.date.windows(2).all(|w| w[0] < w[1]));
         let part = DateRange::new(full.date[100], full.date[199]).unwrap();
         let sliced = p.daily_bars(&sym, part).await.unwrap();
         assert_eq!(sliced.len(), 100);
