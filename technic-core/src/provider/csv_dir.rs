@@ -247,42 +247,12 @@ pub fn parse_bars(text: &[u8], file: &str) -> Result<Bars> {
     let mut bars = Bars::with_capacity(capacity);
     let mut line_of = Vec::with_capacity(capacity);
     for (line, raw) in lines {
-        if raw.trim_ascii().is_empty() {
-            continue;
-        }
-        let n_fields = split_fields(raw, &mut fields);
-        if n_fields != 6 {
-            return Err(err(
-                line,
-                format!("{n_fields} fields; expected 6 (date,open,high,low,close,volume)"),
-            ));
-        }
-        let shown = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
-        let date = parse_iso_date(fields[0]).ok_or_else(|| {
-            err(
-                line,
-                format!("date `{}` is not an ISO date (YYYY-MM-DD)", shown(fields[0])),
-            )
-        })?;
-        let mut nums = [0.0; 5];
-        for (i, slot) in nums.iter_mut().enumerate() {
-            let raw = fields[i + 1];
-            *slot = parse_number(raw).filter(|v| v.is_finite()).ok_or_else(|| {
-                err(
-                    line,
-                    format!("{} `{}` is not a number", BARS_HEADER[i + 1], shown(raw)),
-                )
-            })?;
-        }
-        let [open, high, low, close, volume] = nums;
-        bars.push(Bar {
-            date,
-            open,
-            high,
-            low,
-            close,
-            volume,
-        });
+        let bar = match fast_bar(raw) {
+            Some(bar) => bar,
+            None if raw.trim_ascii().is_empty() => continue,
+            None => general_bar(raw, &mut fields).map_err(|msg| err(line, msg))?,
+        };
+        bars.push(bar);
         line_of.push(line);
     }
     if let Err(bad) = bars.validate() {
@@ -290,6 +260,90 @@ pub fn parse_bars(text: &[u8], file: &str) -> Result<Bars> {
         return Err(err(line, bad.reason));
     }
     Ok(bars)
+}
+
+/// One line in the plain form this provider writes (`2024-11-22,67.71,67.78,61.11,62.58,10659673`: no
+/// spaces, quotes, signs other than `-`, or exponents), read in one pass over its bytes; `None` for
+/// anything else, which [`general_bar`] then reads or reports. For the lines it takes it gives exactly
+/// what [`general_bar`] gives (a property test checks it).
+fn fast_bar(line: &[u8]) -> Option<Bar> {
+    let date = parse_iso_date(line.get(..10)?)?;
+    let mut rest = &line[10..];
+    let mut nums = [0.0; 5];
+    for slot in &mut nums {
+        rest = rest.strip_prefix(b",")?;
+        let (value, used) = fast_number(rest)?;
+        *slot = value;
+        rest = &rest[used..];
+    }
+    if !rest.is_empty() {
+        return None;
+    }
+    let [open, high, low, close, volume] = nums;
+    Some(Bar {
+        date,
+        open,
+        high,
+        low,
+        close,
+        volume,
+    })
+}
+
+/// A plain decimal at the start of `b` (`-`, digits, one `.`; at most 19 digits whose integer is below
+/// 2^53), up to a comma or the end, and the bytes it used: Clinger's fast path, as [`parse_number`].
+fn fast_number(b: &[u8]) -> Option<(f64, usize)> {
+    let negative = b.first() == Some(&b'-');
+    let mut used = usize::from(negative);
+    let mut mantissa: u64 = 0;
+    let (mut n_digits, mut decimals, mut seen_point) = (0usize, 0usize, false);
+    while let Some(&c) = b.get(used) {
+        match c {
+            b'0'..=b'9' if n_digits < 19 => {
+                mantissa = mantissa * 10 + u64::from(c - b'0');
+                n_digits += 1;
+                decimals += usize::from(seen_point);
+            }
+            b'.' if !seen_point => seen_point = true,
+            b',' => break,
+            _ => return None,
+        }
+        used += 1;
+    }
+    if n_digits == 0 || mantissa >= 1 << 53 || decimals >= POW10.len() {
+        return None;
+    }
+    let value = mantissa as f64 / POW10[decimals];
+    Some((if negative { -value } else { value }, used))
+}
+
+/// One data line in any form this provider accepts (spaces, quotes, exponents), or what is wrong with it.
+fn general_bar<'a>(raw: &'a [u8], fields: &mut [&'a [u8]; 6]) -> std::result::Result<Bar, String> {
+    let n_fields = split_fields(raw, fields);
+    if n_fields != 6 {
+        return Err(format!(
+            "{n_fields} fields; expected 6 (date,open,high,low,close,volume)"
+        ));
+    }
+    let shown = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    let date = parse_iso_date(fields[0])
+        .ok_or_else(|| format!("date `{}` is not an ISO date (YYYY-MM-DD)", shown(fields[0])))?;
+    let mut nums = [0.0; 5];
+    for (i, slot) in nums.iter_mut().enumerate() {
+        let raw = fields[i + 1];
+        *slot = parse_number(raw)
+            .filter(|v| v.is_finite())
+            .ok_or_else(|| format!("{} `{}` is not a number", BARS_HEADER[i + 1], shown(raw)))?;
+    }
+    let [open, high, low, close, volume] = nums;
+    Ok(Bar {
+        date,
+        open,
+        high,
+        low,
+        close,
+        volume,
+    })
 }
 
 /// Splits `line` at commas into `out` (trimmed, surrounding double quotes removed) and returns how many
@@ -309,15 +363,17 @@ fn split_fields<'a>(line: &'a [u8], out: &mut [&'a [u8]; 6]) -> usize {
     count
 }
 
+/// Exact powers of ten: every one up to 1e22 is an `f64` without rounding.
+const POW10: [f64; 23] = [
+    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18,
+    1e19, 1e20, 1e21, 1e22,
+];
+
 /// Parses a decimal number. Plain decimals such as `123.45` (at most 19 significant digits and 22
 /// decimals, which covers prices and volumes) take Clinger's fast path: the digits as an integer below
 /// 2^53 divided by an exact power of ten, one correctly rounded operation, so the result is bit-identical
 /// to `str::parse::<f64>`. Everything else (exponents, long digit strings) goes to `str::parse`.
 fn parse_number(b: &[u8]) -> Option<f64> {
-    const POW10: [f64; 23] = [
-        1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17,
-        1e18, 1e19, 1e20, 1e21, 1e22,
-    ];
     let (negative, digits) = match b.first() {
         Some(b'-') => (true, &b[1..]),
         Some(b'+') => (false, &b[1..]),
@@ -575,6 +631,42 @@ mod tests {
                 text += &format!(".{:0width$}", frac % 10u32.pow(places as u32), width = places);
             }
             proptest::prop_assert_eq!(parse_number(text.as_bytes()), text.parse::<f64>().ok());
+        }
+
+        /// A line the one-pass reader takes reads exactly as the general reader reads it, whatever the
+        /// form of its fields (plain, signed, spaced, quoted, exponents, long digit strings, `.5`, `5.`).
+        #[test]
+        fn the_fast_line_reader_agrees_with_the_general_one(
+            day in 1u32..29,
+            fields in proptest::collection::vec((proptest::prelude::any::<f64>(), 0u64..100_000_000, 0u32..10_000, 0usize..9), 5),
+            tail in proptest::option::of(proptest::sample::select(vec![" ", ",", "x", "\""])),
+        ) {
+            let shapes: Vec<String> = fields
+                .iter()
+                .map(|&(x, int, frac, shape)| match shape {
+                    0 => format!("{int}.{frac}"),
+                    1 => format!("-{int}.{frac:04}"),
+                    2 => format!("{int}"),
+                    3 => format!("+{int}"),
+                    4 => format!(" {int}.{frac} "),
+                    5 => format!("\"{int}\""),
+                    6 => format!("{}", x.abs()),
+                    7 => format!("{int}."),
+                    _ => format!(".{frac}"),
+                })
+                .collect();
+            let mut line = format!("2025-03-{day:02},{}", shapes.join(","));
+            if let Some(t) = tail {
+                line.push_str(t);
+            }
+            let mut fields = [&b""[..]; 6];
+            let general = general_bar(line.as_bytes(), &mut fields);
+            if let Some(fast) = fast_bar(line.as_bytes()) {
+                let general = general.expect("the general reader refused a line the fast one took");
+                let bits = |b: &Bar| [b.open, b.high, b.low, b.close, b.volume].map(f64::to_bits);
+                proptest::prop_assert_eq!(fast.date, general.date);
+                proptest::prop_assert_eq!(bits(&fast), bits(&general), "{}", line);
+            }
         }
 
         #[test]
