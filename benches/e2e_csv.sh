@@ -14,8 +14,8 @@ echo "data: $(du -sh "$dir" | cut -f1) in $(ls "$dir" | wc -l) files"
 for _ in $(seq "$runs"); do
   /usr/bin/time -f "%e s wall, %U s user, %S s sys, %M KB peak RSS" \
     ./target/release/technic scan --provider "csv:$dir" --quiet --no-store > /dev/null
-done 2>&1 | sort -n | tee /tmp/technic-e2e.txt
-echo "median without a store: $(sed -n "$(( (runs + 1) / 2 ))p" /tmp/technic-e2e.txt)"
+done 2>&1 | sort -n | tee target/technic-e2e.txt
+echo "median without a store: $(sed -n "$(( (runs + 1) / 2 ))p" target/technic-e2e.txt)"
 # With the default store (a fresh SQLite file per run, as a first scan on a new machine): local CSV files
 # are read directly, never copied into it; the store records the scan run and its results.
 store=$(mktemp -d)
@@ -23,5 +23,5 @@ trap 'rm -rf "$store"' EXIT
 for i in $(seq "$runs"); do
   /usr/bin/time -f "%e s wall, %U s user, %S s sys, %M KB peak RSS" \
     ./target/release/technic scan --provider "csv:$dir" --quiet --store "$store/run$i.db" > /dev/null
-done 2>&1 | sort -n | tee /tmp/technic-e2e-store.txt
-echo "median with the store: $(sed -n "$(( (runs + 1) / 2 ))p" /tmp/technic-e2e-store.txt)"
+done 2>&1 | sort -n | tee target/technic-e2e-store.txt
+echo "median with the store: $(sed -n "$(( (runs + 1) / 2 ))p" target/technic-e2e-store.txt)"
