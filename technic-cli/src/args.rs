@@ -322,6 +322,12 @@ pub struct StoreArgs {
     /// deleted after a scan and while a server runs. Stored bars are always kept.
     #[arg(long, default_value_t = 30, value_name = "DAYS", value_parser = clap::value_parser!(u32).range(0..=36500))]
     pub retention_days: u32,
+
+    /// Scan runs the store keeps at most (0, the default, keeps every run the retention keeps): saving a
+    /// scan deletes the oldest beyond it with their results, so the store's size has a bound however
+    /// often scans run.
+    #[arg(long, default_value_t = 0, value_name = "N", env = "TECHNIC_KEEP_SCANS")]
+    pub keep_scans: usize,
 }
 
 /// `technic report` arguments.

@@ -284,25 +284,28 @@ pub fn is_postgres(args: &StoreArgs) -> bool {
 pub async fn open_any_store(
     args: &StoreArgs,
 ) -> anyhow::Result<(Arc<dyn technic_core::Store>, Option<PathBuf>)> {
+    let max_runs = (args.keep_scans > 0).then_some(args.keep_scans);
     if is_postgres(args) {
         let url = args.store.as_ref().and_then(|p| p.to_str()).unwrap_or_default();
-        return open_postgres(url).await.map(|s| (s, None));
+        return open_postgres(url, max_runs).await.map(|s| (s, None));
     }
     let path = store_path(args)?;
     let store = open_store(&path).await?;
+    store.set_max_runs(max_runs);
     Ok((store as Arc<dyn technic_core::Store>, Some(path)))
 }
 
 #[cfg(feature = "postgres")]
-async fn open_postgres(url: &str) -> anyhow::Result<Arc<dyn technic_core::Store>> {
-    technic_core::PostgresStore::connect(url)
+async fn open_postgres(url: &str, max_runs: Option<usize>) -> anyhow::Result<Arc<dyn technic_core::Store>> {
+    let store = technic_core::PostgresStore::connect(url)
         .await
-        .map(|s| Arc::new(s) as Arc<dyn technic_core::Store>)
-        .map_err(|e| config(e.detail()))
+        .map_err(|e| config(e.detail()))?;
+    store.set_max_runs(max_runs);
+    Ok(Arc::new(store) as Arc<dyn technic_core::Store>)
 }
 
 #[cfg(not(feature = "postgres"))]
-async fn open_postgres(_url: &str) -> anyhow::Result<Arc<dyn technic_core::Store>> {
+async fn open_postgres(_url: &str, _max_runs: Option<usize>) -> anyhow::Result<Arc<dyn technic_core::Store>> {
     Err(config(
         "this build has no PostgreSQL support: build technic-cli with the `postgres` feature",
     ))

@@ -290,6 +290,17 @@ pub struct MemoryStore {
     screens: Mutex<std::collections::BTreeMap<String, SavedScreen>>,
     /// The dates the provider was asked for, per source and symbol (see [`BarExtent`]).
     fetched: Mutex<HashMap<BarsKey, (NaiveDate, NaiveDate)>>,
+    /// Scan runs kept at most (0: no limit).
+    max_runs: std::sync::atomic::AtomicUsize,
+}
+
+impl MemoryStore {
+    /// Keeps at most `max` scan runs (the latest saved), as the SQLite and PostgreSQL stores'
+    /// `set_max_runs` do.
+    pub fn set_max_runs(&self, max: Option<usize>) {
+        let max = max.map_or(0, |m| m.max(1));
+        self.max_runs.store(max, std::sync::atomic::Ordering::Relaxed);
+    }
 }
 
 fn poisoned<T>(_: T) -> Error {
@@ -371,6 +382,12 @@ impl Store for MemoryStore {
         let mut scans = self.scans.lock().map_err(poisoned)?;
         scans.retain(|s| s.id != report.id);
         scans.push(report.clone());
+        let max = self.max_runs.load(std::sync::atomic::Ordering::Relaxed);
+        if max > 0 && scans.len() > max {
+            // Oldest saved first, as `recent_scans` reads them.
+            let excess = scans.len() - max;
+            scans.drain(..excess);
+        }
         Ok(())
     }
 

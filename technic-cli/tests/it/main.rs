@@ -395,6 +395,31 @@ fn store_keeps_scans_and_metrics_and_report_summarises_them() {
     assert!(md.contains("| Cache hit rate | 0.00% | 0.00% | 0.00% |"), "{md}");
 }
 
+/// `--keep-scans N` bounds the scans the store keeps: the oldest go when a new one is saved.
+#[test]
+fn keep_scans_bounds_the_scans_the_store_keeps() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("s.db");
+    let db = db.to_str().unwrap();
+    for _ in 0..3 {
+        let o = technic(&[
+            "scan",
+            "--store",
+            db,
+            "--keep-scans",
+            "2",
+            "--demo-symbols",
+            "20",
+            "--quiet",
+            "--json",
+        ]);
+        assert!(o.status.success(), "{}", stderr(&o));
+    }
+    let o = technic(&["report", "--store", db, "--since", "1h"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("3 samples, 2 scans"), "{}", stdout(&o));
+}
+
 #[test]
 fn a_store_that_is_not_a_database_is_refused_untouched() {
     let dir = tempfile::tempdir().unwrap();

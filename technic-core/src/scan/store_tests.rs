@@ -260,3 +260,36 @@ async fn symbols_fresh_in_the_memory_cache_are_not_read_from_the_store() {
         "a scan answered by the memory cache read bars from the store"
     );
 }
+
+/// A store with a limit on runs keeps only the newest scans a pipeline saves, memory and SQLite alike.
+#[tokio::test]
+async fn a_store_with_a_run_limit_keeps_the_newest_scans() {
+    let dir = tempfile::tempdir().unwrap();
+    let sqlite = SqliteStore::open(dir.path().join("s.db")).await.unwrap();
+    sqlite.set_max_runs(Some(2));
+    let memory = MemoryStore::default();
+    memory.set_max_runs(Some(2));
+    let p = Arc::new(CountingProvider::new(5, 300));
+    let range = p.inner.data_range();
+    for store in [Arc::new(sqlite) as Arc<dyn Store>, Arc::new(memory)] {
+        let mut ids = Vec::new();
+        for _ in 0..3 {
+            ids.push(scan_with(&p, store.clone(), range).await.id);
+            // Distinct start times, so "newest" is unambiguous.
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        let kept: Vec<String> = store
+            .recent_runs(10)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|s| s.id)
+            .collect();
+        assert_eq!(kept, [ids[2].clone(), ids[1].clone()]);
+        assert!(
+            store.scan(&ids[0]).await.unwrap().is_none(),
+            "the oldest scan was kept"
+        );
+        assert_eq!(store.scan(&ids[2]).await.unwrap().unwrap().results.len(), 5);
+    }
+}

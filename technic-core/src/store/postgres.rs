@@ -103,6 +103,8 @@ struct Inner {
     /// Set once the schema is known to be current (migrated by this process or another).
     migrated: tokio::sync::OnceCell<()>,
     summaries: Mutex<HashMap<i64, (Instant, MetricSummary)>>,
+    /// Scan runs kept at most (0: no limit); see [`PostgresStore::set_max_runs`].
+    max_runs: std::sync::atomic::AtomicUsize,
 }
 
 impl fmt::Debug for PostgresStore {
@@ -199,8 +201,31 @@ impl PostgresStore {
                 profile: QueryProfile::default(),
                 migrated: tokio::sync::OnceCell::new(),
                 summaries: Mutex::new(HashMap::new()),
+                max_runs: std::sync::atomic::AtomicUsize::new(0),
             }),
         })
+    }
+
+    /// Keeps at most `max` scan runs: saving a run then deletes the oldest beyond it (by start, with
+    /// their results and skipped symbols), so the store's size is bounded whatever the scan rate, on top
+    /// of the time retention of [`Store::prune`]. `None` (the default) keeps every run.
+    pub fn set_max_runs(&self, max: Option<usize>) {
+        let max = max.map_or(0, |m| m.max(1));
+        self.inner
+            .max_runs
+            .store(max, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Deletes the runs beyond the newest `max_runs` in `tx` (nothing without a limit).
+    async fn keep_latest_runs(&self, tx: &deadpool_postgres::Transaction<'_>) -> Result<()> {
+        let max = self.inner.max_runs.load(std::sync::atomic::Ordering::Relaxed);
+        if max > 0 {
+            let max = i64::try_from(max).unwrap_or(i64::MAX);
+            self.inner
+                .execute(tx, "keep_latest_runs", SQL_KEEP_LATEST_RUNS, &[&max])
+                .await?;
+        }
+        Ok(())
     }
 
     /// The server as errors name it: `user@host:port/database`, without the password.
@@ -526,6 +551,7 @@ impl Store for PostgresStore {
             let mut client = self.inner.client().await?;
             let tx = self.inner.timed("begin", client.transaction()).await?;
             runs::save(&self.inner, &tx, None, report).await?;
+            self.keep_latest_runs(&tx).await?;
             self.inner.timed("commit", tx.commit()).await
         })
         .await
@@ -536,6 +562,7 @@ impl Store for PostgresStore {
             let mut client = self.inner.client().await?;
             let tx = self.inner.timed("begin", client.transaction()).await?;
             runs::save(&self.inner, &tx, Some(request), report).await?;
+            self.keep_latest_runs(&tx).await?;
             self.inner.timed("commit", tx.commit()).await
         })
         .await

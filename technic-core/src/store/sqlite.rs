@@ -53,6 +53,8 @@ struct Inner {
     path: String,
     profile: QueryProfile,
     summaries: Mutex<HashMap<i64, (Instant, MetricSummary)>>,
+    /// Scan runs kept at most (0: no limit); see [`SqliteStore::set_max_runs`].
+    max_runs: std::sync::atomic::AtomicUsize,
 }
 
 impl SqliteStore {
@@ -92,8 +94,19 @@ impl SqliteStore {
                 path: shown,
                 profile: QueryProfile::default(),
                 summaries: Mutex::new(HashMap::new()),
+                max_runs: std::sync::atomic::AtomicUsize::new(0),
             }),
         })
+    }
+
+    /// Keeps at most `max` scan runs: saving a run then deletes the oldest beyond it (by start, with
+    /// their results and skipped symbols), so the store's size is bounded whatever the scan rate, on top
+    /// of the time retention of [`Store::prune`]. `None` (the default) keeps every run.
+    pub fn set_max_runs(&self, max: Option<usize>) {
+        let max = max.map_or(0, |m| m.max(1));
+        self.inner
+            .max_runs
+            .store(max, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// The file's path, as given.
@@ -368,6 +381,17 @@ fn load_blocks(
     Ok(out)
 }
 
+/// Deletes the runs beyond the `max` newest (0: none), their results and skips going with them.
+fn keep_latest_runs(tx: &Transaction<'_>, p: &QueryProfile, max: usize) -> Result<()> {
+    if max > 0 {
+        let max = i64::try_from(max).unwrap_or(i64::MAX);
+        timed(p, "keep_latest_runs", || {
+            tx.prepare_cached(SQL_KEEP_LATEST_RUNS)?.execute(params![max])
+        })?;
+    }
+    Ok(())
+}
+
 #[async_trait]
 impl Store for SqliteStore {
     async fn save_bars(&self, source: &str, symbol: &Symbol, bars: &Bars) -> Result<()> {
@@ -443,9 +467,11 @@ impl Store for SqliteStore {
 
     async fn save_scan(&self, report: &ScanReport) -> Result<()> {
         let report = report.clone();
+        let max_runs = self.inner.max_runs.load(std::sync::atomic::Ordering::Relaxed);
         self.call(move |conn, p| {
             let tx = begin(conn)?;
             save_run(&tx, p, None, &report)?;
+            keep_latest_runs(&tx, p, max_runs)?;
             timed(p, "commit", || tx.commit())
         })
         .await
@@ -453,9 +479,11 @@ impl Store for SqliteStore {
 
     async fn save_scan_run(&self, request: &ScanRequest, report: &ScanReport) -> Result<()> {
         let (request, report) = (request.clone(), report.clone());
+        let max_runs = self.inner.max_runs.load(std::sync::atomic::Ordering::Relaxed);
         self.call(move |conn, p| {
             let tx = begin(conn)?;
             save_run(&tx, p, Some(&request), &report)?;
+            keep_latest_runs(&tx, p, max_runs)?;
             timed(p, "commit", || tx.commit())
         })
         .await

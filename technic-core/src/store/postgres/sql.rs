@@ -82,6 +82,8 @@ pub(super) const SQL_RECORD_ACCESS: &str = "INSERT INTO symbol_access (symbol, c
 pub(super) const SQL_ACCESS_COUNTS: &str =
     "SELECT symbol, count FROM symbol_access ORDER BY count DESC, symbol LIMIT $1";
 pub(super) const SQL_PRUNE_RUNS: &str = "DELETE FROM scan_runs WHERE started_ms < $1";
+pub(super) const SQL_KEEP_LATEST_RUNS: &str = "DELETE FROM scan_runs WHERE id NOT IN \
+     (SELECT id FROM scan_runs ORDER BY started_ms DESC, id DESC LIMIT $1)";
 pub(super) const SQL_PRUNE_SAMPLES: &str = "DELETE FROM metric_samples WHERE at_ms < $1";
 pub(super) const SQL_PRUNE_ALERTS: &str = "DELETE FROM alerts WHERE at_ms < $1";
 pub(super) const SQL_SAVE_SCREEN: &str = "INSERT INTO screens (name, expression, sort, saved_ms) VALUES ($1, $2, $3, $4) \

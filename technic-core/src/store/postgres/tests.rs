@@ -14,7 +14,7 @@ use tokio::task::JoinHandle;
 use tokio_postgres::NoTls;
 
 use super::*;
-use crate::scan::{ScanResult, ScanState, Skipped, StageTimings};
+use crate::scan::{ScanRequest, ScanResult, ScanState, Skipped, StageTimings};
 use crate::testing::sample_bars;
 
 const DEFAULT_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
@@ -1032,4 +1032,39 @@ fn lock_keys_are_stable_and_distinct() {
     assert_ne!(bars::lock_key("src", "AAPL"), bars::lock_key("src2", "AAPL"));
     assert_ne!(bars::lock_key("srcA", "B"), bars::lock_key("src", "AB"));
     assert_eq!(bars::lock_key("", ""), 4_435_421_587_626_583_983);
+}
+
+/// With a limit on runs, saving a run deletes the oldest beyond it (by start), their results with them.
+#[tokio::test]
+async fn max_runs_keeps_only_the_newest_runs() {
+    let db = schema_or_skip!();
+    let store = db.store().await;
+    store.set_max_runs(Some(3));
+    let base = report("r0", 2).started_at;
+    for i in 0..5i64 {
+        let mut r = report(&format!("r{i}"), 2);
+        r.started_at = base + ChronoDuration::minutes(i);
+        if i == 4 {
+            store.save_scan_run(&ScanRequest::default(), &r).await.unwrap();
+        } else {
+            store.save_scan(&r).await.unwrap();
+        }
+    }
+    let ids: Vec<String> = store
+        .recent_runs(10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|s| s.id)
+        .collect();
+    assert_eq!(ids, ["r4", "r3", "r2"]);
+    assert!(store.scan("r1").await.unwrap().is_none());
+    let left: i64 = db
+        .client()
+        .await
+        .query_one("SELECT count(*) FROM scan_results", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(left, 6, "the deleted runs' results went with them");
 }

@@ -3,7 +3,7 @@
 use chrono::{Duration as ChronoDuration, NaiveDate};
 
 use super::*;
-use crate::scan::{ScanResult, ScanState, Skipped, StageTimings};
+use crate::scan::{ScanRequest, ScanResult, ScanState, Skipped, StageTimings};
 use crate::testing::sample_bars;
 
 fn all() -> DateRange {
@@ -587,4 +587,55 @@ async fn retention_prunes_old_runs_samples_and_alerts() {
         .query_row("SELECT count(*) FROM scan_results", [], |r| r.get(0))
         .unwrap();
     assert_eq!(results_left, 2, "the old run's results went with it");
+}
+
+/// With a limit on runs, saving a run deletes the oldest beyond it (by start), their results with them;
+/// re-saving a kept run deletes nothing else.
+#[tokio::test]
+async fn max_runs_keeps_only_the_newest_runs() {
+    let (_dir, store) = temp_store().await;
+    store.set_max_runs(Some(3));
+    let base = report("r0", 2).started_at;
+    for i in 0..5i64 {
+        let mut r = report(&format!("r{i}"), 2);
+        r.started_at = base + ChronoDuration::minutes(i);
+        if i == 4 {
+            store.save_scan_run(&ScanRequest::default(), &r).await.unwrap();
+        } else {
+            store.save_scan(&r).await.unwrap();
+        }
+    }
+    let ids: Vec<String> = store
+        .recent_runs(10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|s| s.id)
+        .collect();
+    assert_eq!(ids, ["r4", "r3", "r2"]);
+    assert!(store.scan("r1").await.unwrap().is_none());
+    let results_left = |store: &SqliteStore| -> i64 {
+        store
+            .inner
+            .reader
+            .lock()
+            .unwrap()
+            .query_row("SELECT count(*) FROM scan_results", [], |r| r.get(0))
+            .unwrap()
+    };
+    assert_eq!(
+        results_left(&store),
+        6,
+        "the deleted runs' results went with them"
+    );
+    let mut again = report("r3", 2);
+    again.started_at = base + ChronoDuration::minutes(3);
+    store.save_scan(&again).await.unwrap();
+    assert_eq!(store.recent_runs(10).await.unwrap().len(), 3);
+    // Without a limit, runs accumulate again.
+    store.set_max_runs(None);
+    let mut r = report("r5", 2);
+    r.started_at = base + ChronoDuration::minutes(5);
+    store.save_scan(&r).await.unwrap();
+    assert_eq!(store.recent_runs(10).await.unwrap().len(), 4);
 }
