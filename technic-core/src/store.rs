@@ -290,16 +290,31 @@ pub struct MemoryStore {
     screens: Mutex<std::collections::BTreeMap<String, SavedScreen>>,
     /// The dates the provider was asked for, per source and symbol (see [`BarExtent`]).
     fetched: Mutex<HashMap<BarsKey, (NaiveDate, NaiveDate)>>,
-    /// Scan runs kept at most (0: no limit).
-    max_runs: std::sync::atomic::AtomicUsize,
+    max_runs: RunLimit,
 }
 
 impl MemoryStore {
     /// Keeps at most `max` scan runs (the latest saved), as the SQLite and PostgreSQL stores'
     /// `set_max_runs` do.
     pub fn set_max_runs(&self, max: Option<usize>) {
+        self.max_runs.set(max);
+    }
+}
+
+/// The most scan runs a store keeps (`set_max_runs`), changeable while the store is shared.
+#[derive(Debug, Default)]
+pub(crate) struct RunLimit(std::sync::atomic::AtomicUsize);
+
+impl RunLimit {
+    /// `None` keeps every run; a limit of 0 is taken as 1.
+    pub(crate) fn set(&self, max: Option<usize>) {
         let max = max.map_or(0, |m| m.max(1));
-        self.max_runs.store(max, std::sync::atomic::Ordering::Relaxed);
+        self.0.store(max, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// The limit, if any.
+    pub(crate) fn get(&self) -> Option<usize> {
+        Some(self.0.load(std::sync::atomic::Ordering::Relaxed)).filter(|&m| m > 0)
     }
 }
 
@@ -382,8 +397,7 @@ impl Store for MemoryStore {
         let mut scans = self.scans.lock().map_err(poisoned)?;
         scans.retain(|s| s.id != report.id);
         scans.push(report.clone());
-        let max = self.max_runs.load(std::sync::atomic::Ordering::Relaxed);
-        if max > 0 && scans.len() > max {
+        if let Some(max) = self.max_runs.get().filter(|&max| scans.len() > max) {
             // Oldest saved first, as `recent_scans` reads them.
             let excess = scans.len() - max;
             scans.drain(..excess);

@@ -276,22 +276,23 @@ fn fast_bar(line: &[u8]) -> Option<Bar> {
         *slot = value;
         rest = &rest[used..];
     }
-    if !rest.is_empty() {
-        return None;
-    }
-    let [open, high, low, close, volume] = nums;
-    Some(Bar {
+    rest.is_empty().then(|| bar(date, nums))
+}
+
+/// A bar from its date and its five numbers in file order.
+fn bar(date: NaiveDate, [open, high, low, close, volume]: [f64; 5]) -> Bar {
+    Bar {
         date,
         open,
         high,
         low,
         close,
         volume,
-    })
+    }
 }
 
 /// A plain decimal at the start of `b` (`-`, digits, one `.`; at most 19 digits whose integer is below
-/// 2^53), up to a comma or the end, and the bytes it used: Clinger's fast path, as [`parse_number`].
+/// 2^53), up to a comma or the end, and the bytes it used: Clinger's fast path (see [`parse_number`]).
 fn fast_number(b: &[u8]) -> Option<(f64, usize)> {
     let negative = b.first() == Some(&b'-');
     let mut used = usize::from(negative);
@@ -335,15 +336,7 @@ fn general_bar<'a>(raw: &'a [u8], fields: &mut [&'a [u8]; 6]) -> std::result::Re
             .filter(|v| v.is_finite())
             .ok_or_else(|| format!("{} `{}` is not a number", BARS_HEADER[i + 1], shown(raw)))?;
     }
-    let [open, high, low, close, volume] = nums;
-    Ok(Bar {
-        date,
-        open,
-        high,
-        low,
-        close,
-        volume,
-    })
+    Ok(bar(date, nums))
 }
 
 /// Splits `line` at commas into `out` (trimmed, surrounding double quotes removed) and returns how many
@@ -370,33 +363,14 @@ const POW10: [f64; 23] = [
 ];
 
 /// Parses a decimal number. Plain decimals such as `123.45` (at most 19 significant digits and 22
-/// decimals, which covers prices and volumes) take Clinger's fast path: the digits as an integer below
+/// decimals, which covers prices and volumes) take Clinger's fast path ([`fast_number`]): the digits as an integer below
 /// 2^53 divided by an exact power of ten, one correctly rounded operation, so the result is bit-identical
 /// to `str::parse::<f64>`. Everything else (exponents, long digit strings) goes to `str::parse`.
 fn parse_number(b: &[u8]) -> Option<f64> {
-    let (negative, digits) = match b.first() {
-        Some(b'-') => (true, &b[1..]),
-        Some(b'+') => (false, &b[1..]),
-        _ => (false, b),
-    };
-    let mut mantissa: u64 = 0;
-    let (mut n_digits, mut decimals, mut seen_point) = (0usize, 0usize, false);
-    for &c in digits {
-        match c {
-            b'0'..=b'9' if n_digits < 19 => {
-                mantissa = mantissa * 10 + u64::from(c - b'0');
-                n_digits += 1;
-                decimals += usize::from(seen_point);
-            }
-            b'.' if !seen_point => seen_point = true,
-            _ => return std::str::from_utf8(b).ok()?.parse().ok(),
-        }
+    match fast_number(b) {
+        Some((value, used)) if used == b.len() => Some(value),
+        _ => std::str::from_utf8(b).ok()?.parse().ok(),
     }
-    if n_digits == 0 || mantissa >= 1 << 53 || decimals >= POW10.len() {
-        return std::str::from_utf8(b).ok()?.parse().ok();
-    }
-    let value = mantissa as f64 / POW10[decimals];
-    Some(if negative { -value } else { value })
 }
 
 /// `YYYY-MM-DD` without going through a general date parser (which dominated CSV loading in profiles).

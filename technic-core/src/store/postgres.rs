@@ -103,8 +103,8 @@ struct Inner {
     /// Set once the schema is known to be current (migrated by this process or another).
     migrated: tokio::sync::OnceCell<()>,
     summaries: Mutex<HashMap<i64, (Instant, MetricSummary)>>,
-    /// Scan runs kept at most (0: no limit); see [`PostgresStore::set_max_runs`].
-    max_runs: std::sync::atomic::AtomicUsize,
+    /// See [`PostgresStore::set_max_runs`].
+    max_runs: super::RunLimit,
 }
 
 impl fmt::Debug for PostgresStore {
@@ -201,7 +201,7 @@ impl PostgresStore {
                 profile: QueryProfile::default(),
                 migrated: tokio::sync::OnceCell::new(),
                 summaries: Mutex::new(HashMap::new()),
-                max_runs: std::sync::atomic::AtomicUsize::new(0),
+                max_runs: super::RunLimit::default(),
             }),
         })
     }
@@ -210,16 +210,12 @@ impl PostgresStore {
     /// their results and skipped symbols), so the store's size is bounded whatever the scan rate, on top
     /// of the time retention of [`Store::prune`]. `None` (the default) keeps every run.
     pub fn set_max_runs(&self, max: Option<usize>) {
-        let max = max.map_or(0, |m| m.max(1));
-        self.inner
-            .max_runs
-            .store(max, std::sync::atomic::Ordering::Relaxed);
+        self.inner.max_runs.set(max);
     }
 
     /// Deletes the runs beyond the newest `max_runs` in `tx` (nothing without a limit).
     async fn keep_latest_runs(&self, tx: &deadpool_postgres::Transaction<'_>) -> Result<()> {
-        let max = self.inner.max_runs.load(std::sync::atomic::Ordering::Relaxed);
-        if max > 0 {
+        if let Some(max) = self.inner.max_runs.get() {
             let max = i64::try_from(max).unwrap_or(i64::MAX);
             self.inner
                 .execute(tx, "keep_latest_runs", SQL_KEEP_LATEST_RUNS, &[&max])

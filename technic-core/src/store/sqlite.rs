@@ -25,7 +25,7 @@ use self::sql::*;
 use super::codec;
 use super::profile::{QueryProfile, QueryStats};
 use super::schema;
-use super::{BarExtent, BarsUpdate, Pruned, RunSummary, Store, merge_bars};
+use super::{BarExtent, BarsUpdate, Pruned, RunLimit, RunSummary, Store, merge_bars};
 use crate::error::{Error, Result};
 use crate::model::{Bars, DateRange, Symbol};
 use crate::monitor::{Alert, MetricSample, MetricSummary, Severity};
@@ -53,8 +53,8 @@ struct Inner {
     path: String,
     profile: QueryProfile,
     summaries: Mutex<HashMap<i64, (Instant, MetricSummary)>>,
-    /// Scan runs kept at most (0: no limit); see [`SqliteStore::set_max_runs`].
-    max_runs: std::sync::atomic::AtomicUsize,
+    /// See [`SqliteStore::set_max_runs`].
+    max_runs: RunLimit,
 }
 
 impl SqliteStore {
@@ -94,7 +94,7 @@ impl SqliteStore {
                 path: shown,
                 profile: QueryProfile::default(),
                 summaries: Mutex::new(HashMap::new()),
-                max_runs: std::sync::atomic::AtomicUsize::new(0),
+                max_runs: RunLimit::default(),
             }),
         })
     }
@@ -103,10 +103,7 @@ impl SqliteStore {
     /// their results and skipped symbols), so the store's size is bounded whatever the scan rate, on top
     /// of the time retention of [`Store::prune`]. `None` (the default) keeps every run.
     pub fn set_max_runs(&self, max: Option<usize>) {
-        let max = max.map_or(0, |m| m.max(1));
-        self.inner
-            .max_runs
-            .store(max, std::sync::atomic::Ordering::Relaxed);
+        self.inner.max_runs.set(max);
     }
 
     /// The file's path, as given.
@@ -381,9 +378,9 @@ fn load_blocks(
     Ok(out)
 }
 
-/// Deletes the runs beyond the `max` newest (0: none), their results and skips going with them.
-fn keep_latest_runs(tx: &Transaction<'_>, p: &QueryProfile, max: usize) -> Result<()> {
-    if max > 0 {
+/// Deletes the runs beyond the `max` newest (with a limit), their results and skips going with them.
+fn keep_latest_runs(tx: &Transaction<'_>, p: &QueryProfile, max: Option<usize>) -> Result<()> {
+    if let Some(max) = max {
         let max = i64::try_from(max).unwrap_or(i64::MAX);
         timed(p, "keep_latest_runs", || {
             tx.prepare_cached(SQL_KEEP_LATEST_RUNS)?.execute(params![max])
@@ -467,7 +464,7 @@ impl Store for SqliteStore {
 
     async fn save_scan(&self, report: &ScanReport) -> Result<()> {
         let report = report.clone();
-        let max_runs = self.inner.max_runs.load(std::sync::atomic::Ordering::Relaxed);
+        let max_runs = self.inner.max_runs.get();
         self.call(move |conn, p| {
             let tx = begin(conn)?;
             save_run(&tx, p, None, &report)?;
@@ -479,7 +476,7 @@ impl Store for SqliteStore {
 
     async fn save_scan_run(&self, request: &ScanRequest, report: &ScanReport) -> Result<()> {
         let (request, report) = (request.clone(), report.clone());
-        let max_runs = self.inner.max_runs.load(std::sync::atomic::Ordering::Relaxed);
+        let max_runs = self.inner.max_runs.get();
         self.call(move |conn, p| {
             let tx = begin(conn)?;
             save_run(&tx, p, Some(&request), &report)?;
