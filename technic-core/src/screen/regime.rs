@@ -374,6 +374,28 @@ mod tests {
         assert!(Regime::of("X", &Bars::default()).is_none());
     }
 
+    /// More symbols with the same dates than one run holds: the run is flushed and a new one started,
+    /// and nothing is lost or counted twice.
+    #[test]
+    fn runs_longer_than_their_limit_flush_and_go_on() {
+        let d0 = NaiveDate::from_ymd_opt(2025, 1, 1).unwrap();
+        let up = series(d0, &[100.0, 110.0]);
+        let down = series(d0, &[100.0, 90.0]);
+        let mut acc = IndexAccumulator::default();
+        let n = RUN_SYMBOLS as usize + 10;
+        for i in 0..n {
+            acc.add(if i % 2 == 0 { &up } else { &down });
+        }
+        let idx = acc.finish().unwrap();
+        // As many +10 % as −10 % returns: the day's mean return is 0.
+        assert_eq!(idx.len(), 2);
+        assert!((idx.close[1] - 100.0).abs() < 1e-9, "{}", idx.close[1]);
+        let mut one_more = acc.clone();
+        one_more.add(&up);
+        let expected = 100.0 * (1.0 + 0.1 / (n + 1) as f64);
+        assert!((one_more.finish().unwrap().close[1] - expected).abs() < 1e-9);
+    }
+
     /// The index the way it is defined: per date, 1 + the f64 mean of every symbol's valid return (the
     /// day's growth factor), after the session before the first, which has none.
     fn naive_index(all: &[Bars]) -> Vec<(NaiveDate, f64)> {
