@@ -320,9 +320,11 @@ async fn cancels_promptly_in_every_stage() {
     assert_eq!(r.state, ScanState::Cancelled);
     assert!(took < PROMPT, "{took:?}");
 
+    // Scoring overlaps the fetch, so when the Scanning stage begins the work left may be only the chunks
+    // already running, which a cancelled scan keeps when they finish by its deadline: every symbol may
+    // be scored. What a cancel guarantees here is the state and an end within the deadline.
     let (r, took) = cancel_when(Stage::Scanning, TestProvider::new(2000)).await;
     assert_eq!(r.state, ScanState::Cancelled);
-    assert!(r.scanned < 2000, "scanning went on after cancel: {}", r.scanned);
     assert!(took < PROMPT, "{took:?}");
 }
 
