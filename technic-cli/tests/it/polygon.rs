@@ -5,10 +5,11 @@
 use std::process::{Command, Output};
 
 use serde_json::{Value, json};
-use wiremock::matchers::{path, path_regex, query_param};
+use wiremock::matchers::{header, path, path_regex};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 const KEY: &str = "cli-key-5d2e8a41-secret";
+const BEARER: &str = "Bearer cli-key-5d2e8a41-secret";
 
 fn bars(n: usize, seed: usize) -> Vec<Value> {
     // Daily bars ending yesterday, so they fall inside the provider's default range (the last ~800 days).
@@ -33,7 +34,7 @@ fn mock_api() -> (tokio::runtime::Runtime, MockServer) {
     let server = rt.block_on(async {
         let server = MockServer::start().await;
         Mock::given(path("/v3/reference/tickers"))
-            .and(query_param("apiKey", KEY))
+            .and(header("authorization", BEARER))
             .respond_with(
                 ResponseTemplate::new(200).set_body_json(json!({"status": "OK", "results": [
                     {"ticker": "AAA", "name": "Alpha"}, {"ticker": "BBB", "name": "Beta"},
@@ -44,7 +45,7 @@ fn mock_api() -> (tokio::runtime::Runtime, MockServer) {
             .await;
         for (i, sym) in ["AAA", "BBB", "CCC"].iter().enumerate() {
             Mock::given(path_regex(format!("^/v2/aggs/ticker/{sym}/range/1/day/")))
-                .and(query_param("apiKey", KEY))
+                .and(header("authorization", BEARER))
                 .respond_with(
                     ResponseTemplate::new(200)
                         .set_body_json(json!({"status": "OK", "results": bars(120, i)})),
@@ -164,8 +165,8 @@ fn trace_logs_never_show_the_key() {
     let printed = all_output(&o);
     assert!(o.status.success(), "{printed}");
     assert!(
-        printed.contains("apiKey=REDACTED"),
-        "trace logs show redacted URLs:\n{printed}"
+        printed.contains("GET http://127.0.0.1") && !printed.contains("apiKey"),
+        "trace logs show the URLs, which hold no key:\n{printed}"
     );
     assert!(!printed.contains(KEY), "key in the output");
 }
@@ -257,4 +258,63 @@ fn a_second_scan_with_a_store_asks_the_api_for_no_bar_it_has() {
         .filter(|(s, _, _)| s != "ZZZZ")
         .collect();
     assert!(second.is_empty(), "bars asked for again: {second:?}");
+}
+
+#[test]
+fn a_key_with_reserved_characters_never_reaches_the_output() {
+    // A server that answers 500 with everything it was sent, the key in its spellings included.
+    const RESERVED: &str = "s3cr+t/K=y&x";
+    let spellings = ["s3cr+t/K=y&x", "s3cr%2Bt%2FK%3Dy%26x", "s3cr%2bt%2fK%3dy%26x"];
+    struct Echo(Vec<&'static str>);
+    impl wiremock::Respond for Echo {
+        fn respond(&self, request: &wiremock::Request) -> ResponseTemplate {
+            let auth = request
+                .headers
+                .get("authorization")
+                .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+                .unwrap_or_default();
+            ResponseTemplate::new(500).set_body_string(format!("{} {} {auth}", self.0.join(" "), request.url))
+        }
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let server = rt.block_on(async {
+        let server = MockServer::start().await;
+        Mock::given(path_regex("^/"))
+            .respond_with(Echo(spellings.to_vec()))
+            .mount(&server)
+            .await;
+        server
+    });
+    let uri = server.uri();
+    for format in ["--json", "--csv"] {
+        let mut cmd_args = vec![
+            "scan",
+            "--no-store",
+            format,
+            "--symbols",
+            "AAA,BBB",
+            "--provider",
+            "polygon",
+            "--base-url",
+            &uri,
+        ];
+        cmd_args.push("--quiet");
+        let o = Command::new(env!("CARGO_BIN_EXE_technic"))
+            .args(&cmd_args)
+            .env("POLYGON_API_KEY", RESERVED)
+            .env("RUST_LOG", "trace")
+            .env_remove("TECHNIC_STORE")
+            .output()
+            .unwrap();
+        let printed = all_output(&o);
+        assert!(printed.contains("500"), "the failure is reported: {printed}");
+        for spelled in spellings {
+            assert!(!printed.contains(spelled), "{spelled} in the output:\n{printed}");
+        }
+        assert!(!printed.to_lowercase().contains("s3cr"), "a spelling in the output:\n{printed}");
+    }
 }

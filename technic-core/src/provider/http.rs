@@ -3,9 +3,11 @@
 //! Bars come from `GET {base}/v2/aggs/ticker/{SYM}/range/1/day/{from}/{to}?adjusted=true&sort=asc&limit=50000`,
 //! a whole market's bars of one session from `GET {base}/v2/aggs/grouped/locale/us/market/stocks/{date}?adjusted=true`
 //! and the universe from `GET {base}/v3/reference/tickers?market=stocks&active=true&limit=1000`, both
-//! following `next_url` pages. The API key travels as the `apiKey` query parameter, which we add to every
-//! URL ourselves (the API's `next_url` does not carry it); every URL that reaches a log line or an error is
-//! redacted first, and error bodies are scrubbed of the key, so the key never leaves this module.
+//! following `next_url` pages. The API key travels in the `Authorization: Bearer` header of every request
+//! (marked sensitive, so no HTTP library logs it), never in a URL: an `apiKey` a `next_url` carries is
+//! dropped. Every URL that reaches a log line or an error is still redacted, and error bodies and library
+//! messages are scrubbed of the key in each of its spellings (raw, URL- and form-encoded), so the key never
+//! leaves this module.
 //!
 //! Failures map onto [`Error`]: 429, 5xx, timeouts and connect errors are [`Error::Unavailable`] (with
 //! `Retry-After`), 401/403 [`Error::Rejected`], 404 or no results [`Error::NotFound`], a malformed body
@@ -32,7 +34,7 @@ use crate::model::{Bar, Bars, DateRange, Symbol, Universe};
 
 pub use super::key::{ApiKey, DEFAULT_BASE_URL};
 
-/// The name of the query parameter carrying the key.
+/// The name of the query parameter an API may also take the key in; never sent, removed from `next_url`s.
 const KEY_PARAM: &str = "apiKey";
 
 /// What redacted URLs show in place of the key.
@@ -106,6 +108,12 @@ impl HttpProvider {
                 "no API key: set POLYGON_API_KEY to your Polygon API key",
             ));
         }
+        if reqwest::header::HeaderValue::from_str(config.api_key.expose()).is_err() {
+            return Err(Error::config(
+                "the API key holds a character no HTTP header can carry (a line break or other control \
+                 character): check POLYGON_API_KEY",
+            ));
+        }
         let base = Url::parse(config.base_url.trim_end_matches('/'))
             .ok()
             .filter(|u| matches!(u.scheme(), "http" | "https") && u.has_host())
@@ -132,16 +140,16 @@ impl HttpProvider {
         })
     }
 
-    /// `{base}{path}` with `query` and the key appended.
+    /// `{base}{path}` with `query` appended.
     fn endpoint(&self, path: &str, query: &[(&str, &str)]) -> Result<Url> {
         let joined = format!("{}{path}", self.base.as_str().trim_end_matches('/'));
         let mut url = Url::parse(&joined).map_err(|e| Error::internal(format!("bad URL {path}: {e}")))?;
         url.query_pairs_mut().extend_pairs(query);
-        Ok(self.with_key(url))
+        Ok(without_key(url))
     }
 
-    /// A `next_url` from the API with our key added. It must point at the configured server: following
-    /// a link elsewhere would hand the key to another host.
+    /// A `next_url` from the API, without any key it carries. It must point at the configured server:
+    /// following a link elsewhere would hand the key to another host.
     fn next_page(&self, next: &str, subject: &str) -> Result<Url> {
         let url = Url::parse(next)
             .ok()
@@ -153,25 +161,13 @@ impl HttpProvider {
                     format!("next_url points at {shown}, not the configured server"),
                 )
             })?;
-        Ok(self.with_key(url))
+        Ok(without_key(url))
     }
 
-    fn with_key(&self, mut url: Url) -> Url {
-        let kept: Vec<(String, String)> = url
-            .query_pairs()
-            .filter(|(k, _)| k != KEY_PARAM)
-            .map(|(k, v)| (k.into_owned(), v.into_owned()))
-            .collect();
-        url.query_pairs_mut()
-            .clear()
-            .extend_pairs(kept)
-            .append_pair(KEY_PARAM, self.config.api_key.expose());
-        url
-    }
-
-    /// Removes the key from text that came from outside (error bodies, library error messages).
+    /// Removes the key, in every spelling, from text that came from outside (error bodies, library error
+    /// messages).
     fn scrub(&self, text: &str) -> String {
-        text.replace(self.config.api_key.expose(), REDACTED)
+        self.config.api_key.scrub(text)
     }
 
     /// GETs `url` under the rate limit and the connection limit; returns the body of a 2xx answer and
@@ -191,6 +187,7 @@ impl HttpProvider {
         let resp = self
             .client
             .get(url)
+            .bearer_auth(self.config.api_key.expose())
             .send()
             .await
             .map_err(|e| self.transport_error(&e, &shown))?;
@@ -257,6 +254,19 @@ impl HttpProvider {
             format!("more than {} pages", self.config.max_pages),
         ))
     }
+}
+
+/// `url` without an `apiKey` query parameter: the key is sent in a header, never in a URL.
+fn without_key(mut url: Url) -> Url {
+    if url.query_pairs().any(|(k, _)| k == KEY_PARAM) {
+        let kept: Vec<(String, String)> = url
+            .query_pairs()
+            .filter(|(k, _)| k != KEY_PARAM)
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect();
+        url.query_pairs_mut().clear().extend_pairs(kept);
+    }
+    url
 }
 
 /// `url` with the key replaced by `REDACTED`, for logs and errors.

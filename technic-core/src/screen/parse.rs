@@ -259,8 +259,13 @@ struct Token {
 
 /// The longest expression accepted, in bytes: screens are one line; this bounds parse time and depth.
 pub const MAX_SOURCE: usize = 4096;
-/// The deepest nesting accepted (parentheses, operators), so no input can overflow the stack.
-const MAX_DEPTH: usize = 64;
+/// The deepest expression tree accepted, counted in levels from every cause: operators (a chain
+/// `a + b + c` is two levels), functions, parentheses, `not` and unary minus. Every pass over the tree
+/// (checking, evaluating, printing, dropping) recurses once per level, so this bound, checked while
+/// parsing, is what keeps any input from overflowing a thread's stack.
+pub const MAX_DEPTH: usize = 64;
+/// The most values (numbers, strings, fields and list items) one expression may hold.
+pub const MAX_TERMS: usize = 256;
 
 fn lex(src: &str) -> Result<Vec<Token>, ScreenError> {
     let bytes = src.as_bytes();
@@ -429,8 +434,9 @@ pub fn parse(src: &str) -> Result<Expr, ScreenError> {
         tokens,
         pos: 0,
         depth: 0,
+        terms: 0,
     };
-    let e = p.expr(0)?;
+    let (e, _) = p.expr(0)?;
     let t = p.peek();
     if t.tok != Tok::End {
         let what = describe(&t.tok);
@@ -457,8 +463,14 @@ struct Parser<'a> {
     src: &'a str,
     tokens: Vec<Token>,
     pos: usize,
+    /// How deep the parser's own recursion is (parentheses, prefixes, right operands).
     depth: usize,
+    /// Values read so far.
+    terms: usize,
 }
+
+/// An expression with the height of its tree (a value is 1).
+type Built = (Expr, usize);
 
 /// Binding powers (left, right) of the infix operators.
 fn infix(t: &Tok) -> Option<(u8, u8)> {
@@ -499,16 +511,173 @@ impl Parser<'_> {
         }
     }
 
-    fn expr(&mut self, min_bp: u8) -> Result<Expr, ScreenError> {
-        self.depth += 1;
-        if self.depth > MAX_DEPTH {
-            let span = self.peek().span;
+    /// The rest of `x between lo and hi`, after `between`. Kept out of [`Parser::expr`], as is
+    /// [`Parser::list`], so the frame that recursion repeats stays small.
+    #[inline(never)]
+    fn between(&mut self, lhs: Expr, height: usize) -> Result<Built, ScreenError> {
+        // The bounds are sums: the `and` between them belongs to `between`.
+        let (lo, h_lo) = self.expr(9)?;
+        let and = self.next();
+        if !matches!(&and.tok, Tok::Name(n) if n == "and") {
             return Err(self.err(
-                span,
-                format!("the expression nests deeper than {MAX_DEPTH} levels"),
+                and.span,
+                format!(
+                    "expected \"and\" in x between low and high, found {}",
+                    describe(&and.tok)
+                ),
             ));
         }
-        let mut lhs = self.prefix()?;
+        let (hi, h_hi) = self.expr(9)?;
+        let span = lhs.span().to(hi.span());
+        let height = self.level(height.max(h_lo).max(h_hi), span)?;
+        Ok((
+            Expr::Between(Box::new(lhs), Box::new(lo), Box::new(hi), span),
+            height,
+        ))
+    }
+
+    /// The rest of `x in (…)` or `x not in (…)`, after `in` or `not`.
+    #[inline(never)]
+    fn list(&mut self, lhs: Expr, height: usize, negated: bool) -> Result<Built, ScreenError> {
+        if negated {
+            let t = self.next();
+            if !matches!(&t.tok, Tok::Name(n) if n == "in") {
+                return Err(self.err(t.span, "expected \"in\" after \"not\" here".to_owned()));
+            }
+        }
+        self.expect("(")?;
+        let mut list = Vec::new();
+        loop {
+            list.push(self.literal()?);
+            let t = self.next();
+            match t.tok {
+                Tok::Op(",") => continue,
+                Tok::Op(")") => {
+                    let span = lhs.span().to(t.span);
+                    // A list item is a value, or a minus over one.
+                    let height = self.level(height.max(2), span)?;
+                    let x = Box::new(lhs);
+                    return Ok((
+                        Expr::In {
+                            x,
+                            list,
+                            negated,
+                            span,
+                        },
+                        height,
+                    ));
+                }
+                _ => {
+                    return Err(self.err(
+                        t.span,
+                        format!("expected \",\" or \")\" in the list, found {}", describe(&t.tok)),
+                    ));
+                }
+            }
+        }
+    }
+
+    /// The error for an expression nested past [`MAX_DEPTH`].
+    #[cold]
+    #[inline(never)]
+    fn too_deep(&self, span: Span) -> ScreenError {
+        self.err(
+            span,
+            format!(
+                "the expression is more than {MAX_DEPTH} levels deep (each operator, function, \
+                 parenthesis and not is a level): split it or use fewer terms"
+            ),
+        )
+    }
+
+    /// A field (`close`, `close[1]`) or a call (`abs(x)`), after its name.
+    #[inline(never)]
+    fn named(&mut self, name: String, at: Span) -> Result<Built, ScreenError> {
+        if self.peek().tok == Tok::Op("(") {
+            self.next();
+            let mut args = Vec::new();
+            if self.peek().tok == Tok::Op(")") {
+                let close = self.next().span;
+                let span = at.to(close);
+                self.term(span)?;
+                return Ok((Expr::Call { name, args, span }, 1));
+            }
+            let mut below = 0;
+            loop {
+                let (arg, h) = self.expr(0)?;
+                below = below.max(h);
+                args.push(arg);
+                let sep = self.next();
+                match sep.tok {
+                    Tok::Op(",") => continue,
+                    Tok::Op(")") => {
+                        let span = at.to(sep.span);
+                        let height = self.level(below, span)?;
+                        return Ok((Expr::Call { name, args, span }, height));
+                    }
+                    other => {
+                        return Err(self.err(
+                            sep.span,
+                            format!(
+                                "expected \",\" or \")\" after an argument, found {}",
+                                describe(&other)
+                            ),
+                        ));
+                    }
+                }
+            }
+        }
+        self.term(at)?;
+        let mut back = 0;
+        let mut span = at;
+        if self.peek().tok == Tok::Op("[") {
+            self.next();
+            let k = self.next();
+            let Tok::Num(v) = k.tok else {
+                return Err(self.err(
+                    k.span,
+                    format!(
+                        "expected a whole number of sessions back, found {}",
+                        describe(&k.tok)
+                    ),
+                ));
+            };
+            if v.fract() != 0.0 || !(0.0..=1e6).contains(&v) {
+                return Err(self.err(k.span, format!("{v} is not a whole number of sessions")));
+            }
+            back = v as u32;
+            span = span.to(self.expect("]")?);
+        }
+        Ok((Expr::Field { name, back, span }, 1))
+    }
+
+    /// Checks the height of a node about to be built over children of height `below`.
+    fn level(&self, below: usize, span: Span) -> Result<usize, ScreenError> {
+        let height = below + 1;
+        if height > MAX_DEPTH {
+            return Err(self.too_deep(span));
+        }
+        Ok(height)
+    }
+
+    /// Counts one value.
+    fn term(&mut self, span: Span) -> Result<(), ScreenError> {
+        self.terms += 1;
+        if self.terms > MAX_TERMS {
+            return Err(self.err(
+                span,
+                format!("the expression holds more than {MAX_TERMS} values: use fewer terms"),
+            ));
+        }
+        Ok(())
+    }
+
+    fn expr(&mut self, min_bp: u8) -> Result<Built, ScreenError> {
+        self.depth += 1;
+        if self.depth > MAX_DEPTH {
+            return Err(self.too_deep(self.peek().span));
+        }
+        let (mut lhs, mut height) = self.prefix()?;
         loop {
             let t = self.peek().clone();
             let Some((l_bp, r_bp)) = infix(&t.tok) else {
@@ -526,75 +695,28 @@ impl Parser<'_> {
                 ));
             }
             self.next();
-            lhs = match t.tok {
-                Tok::Name(ref n) if n == "or" => {
-                    let rhs = self.expr(r_bp)?;
+            (lhs, height) = match t.tok {
+                Tok::Name(ref n) if n == "or" || n == "and" => {
+                    let or = n == "or";
+                    let (rhs, h) = self.expr(r_bp)?;
                     let span = lhs.span().to(rhs.span());
-                    Expr::Or(Box::new(lhs), Box::new(rhs), span)
-                }
-                Tok::Name(ref n) if n == "and" => {
-                    let rhs = self.expr(r_bp)?;
-                    let span = lhs.span().to(rhs.span());
-                    Expr::And(Box::new(lhs), Box::new(rhs), span)
-                }
-                Tok::Name(ref n) if n == "between" => {
-                    // The bounds are sums: the `and` between them belongs to `between`.
-                    let lo = self.expr(9)?;
-                    let and = self.next();
-                    if !matches!(&and.tok, Tok::Name(n) if n == "and") {
-                        return Err(self.err(
-                            and.span,
-                            format!(
-                                "expected \"and\" in x between low and high, found {}",
-                                describe(&and.tok)
-                            ),
-                        ));
-                    }
-                    let hi = self.expr(9)?;
-                    let span = lhs.span().to(hi.span());
-                    Expr::Between(Box::new(lhs), Box::new(lo), Box::new(hi), span)
-                }
-                Tok::Name(ref n) if n == "in" || n == "not" => {
-                    let negated = n == "not";
-                    if negated {
-                        let t = self.next();
-                        if !matches!(&t.tok, Tok::Name(n) if n == "in") {
-                            return Err(self.err(t.span, "expected \"in\" after \"not\" here".to_owned()));
-                        }
-                    }
-                    self.expect("(")?;
-                    let mut list = Vec::new();
-                    loop {
-                        list.push(self.literal()?);
-                        let t = self.next();
-                        match t.tok {
-                            Tok::Op(",") => continue,
-                            Tok::Op(")") => {
-                                let span = lhs.span().to(t.span);
-                                break Expr::In {
-                                    x: Box::new(lhs),
-                                    list,
-                                    negated,
-                                    span,
-                                };
-                            }
-                            _ => {
-                                return Err(self.err(
-                                    t.span,
-                                    format!(
-                                        "expected \",\" or \")\" in the list, found {}",
-                                        describe(&t.tok)
-                                    ),
-                                ));
-                            }
-                        }
-                    }
-                }
-                Tok::Op(op) => {
-                    let rhs = self.expr(r_bp)?;
-                    let span = lhs.span().to(rhs.span());
+                    let height = self.level(height.max(h), span)?;
                     let (l, r) = (Box::new(lhs), Box::new(rhs));
-                    match op {
+                    let e = if or {
+                        Expr::Or(l, r, span)
+                    } else {
+                        Expr::And(l, r, span)
+                    };
+                    (e, height)
+                }
+                Tok::Name(ref n) if n == "between" => self.between(lhs, height)?,
+                Tok::Name(ref n) if n == "in" || n == "not" => self.list(lhs, height, n == "not")?,
+                Tok::Op(op) => {
+                    let (rhs, h) = self.expr(r_bp)?;
+                    let span = lhs.span().to(rhs.span());
+                    let height = self.level(height.max(h), span)?;
+                    let (l, r) = (Box::new(lhs), Box::new(rhs));
+                    let e = match op {
                         "+" => Expr::Arith(Arith::Add, l, r, span),
                         "-" => Expr::Arith(Arith::Sub, l, r, span),
                         "*" => Expr::Arith(Arith::Mul, l, r, span),
@@ -605,18 +727,20 @@ impl Parser<'_> {
                         ">=" => Expr::Cmp(Cmp::Ge, l, r, span),
                         "==" => Expr::Cmp(Cmp::Eq, l, r, span),
                         _ => Expr::Cmp(Cmp::Ne, l, r, span),
-                    }
+                    };
+                    (e, height)
                 }
                 _ => unreachable!("infix() only returns operators"),
             };
         }
         self.depth -= 1;
-        Ok(lhs)
+        Ok((lhs, height))
     }
 
     /// A number or string in an `in (…)` list (a leading minus allowed).
     fn literal(&mut self) -> Result<Expr, ScreenError> {
         let t = self.next();
+        self.term(t.span)?;
         match t.tok {
             Tok::Num(v) => Ok(Expr::Num(v, t.span)),
             Tok::Str(s) => Ok(Expr::Str(s, t.span)),
@@ -640,89 +764,40 @@ impl Parser<'_> {
         }
     }
 
-    fn prefix(&mut self) -> Result<Expr, ScreenError> {
+    fn prefix(&mut self) -> Result<Built, ScreenError> {
         let t = self.next();
         match t.tok {
-            Tok::Num(v) => Ok(Expr::Num(v, t.span)),
-            Tok::Str(s) => Ok(Expr::Str(s, t.span)),
+            Tok::Num(v) => {
+                self.term(t.span)?;
+                Ok((Expr::Num(v, t.span), 1))
+            }
+            Tok::Str(s) => {
+                self.term(t.span)?;
+                Ok((Expr::Str(s, t.span), 1))
+            }
             Tok::Op("-") => {
-                let x = self.expr(13)?;
+                let (x, h) = self.expr(13)?;
                 let span = t.span.to(x.span());
-                Ok(Expr::Neg(Box::new(x), span))
+                let height = self.level(h, span)?;
+                Ok((Expr::Neg(Box::new(x), span), height))
             }
             Tok::Op("(") => {
-                let e = self.expr(0)?;
+                let (e, h) = self.expr(0)?;
                 let close = self.expect(")")?;
-                // The span of a parenthesised expression covers its parentheses.
-                Ok(respan(e, t.span.to(close)))
+                // The span of a parenthesised expression covers its parentheses; the tree gains no node.
+                Ok((respan(e, t.span.to(close)), h))
             }
             Tok::Name(n) if n == "not" => {
-                let x = self.expr(5)?;
+                let (x, h) = self.expr(5)?;
                 let span = t.span.to(x.span());
-                Ok(Expr::Not(Box::new(x), span))
+                let height = self.level(h, span)?;
+                Ok((Expr::Not(Box::new(x), span), height))
             }
             Tok::Name(n) if matches!(n.as_str(), "and" | "or" | "between" | "in") => Err(self.err(
                 t.span,
                 format!("\"{n}\" needs something before it: a condition such as rsi_14 < 30"),
             )),
-            Tok::Name(name) => {
-                if self.peek().tok == Tok::Op("(") {
-                    self.next();
-                    let mut args = Vec::new();
-                    if self.peek().tok == Tok::Op(")") {
-                        let close = self.next().span;
-                        return Ok(Expr::Call {
-                            name,
-                            args,
-                            span: t.span.to(close),
-                        });
-                    }
-                    loop {
-                        args.push(self.expr(0)?);
-                        let sep = self.next();
-                        match sep.tok {
-                            Tok::Op(",") => continue,
-                            Tok::Op(")") => {
-                                return Ok(Expr::Call {
-                                    name,
-                                    args,
-                                    span: t.span.to(sep.span),
-                                });
-                            }
-                            other => {
-                                return Err(self.err(
-                                    sep.span,
-                                    format!(
-                                        "expected \",\" or \")\" after an argument, found {}",
-                                        describe(&other)
-                                    ),
-                                ));
-                            }
-                        }
-                    }
-                }
-                let mut back = 0;
-                let mut span = t.span;
-                if self.peek().tok == Tok::Op("[") {
-                    self.next();
-                    let k = self.next();
-                    let Tok::Num(v) = k.tok else {
-                        return Err(self.err(
-                            k.span,
-                            format!(
-                                "expected a whole number of sessions back, found {}",
-                                describe(&k.tok)
-                            ),
-                        ));
-                    };
-                    if v.fract() != 0.0 || !(0.0..=1e6).contains(&v) {
-                        return Err(self.err(k.span, format!("{v} is not a whole number of sessions")));
-                    }
-                    back = v as u32;
-                    span = span.to(self.expect("]")?);
-                }
-                Ok(Expr::Field { name, back, span })
-            }
+            Tok::Name(name) => self.named(name, t.span),
             Tok::End => Err(self.err(
                 t.span,
                 "the expression ends too early: a value or condition is missing".to_owned(),

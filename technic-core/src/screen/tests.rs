@@ -3,6 +3,7 @@
 use proptest::prelude::*;
 
 use super::fields::numeric;
+use super::parse::{MAX_DEPTH, MAX_TERMS};
 use super::*;
 
 /// Features with one session of the given values (others missing).
@@ -209,7 +210,7 @@ fn errors_point_at_the_problem() {
     let e = Screen::compile("rank_pct(rank_pct(close)) > 1").unwrap_err();
     assert!(e.message.contains("rank another rank"), "{e}");
     let e = Screen::compile(&"(".repeat(200)).unwrap_err();
-    assert!(e.message.contains("deeper"), "{e}");
+    assert!(e.message.contains("levels deep"), "{e}");
     let e = Screen::compile(&format!("close > {}", "1 + ".repeat(2000))).unwrap_err();
     assert!(e.message.contains("longer than"), "{e}");
     // Positions count characters before the caret, not bytes, so the caret lines up under non-ASCII text.
@@ -380,4 +381,133 @@ fn resolve_combines_saved_preset_and_where() {
     assert!(e.suggestions.contains(&"golden_cross".to_owned()), "{e:?}");
     assert!(resolve(None, None, None, Some("nope")).is_err());
     assert!(resolve(None, None, None, None).unwrap().is_empty());
+}
+
+/// The stack the adversarial tests run on: half of what a tokio worker or blocking thread has (2 MiB),
+/// in an unoptimised build whose frames are several times larger than a release build's.
+const STACK: usize = 1024 * 1024;
+
+/// Runs `f` on a thread with a small stack: a recursion the input can drive past the parse limits
+/// would overflow it and abort the test binary.
+fn on_small_stack<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    std::thread::Builder::new()
+        .stack_size(STACK)
+        .spawn(f)
+        .expect("spawn")
+        .join()
+        .expect("no panic")
+}
+
+/// Parses, checks, evaluates, prints and drops `src` however it ends: an error is fine, a crash is not.
+fn survive(src: String) -> Option<String> {
+    on_small_stack(move || {
+        let f = features(&[("close", 10.0), ("rsi_14", 50.0), ("sma_200", 9.0)]);
+        match Screen::compile(&src) {
+            Ok(screen) => {
+                let _ = screen.matches(&row(&f, "Energy"));
+                let _ = screen.expr().to_string();
+                let _ = screen.expr().same(screen.expr());
+                None
+            }
+            Err(e) => {
+                assert!(e.position <= src.len());
+                Some(e.message)
+            }
+        }
+    })
+}
+
+#[test]
+fn long_chains_of_every_operator_are_refused_not_a_crash() {
+    // Each of these is under the 4,096-byte limit; a left-deep chain once overflowed a worker's stack.
+    let chains = [
+        format!("close > 1{}", "+1".repeat(1500)),
+        format!("close > 1{}", "*1".repeat(1500)),
+        format!("close > 1{}", "-1".repeat(1500)),
+        format!("close > 1{}", "/1".repeat(1500)),
+        format!("close > 0{}", " or close > 0".repeat(300)),
+        format!("close > 0{}", " and close > 0".repeat(290)),
+        format!("close > {}1", "-".repeat(2000)),
+        format!("{}close > 1", "not ".repeat(1000)),
+        format!("{}close > 1{}", "(".repeat(1000), ")".repeat(1000)),
+        format!("close > {}1{}", "abs(".repeat(800), ")".repeat(800)),
+        format!("close > 1{}", "+1*1".repeat(800)),
+    ];
+    for src in chains {
+        let len = src.len();
+        let message = survive(src).unwrap_or_else(|| panic!("a {len}-byte chain was accepted"));
+        assert!(
+            message.contains("levels deep") || message.contains("values") || message.contains("longer than"),
+            "{message}"
+        );
+    }
+    // The limits name themselves, so a user knows what to change.
+    let e = Screen::compile(&format!("close > 1{}", "+1".repeat(100))).unwrap_err();
+    assert!(e.message.contains(&format!("{MAX_DEPTH} levels deep")), "{e}");
+    let list = (0..300).map(|i| i.to_string()).collect::<Vec<_>>().join(",");
+    let e = Screen::compile(&format!("close in ({list})")).unwrap_err();
+    assert!(
+        e.message.contains(&format!("more than {MAX_TERMS} values")),
+        "{e}"
+    );
+}
+
+#[test]
+fn expressions_at_the_limits_still_work() {
+    // A chain just inside the depth limit parses and evaluates: 10 + 1 × 62 = 72 > 70.
+    let src = format!("close{} > 70", " + 1".repeat(MAX_DEPTH - 2));
+    assert_eq!(survive(src.clone()), None, "{src}");
+    let f = features(&[("close", 10.0)]);
+    assert!(eval(&src, &f));
+    // Balanced trees hold many more values than a chain at the same depth.
+    let mut sum = "close".to_owned();
+    for _ in 0..6 {
+        sum = format!("({sum} + {sum})");
+    }
+    assert!(eval(&format!("{sum} == 640"), &f), "64 closes of 10");
+}
+
+/// Random pieces that make long and deep expressions: operators of every kind, prefixes, calls, huge numbers.
+fn arb_hostile() -> impl Strategy<Value = String> {
+    let piece = prop_oneof![
+        Just("+1".to_owned()),
+        Just("*2".to_owned()),
+        Just("-".to_owned()),
+        Just("/close".to_owned()),
+        Just(" and ".to_owned()),
+        Just(" or ".to_owned()),
+        Just("not ".to_owned()),
+        Just("(".to_owned()),
+        Just(")".to_owned()),
+        Just("abs(".to_owned()),
+        Just("max(close,".to_owned()),
+        Just(" < ".to_owned()),
+        Just(" between 1 and ".to_owned()),
+        Just(" in (1,2,3)".to_owned()),
+        Just("1e308".to_owned()),
+        Just("99999999999999999999999".to_owned()),
+        Just("close".to_owned()),
+        Just("rsi_14[5]".to_owned()),
+    ];
+    (prop::collection::vec(piece, 1..40), 1usize..200).prop_map(|(pieces, times)| {
+        let unit: String = pieces.concat();
+        let mut s = "close > 0 and ".to_owned();
+        while s.len() + unit.len() <= super::parse::MAX_SOURCE && times > 0 {
+            s.push_str(&unit);
+            if s.len() > 64 * times {
+                break;
+            }
+        }
+        s
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(200))]
+    /// Random long and deep expressions, up to the source limit, never crash the parser, checker,
+    /// evaluator, printer or drop on a small stack.
+    #[test]
+    fn hostile_expressions_never_crash(src in arb_hostile()) {
+        let _ = survive(src);
+    }
 }

@@ -177,7 +177,13 @@ impl Api {
 impl Respond for Api {
     fn respond(&self, request: &Request) -> ResponseTemplate {
         let path = request.url.path().to_owned();
-        let has_key = request.url.query_pairs().any(|(k, v)| k == "apiKey" && v == KEY);
+        // Like Polygon, the key is taken from the Authorization header; one in the URL would be a leak.
+        let bearer = format!("Bearer {KEY}");
+        let has_key = request
+            .headers
+            .get("authorization")
+            .is_some_and(|v| v.as_bytes() == bearer.as_bytes())
+            && !request.url.query_pairs().any(|(k, _)| k == "apiKey");
         if !has_key {
             return ResponseTemplate::new(401).set_body_json(json!({"status": "ERROR", "error": "bad key"}));
         }

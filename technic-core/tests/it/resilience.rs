@@ -210,7 +210,7 @@ async fn two_hundred_symbols_with_permanent_and_transient_failures() {
     // The key is nowhere: not in logs at trace level, not in skip reasons, not in the JSON.
     let log = logs.text();
     assert!(
-        log.contains("apiKey=REDACTED"),
+        log.contains("GET http://127.0.0.1"),
         "the capture saw the requests:\n{log}"
     );
     assert!(log.contains("retrying"), "retries are logged");

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use wiremock::matchers::{method, path, path_regex, query_param};
+use wiremock::matchers::{header, method, path, path_regex, query_param};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 use super::*;
@@ -13,6 +13,8 @@ use crate::provider::{BreakerConfig, Resilient};
 use crate::retry::{Jitter, RetryPolicy};
 
 pub(crate) const KEY: &str = "sk-test-6b1f0c9e-secret";
+/// The header every request carries the key in.
+const BEARER: &str = "Bearer sk-test-6b1f0c9e-secret";
 
 fn range() -> DateRange {
     let d = |s: &str| s.parse().unwrap();
@@ -75,12 +77,12 @@ async fn requests(server: &MockServer) -> usize {
 }
 
 #[tokio::test]
-async fn follows_next_url_adding_the_key_to_every_page() {
+async fn follows_next_url_sending_the_key_with_every_page() {
     let server = MockServer::start().await;
     let next = format!("{}/v2/aggs/cursor/abc?cursor=abc", server.uri());
     Mock::given(method("GET"))
         .and(path(aggs_path()))
-        .and(query_param("apiKey", KEY))
+        .and(header("authorization", BEARER))
         .and(query_param("adjusted", "true"))
         .and(query_param("sort", "asc"))
         .and(query_param("limit", "50000"))
@@ -94,7 +96,7 @@ async fn follows_next_url_adding_the_key_to_every_page() {
     Mock::given(method("GET"))
         .and(path("/v2/aggs/cursor/abc"))
         .and(query_param("cursor", "abc"))
-        .and(query_param("apiKey", KEY))
+        .and(header("authorization", BEARER))
         .respond_with(
             ResponseTemplate::new(200).set_body_json(json!({"status": "OK", "results": bars_json(3, 2)})),
         )
@@ -235,8 +237,8 @@ async fn a_hung_response_hits_the_request_timeout() {
     assert!(matches!(e, Error::Unavailable { network: true, .. }), "{e:?}");
     assert!(e.detail().contains("timed out"), "{e}");
     assert!(
-        e.detail().contains("apiKey=REDACTED"),
-        "the redacted URL is shown: {e}"
+        e.detail().contains(aggs_path()) && !e.detail().contains("apiKey"),
+        "the URL is shown, and it holds no key: {e}"
     );
     assert_eq!(e.user_message(), "Connection issue — retrying…");
     assert_no_key(&e);
@@ -342,7 +344,7 @@ async fn universe_is_paginated_and_cached() {
         .and(query_param("market", "stocks"))
         .and(query_param("active", "true"))
         .and(query_param("limit", "1000"))
-        .and(query_param("apiKey", KEY))
+        .and(header("authorization", BEARER))
         .respond_with(ResponseTemplate::new(200).set_body_json(json!({
             "status": "OK",
             "results": [{"ticker": "AAA", "name": "Alpha Inc"}, {"ticker": "bad ticker!", "name": "?"}],
@@ -353,7 +355,7 @@ async fn universe_is_paginated_and_cached() {
         .await;
     Mock::given(path("/v3/reference/tickers"))
         .and(query_param("cursor", "p2"))
-        .and(query_param("apiKey", KEY))
+        .and(header("authorization", BEARER))
         .respond_with(ResponseTemplate::new(200).set_body_json(json!({
             "status": "OK", "results": [{"ticker": "BBB", "name": "Beta Corp"}]
         })))
@@ -446,4 +448,77 @@ fn config_errors_and_redaction() {
     let url = Url::parse(&format!("http://h/x?a=1&apiKey={KEY}")).unwrap();
     assert_eq!(redact(&url), "http://h/x?a=1&apiKey=REDACTED");
     assert!(!format!("{:?}", HttpConfig::new("http://h", ApiKey::new(KEY))).contains(KEY));
+}
+
+/// A key with URL-reserved characters, and the spellings a server or library may echo it in.
+const RESERVED_KEY: &str = "s3cr+t/K=y&x";
+const RESERVED_SPELLINGS: [&str; 4] = [
+    "s3cr+t/K=y&x",
+    "s3cr%2Bt%2FK%3Dy%26x",
+    "s3cr%2bt%2fK%3dy%26x",
+    "s3cr%252Bt%252FK%253Dy%2526x",
+];
+
+/// A server that fails every request with 500 and echoes what it was sent: the path, the query and
+/// every header, plus the key in each of its spellings, as a careless proxy's error page might.
+struct Echo;
+
+impl wiremock::Respond for Echo {
+    fn respond(&self, request: &wiremock::Request) -> ResponseTemplate {
+        let headers: Vec<String> = request
+            .headers
+            .iter()
+            .map(|(k, v)| format!("{k}: {}", String::from_utf8_lossy(v.as_bytes())))
+            .collect();
+        ResponseTemplate::new(500).set_body_string(format!(
+            "{} {} {} {}",
+            RESERVED_SPELLINGS.join(" "),
+            request.url,
+            headers.join("; "),
+            RESERVED_SPELLINGS.join(" ")
+        ))
+    }
+}
+
+#[tokio::test]
+async fn a_key_with_reserved_characters_travels_in_a_header_and_is_never_echoed() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET")).respond_with(Echo).mount(&server).await;
+    let config = HttpConfig {
+        api_key: ApiKey::new(RESERVED_KEY),
+        ..config(&server)
+    };
+    let p = HttpProvider::new(config).unwrap();
+    let e = p.daily_bars(&Symbol::new("AAA"), range()).await.unwrap_err();
+    let e2 = p.universe().await.unwrap_err();
+    let requests = server.received_requests().await.unwrap();
+    assert_eq!(requests.len(), 2);
+    for r in &requests {
+        assert!(
+            !r.url.as_str().contains("apiKey") && !r.url.as_str().contains("s3cr"),
+            "the key is not in the URL: {}",
+            r.url
+        );
+        let auth = r.headers.get("authorization").expect("an Authorization header");
+        assert_eq!(auth.as_bytes(), b"Bearer s3cr+t/K=y&x");
+    }
+    for e in [e, e2] {
+        let text = format!("{e} | {e:?} | {} | {}", e.detail(), e.user_message());
+        assert!(
+            text.contains("HTTP 500"),
+            "the error still says what happened: {text}"
+        );
+        for spelled in RESERVED_SPELLINGS {
+            assert!(!text.contains(spelled), "{spelled} leaked: {text}");
+        }
+        assert!(!text.to_lowercase().contains("s3cr"), "a spelling leaked: {text}");
+    }
+}
+
+#[test]
+fn a_key_no_header_can_carry_is_a_configuration_error() {
+    let e = HttpProvider::new(HttpConfig::new("http://127.0.0.1:1", ApiKey::new("ab\ncd"))).unwrap_err();
+    assert!(matches!(e, Error::Config { .. }), "{e:?}");
+    assert!(e.to_string().contains("POLYGON_API_KEY"), "{e}");
+    assert!(!e.to_string().contains("ab\ncd"));
 }
