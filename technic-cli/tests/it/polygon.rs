@@ -315,6 +315,9 @@ fn a_key_with_reserved_characters_never_reaches_the_output() {
         for spelled in spellings {
             assert!(!printed.contains(spelled), "{spelled} in the output:\n{printed}");
         }
-        assert!(!printed.to_lowercase().contains("s3cr"), "a spelling in the output:\n{printed}");
+        assert!(
+            !printed.to_lowercase().contains("s3cr"),
+            "a spelling in the output:\n{printed}"
+        );
     }
 }

@@ -421,3 +421,26 @@ fn explain_shows_the_parts_and_the_plan() {
     assert!(!o.status.success());
     assert!(stderr(&o).contains("NOPE"), "{}", stderr(&o));
 }
+
+#[test]
+fn a_long_operator_chain_is_refused_with_the_limit_not_a_crash() {
+    for op in ["+", "*", "-", "/"] {
+        let chain = format!("close > 1{}", format!("{op}1").repeat(1500));
+        for command in [
+            vec![
+                "scan",
+                "--no-store",
+                "--demo-symbols",
+                "5",
+                "--quiet",
+                "--where",
+                &chain,
+            ],
+            vec!["backtest", "--no-store", "--demo-symbols", "5", "--where", &chain],
+        ] {
+            let o = technic(&command);
+            assert_eq!(o.status.code(), Some(2), "{op} {}: {}", command[0], stderr(&o));
+            assert!(stderr(&o).contains("64 levels deep"), "{}", stderr(&o));
+        }
+    }
+}

@@ -41,7 +41,7 @@ impl DataProvider for SlowProvider {
     }
 }
 
-async fn start(
+pub(crate) async fn start(
     n_symbols: usize,
     delay: Duration,
 ) -> (
@@ -72,7 +72,7 @@ async fn start(
 }
 
 /// Sends one request and returns (status, body) with chunked encoding undone.
-async fn http(addr: &str, method: &str, path: &str, body: &str) -> (u16, String) {
+pub(crate) async fn http(addr: &str, method: &str, path: &str, body: &str) -> (u16, String) {
     let mut stream = TcpStream::connect(addr).await.unwrap();
     let req = format!(
         "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",

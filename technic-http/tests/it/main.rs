@@ -3,5 +3,6 @@ mod browser;
 mod e2e;
 #[cfg(all(feature = "redis", feature = "postgres"))]
 mod fleet;
+mod hostile;
 #[cfg(feature = "postgres")]
 mod pg;
