@@ -94,7 +94,7 @@ pub async fn run(args: &BacktestArgs) -> anyhow::Result<u8> {
         std::fs::write(path, svg(&report))
             .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
     }
-    let mut out = std::io::stdout().lock();
+    let mut out = crate::stdout();
     if args.json {
         serde_json::to_writer_pretty(&mut out, &report)?;
         writeln!(out)?;
@@ -103,6 +103,7 @@ pub async fn run(args: &BacktestArgs) -> anyhow::Result<u8> {
     } else {
         out.write_all(text(&report).as_bytes())?;
     }
+    out.flush()?;
     if args.json || args.csv {
         eprint!("{}", text(&report));
     }

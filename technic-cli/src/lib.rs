@@ -72,6 +72,11 @@ fn on_runtime(work: impl std::future::Future<Output = u8>) -> ExitCode {
 
 async fn run(cli: Cli) -> u8 {
     let verbose = cli.verbose;
+    // The serving command has its own graceful shutdown; every other command listens for Ctrl-C from
+    // here on, before any wiring, so an interrupt in the first milliseconds is never lost.
+    if !matches!(cli.command, Command::Serve(_)) {
+        listen_for_ctrl_c();
+    }
     let result = match cli.command {
         Command::Scan(args) => run_scan(args).await,
         Command::Serve(args) => run_serve(args).await,
@@ -89,6 +94,8 @@ async fn run(cli: Cli) -> u8 {
 fn finish(result: anyhow::Result<u8>, verbose: u8) -> u8 {
     match result {
         Ok(code) => code,
+        // A reader that stopped reading (`technic scan --csv | head -1`) is a normal end, not a fault.
+        Err(e) if closed_pipe(&e) => exit::OK,
         Err(e) => {
             let fix_config = e
                 .chain()
@@ -107,16 +114,58 @@ fn finish(result: anyhow::Result<u8>, verbose: u8) -> u8 {
     }
 }
 
-/// A token cancelled by the first Ctrl-C, so a running scan stops cleanly with a partial summary.
-pub(crate) fn cancel_on_ctrl_c() -> CancellationToken {
-    let cancel = CancellationToken::new();
-    let on_signal = cancel.clone();
+/// Whether `e` is a write to a pipe whose reader has gone.
+fn closed_pipe(e: &anyhow::Error) -> bool {
+    e.chain()
+        .filter_map(|c| c.downcast_ref::<std::io::Error>())
+        .any(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+        || e.chain()
+            .filter_map(|c| c.downcast_ref::<serde_json::Error>())
+            .any(|j| j.io_error_kind() == Some(std::io::ErrorKind::BrokenPipe))
+}
+
+/// Standard output with a large buffer: a 5,000-row JSON or CSV report is a few hundred writes, not
+/// hundreds of thousands.
+pub(crate) fn stdout() -> std::io::BufWriter<std::io::StdoutLock<'static>> {
+    std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock())
+}
+
+/// The process's Ctrl-C token, cancelled by the first interrupt.
+static CTRL_C: std::sync::OnceLock<CancellationToken> = std::sync::OnceLock::new();
+
+/// Starts listening for Ctrl-C. On Unix the handler is registered before this returns (a signal that
+/// arrives before the listening task first runs is kept, not lost); elsewhere when the task starts.
+fn listen_for_ctrl_c() {
+    let cancel = CTRL_C.get_or_init(CancellationToken::new).clone();
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::interrupt()) {
+            Ok(mut interrupt) => {
+                tokio::spawn(async move {
+                    if interrupt.recv().await.is_some() {
+                        cancel.cancel();
+                    }
+                });
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot listen for Ctrl-C"),
+        }
+    }
+    #[cfg(not(unix))]
     tokio::spawn(async move {
         if tokio::signal::ctrl_c().await.is_ok() {
-            on_signal.cancel();
+            cancel.cancel();
         }
     });
-    cancel
+}
+
+/// A token cancelled by the first Ctrl-C (since the command started), so a running scan stops cleanly
+/// with a partial summary.
+pub(crate) fn cancel_on_ctrl_c() -> CancellationToken {
+    if CTRL_C.get().is_none() {
+        listen_for_ctrl_c();
+    }
+    CTRL_C.get_or_init(CancellationToken::new).clone()
 }
 
 async fn run_scan(args: args::ScanArgs) -> anyhow::Result<u8> {
@@ -145,7 +194,7 @@ async fn run_scan(args: args::ScanArgs) -> anyhow::Result<u8> {
     }
     let report = report.map_err(|e| anyhow::Error::new(e).context("the scan could not run"))?;
 
-    let mut out = std::io::stdout().lock();
+    let mut out = stdout();
     match args.output_format() {
         OutputFormat::Json => render::json(&mut out, &report)?,
         OutputFormat::Csv => render::csv(&mut out, &report)?,

@@ -230,7 +230,7 @@ pub fn csv(out: &mut impl Write, r: &ScanReport) -> std::io::Result<()> {
             out,
             "{},{},{},{},{},{:.4},{},{},{extra},{plan},{}",
             res.rank,
-            res.symbol,
+            csv_field(res.symbol.as_str()),
             csv_field(&res.sector),
             res.date,
             res.close,
@@ -243,11 +243,15 @@ pub fn csv(out: &mut impl Write, r: &ScanReport) -> std::io::Result<()> {
     Ok(())
 }
 
-fn csv_field(s: &str) -> String {
-    if s.contains([',', '"', '\n']) {
+/// A text cell: quoted when it holds a comma, quote or line break, and, when it starts as a formula would
+/// (`= + - @`, tab or carriage return), led by `'` so a spreadsheet shows it as text instead of running it.
+pub(crate) fn csv_field(s: &str) -> String {
+    let formula = s.starts_with(['=', '+', '-', '@', '\t', '\r']);
+    let s = if formula { format!("'{s}") } else { s.to_owned() };
+    if formula || s.contains([',', '"', '\n', '\r']) {
         format!("\"{}\"", s.replace('"', "\"\""))
     } else {
-        s.to_owned()
+        s
     }
 }
 

@@ -352,10 +352,12 @@ impl Market {
             Some(close) if now < close => "today's session is still open".to_owned(),
             Some(close) => {
                 let at = close + chrono::Duration::from_std(self.publication_delay).unwrap_or_default();
-                format!(
-                    "today's bar is expected from {} New York time",
-                    at.with_timezone(&New_York).format("%H:%M")
-                )
+                let at_text = at.with_timezone(&New_York).format("%H:%M");
+                if now < at {
+                    format!("today's bar is expected from {at_text} New York time")
+                } else {
+                    format!("today's bar was due from {at_text} New York time and is not published yet")
+                }
             }
             None => "market closed today".to_owned(),
         }

@@ -209,7 +209,9 @@ impl Bars {
     }
 
     /// Checks what a scan relies on: equal column lengths, strictly ascending dates, finite positive
-    /// prices, `low <= min(open, close)`, `high >= max(open, close)` and finite non-negative volume.
+    /// prices, `low <= min(open, close)`, `high >= max(open, close)`, finite non-negative volume, and no
+    /// price or volume of [`MAX_VALUE`] or more (no traded quote comes near it; a value that large is a
+    /// corrupt file, and would turn every indicator built on it to infinity).
     /// The error names the first offending bar by index and date.
     pub fn validate(&self) -> Result<(), InvalidBar> {
         let n = self.len();
@@ -239,6 +241,12 @@ impl Bars {
             if ![o, h, l, c].iter().all(|p| p.is_finite() && *p > 0.0) {
                 return bad(i, format!("non-positive or non-finite price on {d}"));
             }
+            if [o, h, l, c, v].iter().any(|x| *x >= MAX_VALUE) {
+                return bad(
+                    i,
+                    format!("a price or volume of 1e12 or more on {d}, not a real quote"),
+                );
+            }
             if h < l {
                 return bad(i, format!("high {h} below low {l} on {d}"));
             }
@@ -252,6 +260,9 @@ impl Bars {
         Ok(())
     }
 }
+
+/// The smallest price or volume [`Bars::validate`] refuses: 10^12.
+pub const MAX_VALUE: f64 = 1e12;
 
 /// Why a series failed [`Bars::validate`]: the index of the first bad bar and what is wrong with it.
 #[derive(Debug, Clone, PartialEq, Eq)]

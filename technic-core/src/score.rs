@@ -39,6 +39,11 @@ pub struct SubScores {
     pub breakout: Option<f64>,
 }
 
+/// The fewest bars a symbol needs to be rated: MACD's first value needs 34 sessions, and with them
+/// every term but the 52-week breakout is defined. A symbol with fewer is skipped with the reason, not
+/// ranked on a rating built from one or two terms.
+pub const MIN_BARS: usize = 34;
+
 /// Weights of the sub-scores, in [`SubScores`] field order.
 pub const WEIGHTS: [f64; 6] = [25.0, 20.0, 10.0, 10.0, 15.0, 20.0];
 

@@ -177,7 +177,13 @@ fn messages_say_why_there_is_no_newer_bar() {
     assert!(
         market("2026-11-25T16:05:00-05:00")
             .why_no_newer_bar()
-            .contains("16:20")
+            .contains("expected from 16:20")
+    );
+    // Past the publication time the bar is late, not "expected from" a time already gone.
+    let late = market("2026-11-25T19:30:00-05:00").why_no_newer_bar();
+    assert!(
+        late.contains("was due from 16:20") && late.contains("not published yet"),
+        "{late}"
     );
 }
 

@@ -180,6 +180,8 @@ struct Run<'a> {
     provider_lists_spy: bool,
     /// Warnings found before the report is assembled.
     notes: Vec<String>,
+    /// The first and last dates of the bars that loaded, to report instead of an open-ended range.
+    extent: Option<(NaiveDate, NaiveDate)>,
 }
 
 impl<'a> Run<'a> {
@@ -213,6 +215,7 @@ impl<'a> Run<'a> {
             bench_warning: None,
             provider_lists_spy: false,
             notes: Vec::new(),
+            extent: None,
         }
     }
 
@@ -222,6 +225,13 @@ impl<'a> Run<'a> {
         let mut range = self.req.range.unwrap_or_else(|| self.deps.default_range());
         if let Some(day) = self.req.as_of {
             // A point-in-time scan: the same span of history, ending at `day`; no bar after it is read.
+            let today = self.deps.market.calendar.market_date(started_at);
+            if day > today {
+                return Err(Error::config(format!(
+                    "--as-of {day} is after today ({today} in New York): a point-in-time scan shows what the \
+                     data said on a past day; leave --as-of out for the latest bars"
+                )));
+            }
             if day < range.from {
                 return Err(Error::config(format!(
                     "--as-of {day} is before the history this scan reads ({} to {})",
@@ -229,10 +239,11 @@ impl<'a> Run<'a> {
                 )));
             }
             let span = chrono::Days::new((range.to - range.from).num_days().max(0) as u64);
+            let to = day.min(range.to);
             range = DateRange {
                 // A provider whose range starts at the dawn of time (local files) keeps that start.
-                from: day.checked_sub_days(span).unwrap_or(range.from),
-                to: day.min(range.to),
+                from: to.checked_sub_days(span).unwrap_or(range.from).max(range.from),
+                to,
             };
         }
         // A bad expression or plan setting fails before any work (frontends check them first too).
@@ -627,21 +638,34 @@ impl<'a> Run<'a> {
     ) -> Result<()> {
         tally.done += 1;
         match result {
-            Ok(f) => {
-                if f.stale {
-                    tally.stale.push(entry.symbol.clone());
+            Ok(f) => match self.unusable(&f.bars) {
+                Some(reason) => tally.skipped.push(Skipped {
+                    symbol: entry.symbol,
+                    reason,
+                    category: crate::error::Category::Data,
+                }),
+                None => {
+                    if let (Some(&first), Some(&last)) = (f.bars.date.first(), f.bars.date.last()) {
+                        self.extent = Some(match self.extent {
+                            Some((a, b)) => (a.min(first), b.max(last)),
+                            None => (first, last),
+                        });
+                    }
+                    if f.stale {
+                        tally.stale.push(entry.symbol.clone());
+                    }
+                    if !f.asked_provider && !f.memory_hit && tally.with_history {
+                        self.store_hits += 1;
+                    }
+                    tally.fetched.push(entry.symbol.clone());
+                    if tally.bench_symbol.as_ref() == Some(&entry.symbol) {
+                        self.benchmark = Some((entry.symbol.to_string(), f.bars.clone()));
+                    }
+                    scoring
+                        .push(entry, f.bars, &self.req.filters, &mut self.filtered)
+                        .await;
                 }
-                if !f.asked_provider && !f.memory_hit && tally.with_history {
-                    self.store_hits += 1;
-                }
-                tally.fetched.push(entry.symbol.clone());
-                if tally.bench_symbol.as_ref() == Some(&entry.symbol) {
-                    self.benchmark = Some((entry.symbol.to_string(), f.bars.clone()));
-                }
-                scoring
-                    .push(entry, f.bars, &self.req.filters, &mut self.filtered)
-                    .await;
-            }
+            },
             // A bad key fails every call: stop at the first instead of skipping every symbol.
             Err(e @ Error::Rejected { .. }) => return Err(e),
             Err(e) => {
@@ -707,6 +731,39 @@ impl<'a> Run<'a> {
         if state == ScanState::Complete {
             self.reporter.begin(Stage::Finalizing, 1, "Finalizing results…");
         }
+        // A provider that reads everything (local files) asks for an open-ended range: report the
+        // dates the bars actually span, never the calendar's limits.
+        let range = match self.extent {
+            Some((first, last)) if range.from == NaiveDate::MIN || range.to == NaiveDate::MAX => DateRange {
+                from: if range.from == NaiveDate::MIN {
+                    first
+                } else {
+                    range.from
+                },
+                to: if range.to == NaiveDate::MAX {
+                    last
+                } else {
+                    range.to
+                },
+            },
+            None if range.from == NaiveDate::MIN || range.to == NaiveDate::MAX => {
+                let today = self.deps.market.calendar.market_date(started_at);
+                let to = if range.to == NaiveDate::MAX {
+                    today
+                } else {
+                    range.to
+                };
+                DateRange {
+                    from: if range.from == NaiveDate::MIN {
+                        to
+                    } else {
+                        range.from
+                    },
+                    to,
+                }
+            }
+            _ => range,
+        };
         let mut scored = scored;
         let mut behind = 0;
         for s in &mut scored {
@@ -778,7 +835,7 @@ impl<'a> Run<'a> {
             warnings,
             expected_session: self.target,
             adjustments: self.adjusted.len(),
-            freshness: self.target.map(|t| self.freshness(t)),
+            freshness: self.target.map(|t| self.freshness(t, n_stale, scanned)),
             store_hits: self.store_hits,
             matched,
             regime,
@@ -921,9 +978,34 @@ impl Run<'_> {
     }
 
     /// "as of the 2026-11-25 session (market closed today (Thanksgiving Day))".
-    fn freshness(&self, target: NaiveDate) -> String {
+    /// Why bars that loaded cannot be rated, if they cannot: too few of them, or a bar dated after today
+    /// (a typo in a file would otherwise move the whole scan, its regime included, into the future).
+    fn unusable(&self, bars: &Bars) -> Option<String> {
+        if bars.len() < crate::score::MIN_BARS {
+            return Some(format!(
+                "only {} bars: a rating needs at least {} sessions of history",
+                bars.len(),
+                crate::score::MIN_BARS
+            ));
+        }
+        let today = self.deps.market.calendar.market_date(self.deps.market.now());
+        match bars.date.last() {
+            Some(last) if *last > today => Some(format!(
+                "invalid data: a bar is dated {last}, after today ({today} in New York); correct the date"
+            )),
+            _ => None,
+        }
+    }
+
+    /// One line on how fresh the results are; never "up to date" while some are stale.
+    fn freshness(&self, target: NaiveDate, n_stale: usize, scanned: usize) -> String {
         let market = &self.deps.market;
-        if target < market.calendar.market_date(market.now()) {
+        if n_stale > 0 {
+            format!(
+                "as of the {target} session, but {n_stale} of {scanned} results are stale (older bars; \
+                 see the warnings)"
+            )
+        } else if target < market.calendar.market_date(market.now()) {
             format!("as of the {target} session ({})", market.why_no_newer_bar())
         } else {
             format!("as of the {target} session (up to date)")

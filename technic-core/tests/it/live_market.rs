@@ -400,3 +400,32 @@ async fn the_warmer_refreshes_popular_symbols_through_the_store_after_a_new_sess
     // The warmer's passes are not scans: nothing saved, nothing counted as accessed.
     assert_eq!(store.recent_scans(10).await.unwrap().len(), 1);
 }
+
+#[tokio::test]
+async fn late_bars_are_stale_and_never_up_to_date() {
+    // Wednesday 19:30, three hours after the 16:20 publication time: three symbols are still a session
+    // behind at the provider.
+    let clock = ManualClock::new(at("2026-11-25T19:30:00-05:00"));
+    let mut market = MockMarket::new(12);
+    market.late = vec!["S0001".to_owned(), "S0004".to_owned(), "S0009".to_owned()];
+    let (server, _api) = mock_market::start(market, Arc::new(clock.clone())).await;
+    let provider = mock_market::provider(&server);
+    let report = run(&deps(provider, &clock, None)).await;
+    assert_eq!(report.scanned, 12, "{:?}", report.skipped);
+    assert_eq!(report.expected_session, Some(d(2026, 11, 25)));
+    assert_eq!(report.stale, 3);
+    let freshness = report.freshness.clone().unwrap_or_default();
+    assert!(
+        !freshness.contains("up to date") && freshness.contains("3 of 12 results are stale"),
+        "{freshness}"
+    );
+    let warning = report
+        .warnings
+        .iter()
+        .find(|w| w.contains("marked stale"))
+        .expect("a stale warning");
+    assert!(
+        warning.contains("was due from 16:20") && !warning.contains("expected from"),
+        "{warning}"
+    );
+}

@@ -32,6 +32,8 @@ pub struct MockMarket {
     /// Symbols the grouped daily answer leaves out (they come per symbol only).
     pub missing_from_grouped: Vec<String>,
     pub split: Option<Split>,
+    /// Symbols whose newest published session the provider has not published yet (one session late).
+    pub late: Vec<String>,
     /// Shifts every price, so two servers serve different data.
     pub price_offset: f64,
     /// Bars per page of an aggregates answer.
@@ -45,6 +47,7 @@ impl MockMarket {
             symbols: (0..n_symbols).map(|i| format!("S{i:04}")).collect(),
             missing_from_grouped: Vec::new(),
             split: None,
+            late: Vec::new(),
             price_offset: 0.0,
             page_size: 250,
             first_day: NaiveDate::from_ymd_opt(2023, 6, 1).unwrap(),
@@ -123,6 +126,11 @@ impl Api {
         };
         let (published, today, session_open) = self.published();
         let cal = MarketCalendar::nyse();
+        let published = if market.late.iter().any(|s| s == sym) {
+            cal.previous_session(published)
+        } else {
+            published
+        };
         let mut dates = cal.sessions(from.max(market.first_day), to.min(published));
         if session_open && today >= from && today <= to {
             dates.push(today);
@@ -162,6 +170,7 @@ impl Api {
             .iter()
             .enumerate()
             .filter(|(_, s)| !market.missing_from_grouped.contains(s))
+            .filter(|(_, s)| date < published || !market.late.contains(s))
             .map(|(i, s)| {
                 let mut b = market.bar(i, date, today, false);
                 b["T"] = json!(s);
