@@ -9,6 +9,8 @@ pub(crate) mod codec;
 #[cfg(feature = "postgres")]
 pub mod postgres;
 pub(crate) mod profile;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub(crate) mod result_block;
 #[cfg(feature = "sqlite")]
 mod schema;
 #[cfg(feature = "sqlite")]

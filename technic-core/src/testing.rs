@@ -153,6 +153,32 @@ pub async fn cache_contract(cache: &dyn Cache) {
     assert_eq!(cache.stats().entries, 0, "clear left entries");
 }
 
+/// `n` results as a standard scan of the synthetic demo universe ranks them (explanations left empty, as
+/// a scan leaves them): realistic names, sectors and indicator values for sizing and round-trip tests.
+pub async fn demo_results(n: usize) -> Vec<crate::scan::ScanResult> {
+    use crate::provider::{DataProvider, SyntheticConfig, SyntheticProvider};
+    let provider = SyntheticProvider::new(SyntheticConfig {
+        n_symbols: n,
+        n_bars: 300,
+        ..SyntheticConfig::default()
+    });
+    let universe = provider.universe().await.unwrap_or_default();
+    let mut results: Vec<_> = universe
+        .iter()
+        .filter_map(|entry| {
+            let bars = provider.full_history(&entry.symbol).ok()?;
+            let mut r = crate::scan::score_symbol(entry, &bars)?;
+            r.explain.clear();
+            Some(r)
+        })
+        .collect();
+    results.sort_by(|a, b| b.tech_rating.total_cmp(&a.tech_rating));
+    for (i, r) in results.iter_mut().enumerate() {
+        r.rank = i + 1;
+    }
+    results
+}
+
 /// Checks the [`Store`](crate::store::Store) contract against an empty store: bars upsert by date and
 /// load by range, extents follow what was stored and asked for, metric samples and alerts come back in
 /// time order from `since`, access counts rank symbols. Panics on the first violation.
