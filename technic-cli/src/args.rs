@@ -323,10 +323,10 @@ pub struct StoreArgs {
     #[arg(long, default_value_t = 30, value_name = "DAYS", value_parser = clap::value_parser!(u32).range(0..=36500))]
     pub retention_days: u32,
 
-    /// Scan runs the store keeps at most (0, the default, keeps every run the retention keeps): saving a
-    /// scan deletes the oldest beyond it with their results, so the store's size has a bound however
-    /// often scans run.
-    #[arg(long, default_value_t = 0, value_name = "N", env = "TECHNIC_KEEP_SCANS")]
+    /// Scan runs the store keeps at most (0 keeps every run the retention keeps): saving a scan deletes
+    /// the oldest beyond it with their results, so the store's size has a bound however often scans run.
+    /// A stored result takes about 415 bytes: 1000 runs of 5000 symbols are about 2.1 GB.
+    #[arg(long, default_value_t = technic_core::store::DEFAULT_MAX_RUNS, value_name = "N", env = "TECHNIC_KEEP_SCANS")]
     pub keep_scans: usize,
 }
 

@@ -9,6 +9,8 @@ pub(crate) mod codec;
 #[cfg(feature = "postgres")]
 pub mod postgres;
 pub(crate) mod profile;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub(crate) mod result_block;
 #[cfg(feature = "sqlite")]
 mod schema;
 #[cfg(feature = "sqlite")]
@@ -295,15 +297,27 @@ pub struct MemoryStore {
 
 impl MemoryStore {
     /// Keeps at most `max` scan runs (the latest saved), as the SQLite and PostgreSQL stores'
-    /// `set_max_runs` do.
+    /// `set_max_runs` do; `None` keeps every run. The default is [`DEFAULT_MAX_RUNS`].
     pub fn set_max_runs(&self, max: Option<usize>) {
         self.max_runs.set(max);
     }
 }
 
-/// The most scan runs a store keeps (`set_max_runs`), changeable while the store is shared.
-#[derive(Debug, Default)]
+/// The most scan runs a store keeps unless told otherwise (`set_max_runs`): a bound on the store's size
+/// however often scans run. At about 415 bytes per stored result (a 5000-symbol scan measured in SQLite and
+/// PostgreSQL; see docs/DEPLOYMENT.md), 1000 runs of 5000 symbols take about 2.1 GB.
+pub const DEFAULT_MAX_RUNS: usize = 1000;
+
+/// The most scan runs a store keeps (`set_max_runs`), changeable while the store is shared;
+/// [`DEFAULT_MAX_RUNS`] at first.
+#[derive(Debug)]
 pub(crate) struct RunLimit(std::sync::atomic::AtomicUsize);
+
+impl Default for RunLimit {
+    fn default() -> Self {
+        Self(std::sync::atomic::AtomicUsize::new(DEFAULT_MAX_RUNS))
+    }
+}
 
 impl RunLimit {
     /// `None` keeps every run; a limit of 0 is taken as 1.
@@ -511,6 +525,21 @@ mod tests {
     #[tokio::test]
     async fn memory_store_keeps_the_contract() {
         crate::testing::store_contract(&MemoryStore::default()).await;
+    }
+
+    /// Every store keeps at most [`DEFAULT_MAX_RUNS`] runs unless told otherwise.
+    #[tokio::test]
+    async fn stores_keep_a_bounded_number_of_runs_by_default() {
+        assert_eq!(RunLimit::default().get(), Some(DEFAULT_MAX_RUNS));
+        let store = MemoryStore::default();
+        for i in 0..DEFAULT_MAX_RUNS + 2 {
+            let report = crate::testing::sample_report(&format!("run-{i}"), Vec::new());
+            store.save_scan(&report).await.unwrap();
+        }
+        let kept = store.recent_runs(usize::MAX).await.unwrap();
+        assert_eq!(kept.len(), DEFAULT_MAX_RUNS);
+        assert!(store.scan("run-1").await.unwrap().is_none(), "the oldest went");
+        assert!(store.scan("run-1001").await.unwrap().is_some());
     }
 
     #[tokio::test]

@@ -153,6 +153,70 @@ pub async fn cache_contract(cache: &dyn Cache) {
     assert_eq!(cache.stats().entries, 0, "clear left entries");
 }
 
+/// `n` results as a standard scan of the synthetic demo universe ranks them (explanations left empty, as
+/// a scan leaves them): realistic names, sectors and indicator values for sizing and round-trip tests.
+pub async fn demo_results(n: usize) -> Vec<crate::scan::ScanResult> {
+    use crate::provider::{DataProvider, SyntheticConfig, SyntheticProvider};
+    let provider = SyntheticProvider::new(SyntheticConfig {
+        n_symbols: n,
+        n_bars: 300,
+        ..SyntheticConfig::default()
+    });
+    let universe = provider.universe().await.unwrap_or_default();
+    let mut results: Vec<_> = universe
+        .iter()
+        .filter_map(|entry| {
+            let bars = provider.full_history(&entry.symbol).ok()?;
+            let mut r = crate::scan::score_symbol(entry, &bars)?;
+            r.explain.clear();
+            Some(r)
+        })
+        .collect();
+    results.sort_by(|a, b| b.tech_rating.total_cmp(&a.tech_rating));
+    for (i, r) in results.iter_mut().enumerate() {
+        r.rank = i + 1;
+    }
+    results
+}
+
+/// A complete scan `id` started at 2023-11-14 22:13:20.123 UTC with `results` and one skipped symbol.
+pub fn sample_report(id: &str, results: Vec<crate::scan::ScanResult>) -> crate::scan::ScanReport {
+    use crate::scan::{ScanReport, ScanState, Skipped};
+    use chrono::DateTime;
+
+    let day = results.first().map_or(NaiveDate::MIN, |r| r.date);
+    ScanReport {
+        id: id.into(),
+        state: ScanState::Complete,
+        error: None,
+        provider: "test".into(),
+        demo: true,
+        started_at: DateTime::from_timestamp_millis(1_700_000_000_123).unwrap_or_default(),
+        range: DateRange { from: day, to: day },
+        universe_size: results.len() + 1,
+        scanned: results.len(),
+        matched: results.len(),
+        stale: results.iter().filter(|r| r.stale).count(),
+        results,
+        skipped: vec![Skipped {
+            symbol: Symbol::new("BAD"),
+            reason: "invalid data in BAD.csv: line 3".into(),
+            category: crate::error::Category::Data,
+        }],
+        filtered: Default::default(),
+        timing: Default::default(),
+        cache: Default::default(),
+        retries: 0,
+        provider_calls: Default::default(),
+        warnings: Vec::new(),
+        expected_session: None,
+        adjustments: 0,
+        freshness: None,
+        store_hits: 0,
+        regime: None,
+    }
+}
+
 /// Checks the [`Store`](crate::store::Store) contract against an empty store: bars upsert by date and
 /// load by range, extents follow what was stored and asked for, metric samples and alerts come back in
 /// time order from `since`, access counts rank symbols. Panics on the first violation.
@@ -369,4 +433,35 @@ pub async fn store_contract(store: &dyn crate::store::Store) {
         "already gone"
     );
     assert_eq!(store.screen("dips").await.expect("screen"), None);
+
+    scan_round_trip(store).await;
+}
+
+/// Part of [`store_contract`]: a scan of 300 realistic results and one odd one comes back exactly as
+/// saved, every field of every result (floats bit for bit); saving it again replaces it.
+async fn scan_round_trip(store: &dyn crate::store::Store) {
+    let mut results = demo_results(300).await;
+    let mut odd = results[0].clone();
+    odd.rank = results.len() + 1;
+    odd.symbol = Symbol::new("ODD.B");
+    odd.name = "Ünïcode «name» — ok".into();
+    odd.industry.clear();
+    odd.as_of = odd.date.pred_opt();
+    odd.stale = true;
+    odd.trade_plan = None;
+    odd.close = -0.0;
+    odd.change_pct = Some(f64::INFINITY);
+    odd.indicators.adx_14 = None;
+    odd.explain = odd.explained();
+    results.push(odd);
+    let report = sample_report("contract-scan", results);
+    store.save_scan(&report).await.expect("save_scan");
+    store.save_scan(&report).await.expect("save_scan again");
+    let back = store.scan(&report.id).await.expect("scan").expect("saved scan");
+    assert_eq!(back, report, "a scan must come back exactly as saved");
+    assert_eq!(
+        back.results[300].close.to_bits(),
+        (-0.0f64).to_bits(),
+        "floats bit for bit"
+    );
 }

@@ -9,10 +9,10 @@ use rusqlite::{Connection, ErrorCode, TransactionBehavior};
 use crate::error::{Error, Result};
 
 /// The schema version this build writes.
-pub const SCHEMA_VERSION: i64 = 5;
+pub const SCHEMA_VERSION: i64 = 6;
 
 /// Migration `i` takes the schema from version `i` to `i + 1`.
-pub(super) const MIGRATIONS: [&str; 5] = [
+pub(super) const MIGRATIONS: [&str; 6] = [
     r"
 -- Bars in blocks of one symbol-year, column-wise (see codec.rs). Keyed by (symbol, year): loading the
 -- lazy window of many symbols is `symbol IN (…) AND year BETWEEN ? AND ?` on the primary key.
@@ -173,6 +173,20 @@ CREATE TABLE screens (
     expression TEXT,
     sort       TEXT,
     saved_ms   INTEGER NOT NULL
+) WITHOUT ROWID;
+",
+    r"
+-- v6: results in binary blocks of up to 128 ranks (see result_block.rs): about 440 bytes per result where
+-- a row of JSON took about 4.7 KB. The JSON rows of runs saved before are kept as they are, under a new
+-- name (a rename copies nothing, so opening a large store stays instant); they read back as before and
+-- go with their runs, by retention or by the run limit.
+ALTER TABLE scan_results RENAME TO scan_results_json;
+CREATE TABLE scan_results (
+    run_id    TEXT    NOT NULL REFERENCES scan_runs (id) ON DELETE CASCADE,
+    block     INTEGER NOT NULL,
+    n_results INTEGER NOT NULL,
+    data      BLOB    NOT NULL,
+    PRIMARY KEY (run_id, block)
 ) WITHOUT ROWID;
 ",
 ];

@@ -101,7 +101,8 @@ impl SqliteStore {
 
     /// Keeps at most `max` scan runs: saving a run then deletes the oldest beyond it (by start, with
     /// their results and skipped symbols), so the store's size is bounded whatever the scan rate, on top
-    /// of the time retention of [`Store::prune`]. `None` (the default) keeps every run.
+    /// of the time retention of [`Store::prune`]. `None` keeps every run; the default is
+    /// [`DEFAULT_MAX_RUNS`](crate::store::DEFAULT_MAX_RUNS).
     pub fn set_max_runs(&self, max: Option<usize>) {
         self.inner.max_runs.set(max);
     }

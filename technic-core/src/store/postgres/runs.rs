@@ -1,6 +1,6 @@
-//! Scan runs in PostgreSQL: a run row, its ranked results and its skipped symbols, written in the caller's
-//! transaction (results and skips a statement per [`WRITE_CHUNK`] rows) and read back into a
-//! [`ScanReport`] from one snapshot.
+//! Scan runs in PostgreSQL: a run row, its ranked results in binary blocks (`result_block.rs`) and its
+//! skipped symbols, written in the caller's transaction (a statement per [`WRITE_CHUNK`] results or skips)
+//! and read back into a [`ScanReport`] from one snapshot.
 
 use chrono::Utc;
 use deadpool_postgres::{GenericClient, Object, Transaction};
@@ -9,12 +9,13 @@ use tokio_postgres::types::Json;
 
 use super::sql::*;
 use super::{Inner, date_of, day, from_ms, ms, serde_name, unjson};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::model::{DateRange, Symbol};
 use crate::scan::{FilterCounts, ScanReport, ScanRequest, ScanResult, Skipped, StageTimings};
 use crate::store::RunSummary;
+use crate::store::result_block::{self, BLOCK_RESULTS};
 
-/// Result rows per insert statement.
+/// Results or skipped symbols per insert statement.
 const WRITE_CHUNK: usize = 1000;
 
 /// The figures of a run kept as one JSON column, in the same shape as the SQLite store's.
@@ -103,23 +104,25 @@ pub(super) async fn save(
         .execute(tx, "delete_results", SQL_DELETE_RESULTS, &[&r.id])
         .await?;
     inner
+        .execute(tx, "delete_results_json", SQL_DELETE_RESULTS_JSON, &[&r.id])
+        .await?;
+    inner
         .execute(tx, "delete_skipped", SQL_DELETE_SKIPPED, &[&r.id])
         .await?;
-    for chunk in r.results.chunks(WRITE_CHUNK) {
-        let ranks: Vec<i64> = chunk.iter().map(|x| x.rank as i64).collect();
-        let symbols: Vec<&str> = chunk.iter().map(|x| x.symbol.as_str()).collect();
-        let ratings: Vec<f64> = chunk.iter().map(|x| x.tech_rating).collect();
-        let signals = chunk
-            .iter()
-            .map(|x| serde_name(&x.signal))
-            .collect::<Result<Vec<_>>>()?;
-        let data: Vec<Json<&ScanResult>> = chunk.iter().map(Json).collect();
+    // A statement per WRITE_CHUNK results, each a few blocks.
+    let blocks: Vec<&[ScanResult]> = r.results.chunks(BLOCK_RESULTS).collect();
+    let per_statement = (WRITE_CHUNK / BLOCK_RESULTS).max(1);
+    for (i, chunk) in blocks.chunks(per_statement).enumerate() {
+        let first = (i * per_statement) as i32;
+        let numbers: Vec<i32> = (first..).take(chunk.len()).collect();
+        let counts: Vec<i32> = chunk.iter().map(|b| b.len() as i32).collect();
+        let data: Vec<Vec<u8>> = chunk.iter().map(|b| result_block::encode(b)).collect();
         inner
             .execute(
                 tx,
                 "insert_results",
                 SQL_INSERT_RESULTS,
-                &[&r.id, &ranks, &symbols, &ratings, &signals, &data],
+                &[&r.id, &numbers, &counts, &data],
             )
             .await?;
     }
@@ -147,9 +150,10 @@ pub(super) async fn save(
 /// The run `id` with its results and skipped symbols: three queries sent together.
 pub(super) async fn load(inner: &Inner, c: &impl GenericClient, id: &str) -> Result<Option<ScanReport>> {
     let params: [&(dyn tokio_postgres::types::ToSql + Sync); 1] = [&id];
-    let (runs, results, skipped) = futures::try_join!(
+    let (runs, blocks, json_results, skipped) = futures::try_join!(
         inner.query(c, "load_run", SQL_RUN, &params),
         inner.query(c, "load_results", SQL_RESULTS, &params),
+        inner.query(c, "load_results_json", SQL_RESULTS_JSON, &params),
         inner.query(c, "load_skipped", SQL_SKIPPED, &params),
     )?;
     let Some(row) = runs.first() else {
@@ -165,6 +169,17 @@ pub(super) async fn load(inner: &Inner, c: &impl GenericClient, id: &str) -> Res
     let extra: Json<RunExtra> = inner.get(g, row, 13)?;
     let extra = extra.0;
     let scanned = scanned.max(0) as usize;
+    let mut results = Vec::new();
+    for row in &blocks {
+        let data: &[u8] = inner.get("load_results", row, 0)?;
+        result_block::decode_into(data, &mut results).map_err(|e| Error::Store {
+            detail: format!("load_results: unreadable stored value: {e}"),
+        })?;
+    }
+    // Runs saved before schema version 2 have their results as JSONB rows.
+    for row in &json_results {
+        results.push(inner.get::<Json<ScanResult>>("load_results_json", row, 0)?.0);
+    }
     Ok(Some(ScanReport {
         id: inner.get(g, row, 0)?,
         started_at: from_ms(inner.get(g, row, 1)?),
@@ -178,10 +193,7 @@ pub(super) async fn load(inner: &Inner, c: &impl GenericClient, id: &str) -> Res
         },
         universe_size: universe.max(0) as usize,
         scanned,
-        results: results
-            .iter()
-            .map(|r| inner.get::<Json<ScanResult>>("load_results", r, 0).map(|j| j.0))
-            .collect::<Result<_>>()?,
+        results,
         skipped: skipped
             .iter()
             .map(|r| {

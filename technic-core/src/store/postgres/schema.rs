@@ -1,7 +1,8 @@
 //! The PostgreSQL schema and its migrations, tracked in the table `technic_schema_version` (one row per
 //! applied migration).
 //!
-//! Version 1 holds what the SQLite store holds at its version 5: bar blocks per (source, symbol, year) in
+//! Version 1 holds what the SQLite store holds at its version 5 (version 2 adds its version 6: results in
+//! binary blocks): bar blocks per (source, symbol, year) in
 //! the same codec, the per-symbol extents, scan runs with their results and skipped symbols, metric
 //! samples with every field, alerts, symbol access counts and saved screens. Pending migrations run in
 //! one transaction holding an advisory lock keyed by the schema's name: servers that start together
@@ -14,10 +15,11 @@ use super::Inner;
 use crate::error::{Error, Result};
 
 /// The schema version this build writes.
-pub const SCHEMA_VERSION: i32 = 1;
+pub const SCHEMA_VERSION: i32 = 2;
 
 /// Migration `i` takes the schema from version `i` to `i + 1`.
-pub(super) const MIGRATIONS: [&str; 1] = [r#"
+pub(super) const MIGRATIONS: [&str; 2] = [
+    r#"
 -- Bars in blocks of one symbol-year, column-wise (codec.rs), exactly as the SQLite store keeps them.
 -- Loading the window of many symbols is `source = $1 AND symbol = ANY($2) AND year BETWEEN $3 AND $4`
 -- on the primary key. Blocks are dense binary: kept out of line without (useless) compression.
@@ -137,7 +139,25 @@ CREATE TABLE screens (
     sort       TEXT,
     saved_ms   BIGINT NOT NULL
 );
-"#];
+"#,
+    r#"
+-- v2: results in binary blocks of up to 128 ranks (see result_block.rs), as the SQLite store keeps them
+-- since its version 6: about 440 bytes per result where a row of JSONB took about 2 KB. The JSONB rows of
+-- runs saved before are kept as they are, under a new name (a rename copies nothing); they read back as
+-- before and go with their runs. Blocks are dense binary: kept out of line without (useless) compression.
+ALTER TABLE scan_results RENAME TO scan_results_json;
+ALTER INDEX scan_results_pkey RENAME TO scan_results_json_pkey;
+ALTER TABLE scan_results_json RENAME CONSTRAINT scan_results_run_id_fkey TO scan_results_json_run_id_fkey;
+CREATE TABLE scan_results (
+    run_id    TEXT COLLATE "C" NOT NULL REFERENCES scan_runs (id) ON DELETE CASCADE,
+    block     INTEGER NOT NULL,
+    n_results INTEGER NOT NULL,
+    data      BYTEA   NOT NULL,
+    PRIMARY KEY (run_id, block)
+);
+ALTER TABLE scan_results ALTER COLUMN data SET STORAGE EXTERNAL;
+"#,
+];
 
 /// The schema tables are created in, and whether its own version table exists (not one of another schema
 /// further along the search_path).

@@ -48,14 +48,18 @@ pub(super) const SQL_UPSERT_RUN: &str = "INSERT INTO scan_runs (id, started_ms, 
      total_ms = excluded.total_ms, request = excluded.request, timing = excluded.timing, \
      filtered = excluded.filtered, cache = excluded.cache, extra = excluded.extra";
 pub(super) const SQL_DELETE_RESULTS: &str = "DELETE FROM scan_results WHERE run_id = $1";
+pub(super) const SQL_DELETE_RESULTS_JSON: &str = "DELETE FROM scan_results_json WHERE run_id = $1";
 pub(super) const SQL_DELETE_SKIPPED: &str = "DELETE FROM scan_skipped WHERE run_id = $1";
-pub(super) const SQL_INSERT_RESULTS: &str = "INSERT INTO scan_results (run_id, rank, symbol, tech_rating, signal, result) \
-     SELECT $1::text, * FROM unnest($2::int8[], $3::text[], $4::float8[], $5::text[], $6::jsonb[])";
+pub(super) const SQL_INSERT_RESULTS: &str = "INSERT INTO scan_results (run_id, block, n_results, data) \
+     SELECT $1::text, * FROM unnest($2::int4[], $3::int4[], $4::bytea[])";
 pub(super) const SQL_INSERT_SKIPPED: &str = "INSERT INTO scan_skipped (run_id, idx, symbol, category, reason) \
      SELECT $1::text, * FROM unnest($2::int8[], $3::text[], $4::text[], $5::text[])";
 pub(super) const SQL_RUN: &str = "SELECT id, started_ms, state, error, provider, demo, range_from, range_to, universe_size, \
      scanned, timing, filtered, cache, extra FROM scan_runs WHERE id = $1";
-pub(super) const SQL_RESULTS: &str = "SELECT result FROM scan_results WHERE run_id = $1 ORDER BY rank";
+pub(super) const SQL_RESULTS: &str = "SELECT data FROM scan_results WHERE run_id = $1 ORDER BY block";
+/// Results of runs saved before schema version 2, one JSONB row each.
+pub(super) const SQL_RESULTS_JSON: &str =
+    "SELECT result FROM scan_results_json WHERE run_id = $1 ORDER BY rank";
 pub(super) const SQL_SKIPPED: &str =
     "SELECT symbol, category, reason FROM scan_skipped WHERE run_id = $1 ORDER BY idx";
 pub(super) const SQL_RECENT_RUNS: &str =

@@ -12,6 +12,7 @@ use chrono::{DateTime, Duration as ChronoDuration, NaiveDate, Utc};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 use tokio_postgres::NoTls;
+use tokio_postgres::types::Json;
 
 use super::*;
 use crate::scan::{ScanRequest, ScanResult, ScanState, Skipped, StageTimings};
@@ -413,7 +414,8 @@ async fn runs_round_trip_and_are_seen_by_every_server() {
             .client()
             .await
             .query_one(
-                "SELECT (SELECT count(*) FROM scan_results), (SELECT count(*) FROM scan_skipped)",
+                "SELECT (SELECT coalesce(sum(n_results), 0) FROM scan_results), \
+                 (SELECT count(*) FROM scan_skipped)",
                 &[],
             )
             .await
@@ -421,7 +423,7 @@ async fn runs_round_trip_and_are_seen_by_every_server() {
         (row.get(0), row.get(1))
     };
     assert_eq!(counts, (5, 2));
-    // A large run goes in statements of a thousand results.
+    // A large run goes in statements of at most a thousand results (whole blocks of 128).
     let big = report("big", 2500);
     one.save_scan(&big).await.unwrap();
     assert_eq!(one.profile().count("insert_results"), 1 + 1 + 1 + 3);
@@ -547,7 +549,7 @@ async fn retention_prunes_old_runs_samples_and_alerts() {
     let left: i64 = db
         .client()
         .await
-        .query_one("SELECT count(*) FROM scan_results", &[])
+        .query_one("SELECT coalesce(sum(n_results), 0) FROM scan_results", &[])
         .await
         .unwrap()
         .get(0);
@@ -677,7 +679,7 @@ async fn a_newer_schema_is_refused_and_left_alone() {
         .await
         .unwrap()
         .get(0);
-    assert_eq!(tables, 11, "nothing created or dropped");
+    assert_eq!(tables, 12, "nothing created or dropped");
 }
 
 #[tokio::test]
@@ -716,7 +718,8 @@ async fn hot_queries_use_their_indexes() {
     let store = db.store().await;
     // The store's own sessions, with the settings it gives them.
     let client = store.inner.connection().await.unwrap();
-    // A store of realistic shape: 20 000 symbols over three years, 2 000 runs of 20 results, two weeks
+    // A store of realistic shape: 20 000 symbols over three years, 2 000 runs of 20 results (in a
+    // block, and as JSON rows of an older schema), two weeks
     // of samples and alerts, 20 000 access counts. Then fresh statistics, as autovacuum would keep.
     client
         .batch_execute(
@@ -726,7 +729,9 @@ async fn hot_queries_use_their_indexes() {
                FROM generate_series(1, 20000) i;
              INSERT INTO scan_runs SELECT 'run-' || i, 1700000000000 + i * 60000, 0, 'complete', NULL, 'p', false, \
                0, 0, 0, 0, 20, 0, 1.0, NULL, '{}', '{}', '{}', '{}' FROM generate_series(1, 2000) i;
-             INSERT INTO scan_results SELECT 'run-' || i, r, 'S' || r, 50, 'buy', '{}' \
+             INSERT INTO scan_results SELECT 'run-' || i, 0, 20, decode('0100', 'hex') \
+               FROM generate_series(1, 2000) i;
+             INSERT INTO scan_results_json SELECT 'run-' || i, r, 'S' || r, 50, 'buy', '{}' \
                FROM generate_series(1, 2000) i, generate_series(1, 20) r;
              INSERT INTO metric_samples (at_ms, cache_hit_rate, avg_response_ms, active_connections, error_rate, \
                requests, p95_cached_ms, p95_uncached_ms) SELECT 1700000000000 + i * 60000, 0.5, 1, 0, 0, 1, 1, 1 \
@@ -789,6 +794,12 @@ async fn hot_queries_use_their_indexes() {
             SQL_RESULTS,
             "'run-1500'".to_owned(),
             "scan_results_pkey",
+        ),
+        (
+            "load_results_json",
+            SQL_RESULTS_JSON,
+            "'run-1500'".to_owned(),
+            "scan_results_json_pkey",
         ),
         (
             "metric_samples (the last half hour)",
@@ -1062,9 +1073,111 @@ async fn max_runs_keeps_only_the_newest_runs() {
     let left: i64 = db
         .client()
         .await
-        .query_one("SELECT count(*) FROM scan_results", &[])
+        .query_one("SELECT coalesce(sum(n_results), 0) FROM scan_results", &[])
         .await
         .unwrap()
         .get(0);
     assert_eq!(left, 6, "the deleted runs' results went with them");
+}
+
+/// A 5000-symbol scan takes at most 600 bytes per result on the server: the result table with its TOAST
+/// table, indexes and free-space map (`pg_total_relation_size`).
+#[tokio::test]
+async fn a_5000_symbol_scan_stores_at_most_600_bytes_per_result() {
+    let db = schema_or_skip!();
+    let store = db.store().await;
+    let mut run = report("0190a0b2-7c3e-7d11-9a2b-3c4d5e6f7a8b", 0);
+    run.results = crate::testing::demo_results(5000).await;
+    assert_eq!(run.results.len(), 5000);
+    store.save_scan(&run).await.unwrap();
+    let client = db.client().await;
+    let bytes: i64 = client
+        .query_one("SELECT pg_total_relation_size('scan_results')", &[])
+        .await
+        .unwrap()
+        .get(0);
+    let per_result = bytes as f64 / 5000.0;
+    eprintln!("scan_results: {per_result:.0} bytes per result ({bytes} bytes)");
+    assert_eq!(store.scan(&run.id).await.unwrap().unwrap(), run);
+    assert!(per_result <= 600.0, "{per_result:.0} bytes per result");
+}
+
+/// A schema of version 1 (results as JSONB rows) migrates to the current version with its runs readable
+/// as saved; saving such a run again moves its results into blocks.
+#[tokio::test]
+async fn a_version_1_schema_is_upgraded_keeping_its_runs_readable() {
+    let db = schema_or_skip!();
+    let old = report("old-run", 3);
+    let client = db.client().await;
+    client.batch_execute(schema::MIGRATIONS[0]).await.unwrap();
+    client
+        .batch_execute(
+            "CREATE TABLE technic_schema_version (version INTEGER PRIMARY KEY, applied_ms BIGINT NOT NULL, \
+             applied_by TEXT NOT NULL); INSERT INTO technic_schema_version VALUES (1, 0, 'technic 0.1')",
+        )
+        .await
+        .unwrap();
+    let extra = serde_json::json!({ "matched": old.matched, "regime": old.regime });
+    client
+        .execute(
+            "INSERT INTO scan_runs VALUES ($1, $2, $2, 'complete', NULL, 'test', false, $3, $4, $5, $6, 3, 1, \
+             12.5, NULL, $7, $8, $9, $10)",
+            &[
+                &old.id,
+                &ms(old.started_at),
+                &day(old.range.from),
+                &day(old.range.to),
+                &(old.universe_size as i64),
+                &(old.scanned as i64),
+                &Json(&old.timing),
+                &Json(&old.filtered),
+                &Json(&old.cache),
+                &Json(&extra),
+            ],
+        )
+        .await
+        .unwrap();
+    for r in &old.results {
+        client
+            .execute(
+                "INSERT INTO scan_results VALUES ($1, $2, $3, $4, $5, $6)",
+                &[
+                    &old.id,
+                    &(r.rank as i64),
+                    &r.symbol.as_str(),
+                    &r.tech_rating,
+                    &r.signal.as_str(),
+                    &Json(r),
+                ],
+            )
+            .await
+            .unwrap();
+    }
+    let s = &old.skipped[0];
+    client
+        .execute(
+            "INSERT INTO scan_skipped VALUES ($1, 0, $2, 'data', $3)",
+            &[&old.id, &s.symbol.as_str(), &s.reason],
+        )
+        .await
+        .unwrap();
+    let store = db.store().await;
+    assert_eq!(store.schema_version().await.unwrap(), SCHEMA_VERSION);
+    assert_eq!(store.scan("old-run").await.unwrap().unwrap(), old);
+    let mut new = report("new-run", 2);
+    new.started_at += ChronoDuration::minutes(1);
+    store.save_scan(&new).await.unwrap();
+    assert_eq!(store.scan("new-run").await.unwrap().unwrap(), new);
+    assert_eq!(store.scan("old-run").await.unwrap().unwrap(), old);
+    store.save_scan(&old).await.unwrap();
+    assert_eq!(store.scan("old-run").await.unwrap().unwrap(), old);
+    let counts = client
+        .query_one(
+            "SELECT (SELECT count(*) FROM scan_results_json), \
+             (SELECT coalesce(sum(n_results), 0) FROM scan_results)",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!((counts.get::<_, i64>(0), counts.get::<_, i64>(1)), (0, 5));
 }

@@ -1,5 +1,5 @@
-//! Scan runs in SQLite: a run row, its ranked results and its skipped symbols, written in the caller's
-//! transaction and read back into a [`ScanReport`].
+//! Scan runs in SQLite: a run row, its ranked results in binary blocks (`result_block.rs`) and its skipped
+//! symbols, written in the caller's transaction and read back into a [`ScanReport`].
 
 use chrono::Utc;
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
@@ -11,6 +11,7 @@ use crate::model::{DateRange, Symbol};
 use crate::scan::{ScanReport, ScanRequest, ScanResult, Skipped};
 use crate::store::codec;
 use crate::store::profile::QueryProfile;
+use crate::store::result_block::{self, BLOCK_RESULTS};
 
 /// The figures of a run kept as one JSON column (schema version 3).
 #[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
@@ -90,11 +91,26 @@ pub(super) fn load_run(conn: &Connection, p: &QueryProfile, id: &str) -> Result<
         Some(text) => unjson(text, "run figures")?,
         None => RunExtra::default(),
     };
-    let results: Vec<String> = timed(p, "load_results", || {
-        conn.prepare_cached(SQL_RESULTS)?
+    let mut results = Vec::new();
+    timed(p, "load_results", || {
+        let mut stmt = conn.prepare_cached(SQL_RESULTS)?;
+        let mut rows = stmt.query(params![id])?;
+        while let Some(row) = rows.next()? {
+            result_block::decode_into(row.get_ref(0)?.as_blob()?, &mut results).map_err(|e| {
+                rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Blob, e.into())
+            })?;
+        }
+        Ok(())
+    })?;
+    // Runs saved before schema version 6 have their results as JSON rows.
+    let json_results: Vec<String> = timed(p, "load_results_json", || {
+        conn.prepare_cached(SQL_RESULTS_JSON)?
             .query_map(params![id], |r| r.get(0))?
             .collect()
     })?;
+    for text in &json_results {
+        results.push(unjson::<ScanResult>(text, "scan result")?);
+    }
     let skipped: Vec<(String, String, String)> = timed(p, "load_skipped", || {
         conn.prepare_cached(SQL_SKIPPED)?
             .query_map(params![id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
@@ -113,10 +129,7 @@ pub(super) fn load_run(conn: &Connection, p: &QueryProfile, id: &str) -> Result<
         range,
         universe_size: universe_size as usize,
         scanned: scanned as usize,
-        results: results
-            .iter()
-            .map(|r| unjson::<ScanResult>(r, "scan result"))
-            .collect::<Result<_>>()?,
+        results,
         skipped: skipped
             .into_iter()
             .map(|(symbol, category, reason)| {
@@ -194,16 +207,13 @@ pub(super) fn save_run(
             extra
         ])
     })?;
-    for res in &r.results {
-        let data = json(res)?;
-        let signal = json(&res.signal)?;
-        timed(p, "insert_result", || {
-            tx.prepare_cached(SQL_INSERT_RESULT)?.execute(params![
+    for (block, results) in r.results.chunks(BLOCK_RESULTS).enumerate() {
+        let data = result_block::encode(results);
+        timed(p, "insert_results", || {
+            tx.prepare_cached(SQL_INSERT_RESULTS)?.execute(params![
                 r.id,
-                res.rank as i64,
-                res.symbol.as_str(),
-                res.tech_rating,
-                signal.trim_matches('"'),
+                block as i64,
+                results.len() as i64,
                 data
             ])
         })?;

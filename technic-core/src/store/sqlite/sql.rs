@@ -23,13 +23,16 @@ pub(super) const SQL_DELETE_RUN: &str = "DELETE FROM scan_runs WHERE id = ?1";
 pub(super) const SQL_INSERT_RUN: &str = "INSERT INTO scan_runs (id, started_ms, finished_ms, state, error, provider, demo, \
      range_from, range_to, universe_size, scanned, n_results, n_skipped, total_ms, request, timing, filtered, cache, \
      extra) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)";
-pub(super) const SQL_INSERT_RESULT: &str = "INSERT INTO scan_results (run_id, rank, symbol, tech_rating, signal, result) \
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
+pub(super) const SQL_INSERT_RESULTS: &str =
+    "INSERT INTO scan_results (run_id, block, n_results, data) VALUES (?1, ?2, ?3, ?4)";
 pub(super) const SQL_INSERT_SKIPPED: &str =
     "INSERT INTO scan_skipped (run_id, idx, symbol, category, reason) VALUES (?1, ?2, ?3, ?4, ?5)";
 pub(super) const SQL_RUN: &str = "SELECT id, started_ms, state, error, provider, demo, range_from, range_to, universe_size, \
      scanned, timing, filtered, cache, extra FROM scan_runs WHERE id = ?1";
-pub(super) const SQL_RESULTS: &str = "SELECT result FROM scan_results WHERE run_id = ?1 ORDER BY rank";
+pub(super) const SQL_RESULTS: &str = "SELECT data FROM scan_results WHERE run_id = ?1 ORDER BY block";
+/// Results of runs saved before schema version 6, one JSON row each.
+pub(super) const SQL_RESULTS_JSON: &str =
+    "SELECT result FROM scan_results_json WHERE run_id = ?1 ORDER BY rank";
 pub(super) const SQL_SKIPPED: &str =
     "SELECT symbol, category, reason FROM scan_skipped WHERE run_id = ?1 ORDER BY idx";
 pub(super) const SQL_RECENT_RUNS: &str = "SELECT id FROM scan_runs ORDER BY started_ms DESC LIMIT ?1";

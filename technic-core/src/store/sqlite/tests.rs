@@ -299,6 +299,11 @@ async fn hot_queries_use_their_indexes() {
             "SEARCH scan_results USING PRIMARY KEY (run_id=?)",
         ),
         (
+            SQL_RESULTS_JSON.to_owned(),
+            vec![text("scan-1")],
+            "SEARCH scan_results_json USING PRIMARY KEY (run_id=?)",
+        ),
+        (
             SQL_RECENT_RUNS.to_owned(),
             vec![int(10)],
             "SCAN scan_runs USING INDEX scan_runs_by_start",
@@ -584,7 +589,9 @@ async fn retention_prunes_old_runs_samples_and_alerts() {
         .reader
         .lock()
         .unwrap()
-        .query_row("SELECT count(*) FROM scan_results", [], |r| r.get(0))
+        .query_row("SELECT coalesce(sum(n_results), 0) FROM scan_results", [], |r| {
+            r.get(0)
+        })
         .unwrap();
     assert_eq!(results_left, 2, "the old run's results went with it");
 }
@@ -620,7 +627,9 @@ async fn max_runs_keeps_only_the_newest_runs() {
             .reader
             .lock()
             .unwrap()
-            .query_row("SELECT count(*) FROM scan_results", [], |r| r.get(0))
+            .query_row("SELECT coalesce(sum(n_results), 0) FROM scan_results", [], |r| {
+                r.get(0)
+            })
             .unwrap()
     };
     assert_eq!(
@@ -638,4 +647,104 @@ async fn max_runs_keeps_only_the_newest_runs() {
     r.started_at = base + ChronoDuration::minutes(5);
     store.save_scan(&r).await.unwrap();
     assert_eq!(store.recent_runs(10).await.unwrap().len(), 4);
+}
+
+/// Bytes the b-tree `name` takes in the file (its pages and overflow pages), from `dbstat`.
+fn btree_bytes(store: &SqliteStore, name: &str) -> i64 {
+    let conn = store.inner.reader.lock().unwrap();
+    conn.query_row(
+        "SELECT coalesce(sum(pgsize), 0) FROM dbstat WHERE name = ?1",
+        [name],
+        |r| r.get(0),
+    )
+    .unwrap()
+}
+
+#[tokio::test]
+async fn a_5000_symbol_scan_stores_at_most_600_bytes_per_result() {
+    let (_dir, store) = temp_store().await;
+    let mut run = report("0190a0b2-7c3e-7d11-9a2b-3c4d5e6f7a8b", 0);
+    run.results = crate::testing::demo_results(5000).await;
+    assert_eq!(run.results.len(), 5000);
+    store.save_scan(&run).await.unwrap();
+    let per_result = btree_bytes(&store, "scan_results") as f64 / 5000.0;
+    eprintln!("scan_results: {per_result:.0} bytes per result");
+    assert_eq!(store.scan(&run.id).await.unwrap().unwrap(), run);
+    assert!(per_result <= 600.0, "{per_result:.0} bytes per result");
+}
+
+/// A store of schema version 5 (results as JSON rows) opens at the current version with its runs readable
+/// as saved; saving such a run again moves its results into blocks, and pruning it deletes its JSON rows.
+#[tokio::test]
+async fn a_version_5_file_is_upgraded_keeping_its_runs_readable() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v5.db");
+    let old = report("old-run", 3);
+    {
+        let conn = Connection::open(&path).unwrap();
+        for sql in &crate::store::schema::MIGRATIONS[..5] {
+            conn.execute_batch(sql).unwrap();
+        }
+        conn.pragma_update(None, "user_version", 5).unwrap();
+        let extra = serde_json::json!({ "matched": old.matched, "regime": old.regime });
+        conn.execute(
+            "INSERT INTO scan_runs (id, started_ms, finished_ms, state, error, provider, demo, range_from, \
+             range_to, universe_size, scanned, n_results, n_skipped, total_ms, request, timing, filtered, cache, \
+             extra) VALUES (?1, ?2, ?2, 'complete', NULL, 'test', 0, ?3, ?4, ?5, ?6, 3, 1, 12.5, NULL, ?7, ?8, \
+             ?9, ?10)",
+            params![
+                old.id,
+                ms(old.started_at),
+                codec::day(old.range.from),
+                codec::day(old.range.to),
+                old.universe_size as i64,
+                old.scanned as i64,
+                serde_json::to_string(&old.timing).unwrap(),
+                serde_json::to_string(&old.filtered).unwrap(),
+                serde_json::to_string(&old.cache).unwrap(),
+                extra.to_string()
+            ],
+        )
+        .unwrap();
+        for r in &old.results {
+            conn.execute(
+                "INSERT INTO scan_results (run_id, rank, symbol, tech_rating, signal, result) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![
+                    old.id,
+                    r.rank as i64,
+                    r.symbol.as_str(),
+                    r.tech_rating,
+                    r.signal.as_str(),
+                    serde_json::to_string(r).unwrap()
+                ],
+            )
+            .unwrap();
+        }
+        let s = &old.skipped[0];
+        conn.execute(
+            "INSERT INTO scan_skipped VALUES (?1, 0, ?2, 'data', ?3)",
+            params![old.id, s.symbol.as_str(), s.reason],
+        )
+        .unwrap();
+    }
+    let store = SqliteStore::open(&path).await.unwrap();
+    let count = |sql: &str| -> i64 {
+        let conn = store.inner.reader.lock().unwrap();
+        conn.query_row(sql, [], |r| r.get(0)).unwrap()
+    };
+    assert_eq!(count("PRAGMA user_version"), schema::SCHEMA_VERSION, "migrated");
+    assert_eq!(store.scan("old-run").await.unwrap().unwrap(), old);
+    // A new run beside it is stored in blocks; both read back.
+    let mut new = report("new-run", 2);
+    new.started_at += ChronoDuration::minutes(1);
+    store.save_scan(&new).await.unwrap();
+    assert_eq!(store.scan("new-run").await.unwrap().unwrap(), new);
+    assert_eq!(store.scan("old-run").await.unwrap().unwrap(), old);
+    // Saving the old run again replaces its JSON rows with a block.
+    store.save_scan(&old).await.unwrap();
+    assert_eq!(count("SELECT count(*) FROM scan_results_json"), 0);
+    assert_eq!(store.scan("old-run").await.unwrap().unwrap(), old);
+    assert_eq!(count("SELECT sum(n_results) FROM scan_results"), 5);
+    assert_eq!(store.integrity_check().await.unwrap(), "ok");
 }
