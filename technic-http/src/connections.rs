@@ -71,7 +71,10 @@ impl ClientSlots {
     pub(crate) fn try_take(self: &Arc<Self>, ip: IpAddr) -> Option<ClientSlot> {
         let key = client_key(ip);
         if self.max_per_client > 0 {
-            let mut open = self.open.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let mut open = self
+                .open
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
             let n = open.entry(key).or_insert(0);
             if *n >= self.max_per_client {
                 return None;
@@ -86,7 +89,10 @@ impl ClientSlots {
 
     /// Connections `ip`'s client holds now.
     pub(crate) fn open(&self, ip: IpAddr) -> usize {
-        let open = self.open.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let open = self
+            .open
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         open.get(&client_key(ip)).copied().unwrap_or(0)
     }
 }
@@ -243,7 +249,10 @@ mod tests {
             client_key(ip("2001:db8:1:2:ffff:ffff:ffff:ffff")),
             client_key(ip("2001:db8:1:2::5"))
         );
-        assert_ne!(client_key(ip("2001:db8:1:3::1")), client_key(ip("2001:db8:1:2::1")));
+        assert_ne!(
+            client_key(ip("2001:db8:1:3::1")),
+            client_key(ip("2001:db8:1:2::1"))
+        );
     }
 
     #[test]
@@ -253,7 +262,10 @@ mod tests {
         let first = slots.try_take(a).unwrap();
         let _second = slots.try_take(a).unwrap();
         assert!(slots.try_take(a).is_none(), "a third slot over a share of 2");
-        assert!(slots.try_take(ip("127.0.0.1")).is_some(), "another client is served");
+        assert!(
+            slots.try_take(ip("127.0.0.1")).is_some(),
+            "another client is served"
+        );
         drop(first);
         assert_eq!(slots.open(a), 1);
         assert!(slots.try_take(a).is_some(), "a freed slot is reusable");
@@ -271,7 +283,9 @@ mod tests {
     #[test]
     fn zero_means_no_share() {
         let slots = ClientSlots::new(0);
-        let held: Vec<_> = (0..500).map(|_| slots.try_take(ip("127.0.0.2")).unwrap()).collect();
+        let held: Vec<_> = (0..500)
+            .map(|_| slots.try_take(ip("127.0.0.2")).unwrap())
+            .collect();
         assert_eq!(held.len(), 500);
         assert!(slots.open.lock().unwrap().is_empty());
     }
