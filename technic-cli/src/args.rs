@@ -290,6 +290,28 @@ pub struct ServeArgs {
     #[arg(long = "allowed-host", value_name = "NAME")]
     pub allowed_hosts: Vec<String>,
 
+    /// Open connections the server holds at once; more are closed as they arrive.
+    #[arg(
+        long,
+        env = "TECHNIC_MAX_CONNECTIONS",
+        default_value_t = 1024,
+        value_name = "N",
+        value_parser = clap::value_parser!(u32).range(1..=1_000_000)
+    )]
+    pub max_connections: u32,
+
+    /// Open connections one client address (an IPv4 address or an IPv6 /64) may hold; more from it are
+    /// closed as they arrive while other clients are still served. 0 turns the share off: do that behind
+    /// a reverse proxy, where every connection comes from the proxy, and let the proxy limit clients.
+    #[arg(
+        long,
+        env = "TECHNIC_MAX_CONNECTIONS_PER_CLIENT",
+        default_value_t = 64,
+        value_name = "N",
+        value_parser = clap::value_parser!(u32).range(0..=1_000_000)
+    )]
+    pub max_connections_per_client: u32,
+
     #[command(flatten)]
     pub store: StoreArgs,
 

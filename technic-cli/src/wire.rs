@@ -423,6 +423,8 @@ pub async fn serve(args: &ServeArgs) -> anyhow::Result<(technic_http::AppState, 
         admin_token: args.admin_token.clone(),
         warm: if args.no_warm { None } else { defaults.warm.clone() },
         retention: retention(&args.store),
+        max_connections: args.max_connections as usize,
+        max_connections_per_client: args.max_connections_per_client as usize,
         // Samples (every 5 minutes) go to the store and, for a SQLite store, to logs/performance_metrics.csv
         // beside it.
         monitor: MonitorConfig {

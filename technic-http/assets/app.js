@@ -467,7 +467,8 @@
       if (location.hash !== hash) history.replaceState(null, '', hash);
     },
 
-    // A link with a screen in it runs that screen (once per distinct link), once the presets are known.
+    // A link with a screen in it fills the form (once per distinct link, once the presets are known) and
+    // starts nothing: a link can come from anywhere, so only the user's click on Run screen starts a scan.
     async fromUrl(params) {
       const hash = location.hash || '#scan';
       if (hash === this.lastUrl || hash === '#scan' || hash === '#' || ![...params.keys()].length) return;
@@ -486,7 +487,7 @@
       this.sortKey = sort.replace(/^-/, '');
       if (params.get('cols') && SETS[params.get('cols')]) this.set = params.get('cols');
       this.markSet();
-      this.start();
+      show($('link-note'), true);
     },
 
     body() {
@@ -518,6 +519,7 @@
 
     async start() {
       const btn = $('start-button');
+      show($('link-note'), false);
       showError($('scan-error'), null);
       show($('where-error'), false);
       if ($('f-watchlist').checked && !Watchlist.all().length) {

@@ -23,6 +23,7 @@
 
 pub mod api;
 pub mod backtests;
+mod connections;
 pub mod dashboard;
 pub mod dto;
 pub mod error;
@@ -107,12 +108,12 @@ pub async fn serve(
             .run(state.deps.store.clone(), warming.clone()),
     );
     let scans = state.scans.clone();
-    let limits = Limits::from(&*state.config);
+    let limits = connections::Limits::from(&*state.config);
     let app = router(state);
     if let Ok(addr) = listener.local_addr() {
         tracing::info!(%addr, "technic-http listening");
     }
-    let result = accept_loop(listener, app, limits, async move {
+    let result = connections::accept_loop(listener, app, limits, async move {
         shutdown.await;
         tracing::info!("shutting down: cancelling running scans");
         scans.cancel_all();
@@ -126,82 +127,6 @@ pub async fn serve(
     }
     let _ = monitor.await;
     result
-}
-
-/// Connection limits of the accept loop.
-#[derive(Debug, Clone, Copy)]
-struct Limits {
-    max_connections: usize,
-    header_read_timeout: std::time::Duration,
-}
-
-impl From<&ServerConfig> for Limits {
-    fn from(c: &ServerConfig) -> Self {
-        Self {
-            max_connections: c.max_connections,
-            header_read_timeout: c.header_read_timeout,
-        }
-    }
-}
-
-/// Accepts connections until `shutdown`, then lets open connections finish (at most 10 s). Each
-/// connection must send a request's headers within the header-read timeout (also while idle between
-/// keep-alive requests), or it is closed; connections over the cap are closed at once.
-async fn accept_loop(
-    listener: TcpListener,
-    app: Router,
-    limits: Limits,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    use hyper_util::rt::{TokioIo, TokioTimer};
-    use hyper_util::service::TowerToHyperService;
-
-    let permits = std::sync::Arc::new(tokio::sync::Semaphore::new(limits.max_connections.max(1)));
-    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
-    let mut shutdown = std::pin::pin!(shutdown);
-    loop {
-        let (stream, peer) = tokio::select! {
-            // Shutdown first: its first poll installs the signal handlers (`shutdown_signal`), which
-            // must happen before any connection is served.
-            biased;
-            () = &mut shutdown => break,
-            accepted = listener.accept() => match accepted {
-                Ok(a) => a,
-                Err(e) => {
-                    // Out of file descriptors and the like: wait a moment rather than spin.
-                    tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-        };
-        let Ok(permit) = permits.clone().try_acquire_owned() else {
-            tracing::warn!(%peer, max = limits.max_connections, "connection refused: too many open connections");
-            drop(stream);
-            continue;
-        };
-        let _ = stream.set_nodelay(true);
-        let mut http = hyper::server::conn::http1::Builder::new();
-        http.timer(TokioTimer::new())
-            .header_read_timeout(limits.header_read_timeout)
-            .keep_alive(true);
-        let conn = http.serve_connection(TokioIo::new(stream), TowerToHyperService::new(app.clone()));
-        let conn = graceful.watch(conn);
-        tokio::spawn(async move {
-            if let Err(e) = conn.await {
-                tracing::debug!(%peer, error = %e, "connection closed");
-            }
-            drop(permit);
-        });
-    }
-    drop(listener);
-    if tokio::time::timeout(std::time::Duration::from_secs(10), graceful.shutdown())
-        .await
-        .is_err()
-    {
-        tracing::warn!("open connections did not finish within 10 s; closing them");
-    }
-    Ok(())
 }
 
 /// Completes on Ctrl-C or (on Unix) SIGTERM: the usual shutdown future for [`serve`].

@@ -33,6 +33,10 @@ impl ServerConfig {
 /// How long history is kept by default: 30 days.
 pub const DEFAULT_RETENTION: Duration = Duration::from_secs(30 * 24 * 3600);
 
+/// Open connections one client may hold by default: far more than a browser opens to one server (six,
+/// plus one event stream per scan it follows), and a sixteenth of the default global cap of 1024.
+pub const DEFAULT_MAX_CONNECTIONS_PER_CLIENT: usize = 64;
+
 /// Server settings.
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
@@ -50,6 +54,11 @@ pub struct ServerConfig {
     pub monitor: MonitorConfig,
     /// Open connections at once; more are closed as they arrive.
     pub max_connections: usize,
+    /// Open connections one client may hold at once (an IPv4 address, or an IPv6 /64 network); more from
+    /// it are closed as they arrive while other clients are still served. Keep it well below
+    /// `max_connections`, so one client cannot take them all; 0 turns the share off (for a server behind
+    /// a proxy, where every connection comes from the proxy's address).
+    pub max_connections_per_client: usize,
     /// Time a connection has to send a request's headers (also while idle between requests).
     pub header_read_timeout: Duration,
     /// Scans running at once; more wait in the queue.
@@ -80,6 +89,7 @@ impl Default for ServerConfig {
             retention: Some(DEFAULT_RETENTION),
             max_scans: 4,
             max_connections: 1024,
+            max_connections_per_client: DEFAULT_MAX_CONNECTIONS_PER_CLIENT,
             header_read_timeout: Duration::from_secs(10),
             max_queued_scans: 100,
             allowed_hosts: Some(LOOPBACK_HOSTS.iter().map(|h| (*h).to_owned()).collect()),

@@ -490,6 +490,110 @@ async fn shown_scan_id(client: &Client) -> anyhow::Result<String> {
     Ok(id.to_owned())
 }
 
+/// The ids of the scans the server lists, newest first.
+async fn listed_scans(client: &Client) -> anyhow::Result<Vec<String>> {
+    let v = fetch_json(client, "api/v1/scans?limit=200").await?;
+    let list = v
+        .as_array()
+        .with_context(|| format!("GET /api/v1/scans is a list: {v}"))?;
+    Ok(list
+        .iter()
+        .filter_map(|s| s["id"].as_str().map(str::to_owned))
+        .collect())
+}
+
+/// How a link is opened: in a fresh page load, or from the dashboard already open (a hash change).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Open {
+    Load,
+    HashChange,
+}
+
+/// Opens `url` (a dashboard link holding a screen), waits until the form holds `where`, then gives the
+/// page a second more to do anything it would do on its own. Checks that it started no scan: the
+/// server lists the same scans as before, no progress is shown, and the page says how to start it.
+async fn open_link_expecting_no_scan(
+    client: &Client,
+    url: &str,
+    r#where: &str,
+    how: Open,
+) -> anyhow::Result<()> {
+    let before = listed_scans(client).await?;
+    if how == Open::Load {
+        client.goto("about:blank").await?;
+    }
+    client.goto(url).await.with_context(|| format!("open {url}"))?;
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let v = js(
+            client,
+            "const e = document.getElementById('f-where'); return e ? e.value : null;",
+        )
+        .await?;
+        if v == json!(r#where) {
+            break;
+        }
+        ensure!(
+            Instant::now() < deadline,
+            "the link did not fill the expression: read {v}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let after = listed_scans(client).await?;
+    ensure!(
+        after == before,
+        "opening {url} started a scan: the server listed {before:?}, now {after:?}"
+    );
+    if how == Open::Load {
+        // A fresh page has shown no scan yet; after a hash change the last scan the user ran stays.
+        let progress_hidden = js(
+            client,
+            "return document.getElementById('progress-card').classList.contains('hidden');",
+        )
+        .await?;
+        ensure!(
+            progress_hidden == json!(true),
+            "opening {url} shows a scan's progress"
+        );
+    }
+    let note = js(
+        client,
+        "const n = document.getElementById('link-note'); return n.classList.contains('hidden') ? null : n.textContent;",
+    )
+    .await?;
+    ensure!(
+        note.as_str().is_some_and(|t| t.contains("Run screen")),
+        "the page says that the link's screen starts with Run screen: {note}"
+    );
+    Ok(())
+}
+
+/// Clicks Run screen and checks that exactly one scan started (the one the page then shows).
+async fn run_and_expect_one_scan(client: &Client) -> anyhow::Result<()> {
+    let before = listed_scans(client).await?;
+    click(client, "#start-button").await?;
+    wait_scan_end(client).await?;
+    wait_results(client).await?;
+    let after = listed_scans(client).await?;
+    let new: Vec<&String> = after.iter().filter(|id| !before.contains(id)).collect();
+    let shown = shown_scan_id(client).await?;
+    ensure!(
+        new == [&shown],
+        "Run screen starts one scan, the one shown ({shown}); new on the server: {new:?}"
+    );
+    let note_hidden = js(
+        client,
+        "return document.getElementById('link-note').classList.contains('hidden');",
+    )
+    .await?;
+    ensure!(
+        note_hidden == json!(true),
+        "the link note goes once the screen runs"
+    );
+    Ok(())
+}
+
 /// Runs axe-core (vendored for this test) on the page; fails on serious or critical violations.
 async fn accessibility(client: &Client, page: &str) -> anyhow::Result<()> {
     const AXE: &str = include_str!("../vendor/axe.min.js");
@@ -537,6 +641,41 @@ async fn no_horizontal_scroll(client: &Client, page: &str) -> anyhow::Result<()>
 }
 
 async fn flow(client: &Client, base: &str) -> anyhow::Result<()> {
+    // Links never act: a screen link (even one a hostile page points at) fills the form and starts
+    // nothing, and a backtest link starts no backtest; only a click runs them.
+    client
+        .goto(&format!("{base}/"))
+        .await
+        .context("open the dashboard")?;
+    ensure!(
+        listed_scans(client).await?.is_empty(),
+        "a fresh server lists no scan"
+    );
+    open_link_expecting_no_scan(
+        client,
+        &format!("{base}/#scan?where=close%20%3E%201%20and%20rsi_14%20%3C%2070&top=7&sort=-rsi_14"),
+        "close > 1 and rsi_14 < 70",
+        Open::Load,
+    )
+    .await?;
+    let top = js(client, "return document.getElementById('f-top').value;").await?;
+    ensure!(top == json!("7"), "the link fills Top N too: {top}");
+    client
+        .goto(&format!(
+            "{base}/#backtest?where=close%20%3E%201&preset=strong_long"
+        ))
+        .await?;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let backtests = fetch_json(client, "api/v1/backtests").await?;
+    ensure!(
+        backtests.as_array().is_some_and(Vec::is_empty),
+        "a backtest link started a backtest: {backtests}"
+    );
+    ensure!(
+        listed_scans(client).await?.is_empty(),
+        "a backtest link started a scan"
+    );
+
     client
         .goto(&format!("{base}/"))
         .await
@@ -764,17 +903,8 @@ async fn flow(client: &Client, base: &str) -> anyhow::Result<()> {
     ensure!(url.contains("where="), "the URL holds the screen: {url}");
     let before = table_symbols(client).await?;
     client.goto(&format!("{base}/#cache")).await?;
-    client.goto(&url).await.context("reload the screen's URL")?;
-    wait_text(client, "#progress-state", "the reloaded screen to run", |t| {
-        t == "complete"
-    })
-    .await?;
-    wait_results(client).await?;
-    let restored = js(client, "return document.getElementById('f-where').value;").await?;
-    ensure!(
-        restored == json!("rsi_14 > 55 and close > sma_50"),
-        "the URL restores the expression: {restored}"
-    );
+    open_link_expecting_no_scan(client, &url, "rsi_14 > 55 and close > sma_50", Open::Load).await?;
+    run_and_expect_one_scan(client).await?;
     ensure!(
         table_symbols(client).await? == before,
         "the URL reproduces the screen's results"
@@ -940,11 +1070,14 @@ async fn flow(client: &Client, base: &str) -> anyhow::Result<()> {
 
     // Phone width: no sideways scrolling, results as cards, a chart at least 240 px tall.
     client.set_window_size(390, 844).await.context("phone size")?;
-    client
-        .goto(&format!("{base}/#scan?where=rsi_14%20%3E%2050&top=20"))
-        .await?;
-    wait_text(client, "#progress-state", "the phone scan", |t| t == "complete").await?;
-    wait_results(client).await?;
+    open_link_expecting_no_scan(
+        client,
+        &format!("{base}/#scan?where=rsi_14%20%3E%2050&top=20"),
+        "rsi_14 > 50",
+        Open::HashChange,
+    )
+    .await?;
+    run_and_expect_one_scan(client).await?;
     no_horizontal_scroll(client, "the screener").await?;
     let header = js(
         client,

@@ -1,6 +1,7 @@
 mod api;
 mod browser;
 mod e2e;
+mod fairness;
 #[cfg(all(feature = "redis", feature = "postgres"))]
 mod fleet;
 mod hostile;
