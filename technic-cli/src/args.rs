@@ -248,9 +248,11 @@ pub struct SourceArgs {
     )]
     pub base_url: String,
 
-    /// Most requests per second sent to the API (for `--provider polygon`); 0 for no limit.
-    #[arg(long, default_value_t = 50, value_name = "N")]
-    pub rate_limit: u32,
+    /// How fast requests go to the API (for `--provider polygon`): per second (50, 0.5), per period
+    /// (5/min, 100/h), a daily quota (25/day), several joined with commas (5/min,500/day); 0 for no
+    /// limit. Every request counts: follow-up pages and retries too.
+    #[arg(long, default_value = "50", value_name = "RATE", value_parser = technic_core::provider::RateLimit::parse)]
+    pub rate_limit: technic_core::provider::RateLimit,
 
     /// Symbols in the synthetic demo universe (1 to 100000).
     #[arg(long, default_value_t = 500, value_name = "N", value_parser = demo_symbols)]

@@ -85,7 +85,7 @@ pub async fn scan(args: &ScanArgs) -> anyhow::Result<WiredScan> {
         &args.cache,
         provider(&args.source)?,
         &market,
-        args.source.rate_limit,
+        &args.source.rate_limit,
         ONE_SCAN_CACHE_BYTES,
     )
     .await?;
@@ -323,7 +323,7 @@ pub async fn cache_for(
     args: &crate::args::CacheArgs,
     provider: Arc<dyn DataProvider>,
     market: &Market,
-    rate_limit: u32,
+    rate_limit: &technic_core::provider::RateLimit,
     memory_bytes: u64,
 ) -> anyhow::Result<(Arc<dyn DataProvider>, Arc<dyn technic_core::Cache>, Option<Link>)> {
     let memory = technic_core::MemoryCache::new(technic_core::MemoryCacheConfig {
@@ -359,7 +359,7 @@ async fn redis_cache(
     provider: Arc<dyn DataProvider>,
     memory: technic_core::MemoryCache,
     market: &Market,
-    rate_limit: u32,
+    rate_limit: &technic_core::provider::RateLimit,
 ) -> anyhow::Result<(Arc<dyn DataProvider>, Arc<dyn technic_core::Cache>, Option<Link>)> {
     use technic_core::fleet::{FleetRate, RedisLink, SharedRateLimit};
     let link = RedisLink::open(url, "").await.map_err(|e| config(e.detail()))?;
@@ -376,12 +376,15 @@ async fn redis_cache(
         tiered
     };
     // A live source's request rate is shared by every server of the fleet.
-    let provider: Arc<dyn DataProvider> = match (provider.live_source(), rate_limit) {
-        (Some(source), per_second) if per_second > 0 => Arc::new(technic_core::provider::Layered::new(
+    let shared = provider
+        .live_source()
+        .and_then(|source| SharedRateLimit::with_limit(link.clone(), &source, rate_limit));
+    let provider: Arc<dyn DataProvider> = match shared {
+        Some(shared) => Arc::new(technic_core::provider::Layered::new(
             provider,
-            FleetRate(Arc::new(SharedRateLimit::new(link.clone(), &source, per_second))),
+            FleetRate(Arc::new(shared)),
         )),
-        _ => provider,
+        None => provider,
     };
     Ok((provider, Arc::new(tiered), Some(link)))
 }
@@ -392,7 +395,7 @@ async fn redis_cache(
     _provider: Arc<dyn DataProvider>,
     _memory: technic_core::MemoryCache,
     _market: &Market,
-    _rate_limit: u32,
+    _rate_limit: &technic_core::provider::RateLimit,
 ) -> anyhow::Result<(Arc<dyn DataProvider>, Arc<dyn technic_core::Cache>, Option<Link>)> {
     Err(config(
         "this build has no Redis support: build technic-cli with the `redis` feature",
@@ -407,7 +410,7 @@ pub async fn serve(args: &ServeArgs) -> anyhow::Result<(technic_http::AppState, 
         &args.cache,
         provider(&args.source)?,
         &market,
-        args.source.rate_limit,
+        &args.source.rate_limit,
         technic_core::MemoryCacheConfig::default().capacity_bytes,
     )
     .await?;
@@ -470,7 +473,7 @@ pub fn provider(args: &SourceArgs) -> anyhow::Result<Arc<dyn DataProvider>> {
         demo_symbols: args.demo_symbols,
         base_url: args.base_url.clone(),
         api_key,
-        rate_limit: args.rate_limit,
+        rate_limit: args.rate_limit.clone(),
     };
     provider::from_spec(&args.provider, &options).map_err(|e| match e {
         technic_core::Error::Config { detail } => config(detail),

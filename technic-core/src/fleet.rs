@@ -268,6 +268,23 @@ impl SharedRateLimit {
         }
     }
 
+    /// The tightest window of `limit` across the fleet for `source` (`None` when nothing is limited).
+    /// Wider windows (a daily quota beside a per-minute rate) are kept by each server's own limiter.
+    pub fn with_limit(
+        link: Arc<RedisLink>,
+        source: &str,
+        limit: &crate::provider::RateLimit,
+    ) -> Option<Self> {
+        let w = limit.windows().first()?;
+        Some(Self {
+            key: link.key(&format!("ratelimit:{source}")),
+            link,
+            interval_ms: (w.interval.as_millis() as u64).max(1),
+            burst: u64::from(w.burst.get()).saturating_sub(1),
+            script: redis::Script::new(GCRA),
+        })
+    }
+
     /// Waits until the fleet may make one more call; returns at once when Redis is unavailable (the
     /// server's own limiter still applies).
     pub async fn acquire(&self) {

@@ -10,6 +10,7 @@ mod csv_dir;
 pub mod http;
 mod key;
 pub mod layer;
+mod rate;
 mod resilient;
 mod rng;
 mod synthetic;
@@ -25,6 +26,7 @@ pub use csv_dir::{CsvDirProvider, MAX_FILE_BYTES, format_bars, parse_bars, parse
 pub use http::{HttpConfig, HttpProvider};
 pub use key::{ApiKey, DEFAULT_BASE_URL};
 pub use layer::{CallLayer, Layered, Op};
+pub use rate::{RateLimit, RateWindow};
 pub use resilient::{Resilient, RetryLayer};
 pub use rng::SplitMix64;
 pub use synthetic::{SECTORS, SyntheticConfig, SyntheticProvider};
@@ -46,8 +48,8 @@ pub struct ProviderOptions {
     pub base_url: String,
     /// API key for `polygon` (the frontends read it from `POLYGON_API_KEY`).
     pub api_key: Option<ApiKey>,
-    /// Most requests per second to the API; 0 for no limit.
-    pub rate_limit: u32,
+    /// How fast requests may go to the API.
+    pub rate_limit: RateLimit,
 }
 
 impl Default for ProviderOptions {
@@ -56,7 +58,7 @@ impl Default for ProviderOptions {
             demo_symbols: SyntheticConfig::default().n_symbols,
             base_url: DEFAULT_BASE_URL.to_owned(),
             api_key: None,
-            rate_limit: 50,
+            rate_limit: RateLimit::per_second(50),
         }
     }
 }
@@ -87,7 +89,7 @@ pub fn from_spec(spec: &str, options: &ProviderOptions) -> Result<std::sync::Arc
                 )
             })?;
             let config = HttpConfig {
-                requests_per_second: std::num::NonZeroU32::new(options.rate_limit),
+                rate_limit: options.rate_limit.clone(),
                 ..HttpConfig::new(options.base_url.trim(), key)
             };
             let http = HttpProvider::new(config)?;

@@ -2,6 +2,7 @@
 //! errors with exit codes, and Ctrl-C; [`polygon`] runs the HTTP provider against a local mock API.
 
 mod backtest;
+mod edges;
 mod live;
 mod polygon;
 mod screens;
@@ -12,7 +13,7 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 /// The binary with its default store redirected away from the user's data directory.
-fn command() -> Command {
+pub(crate) fn command() -> Command {
     // Under target/ (build output), not the system temp directory, so test runs leave nothing there.
     let data = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
         .join(format!("technic-cli-it-{}", std::process::id()));
@@ -21,15 +22,15 @@ fn command() -> Command {
     c
 }
 
-fn technic(args: &[&str]) -> Output {
+pub(crate) fn technic(args: &[&str]) -> Output {
     command().args(args).output().expect("technic runs")
 }
 
-fn stdout(o: &Output) -> String {
+pub(crate) fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
-fn stderr(o: &Output) -> String {
+pub(crate) fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 

@@ -16,7 +16,6 @@
 mod response;
 
 use std::fmt;
-use std::num::NonZeroU32;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -56,8 +55,8 @@ pub struct HttpConfig {
     pub request_timeout: Duration,
     /// Requests in flight at once; also the idle connections kept per host.
     pub max_connections: usize,
-    /// Outbound rate limit in requests per second; `None` for none.
-    pub requests_per_second: Option<NonZeroU32>,
+    /// Outbound rate limit: every window must allow a request, retries and follow-up pages included.
+    pub rate_limit: super::RateLimit,
     /// How long the listed universe is reused before it is fetched again.
     pub universe_ttl: Duration,
     /// Most `next_url` pages followed for one request, a guard against a server that loops.
@@ -74,7 +73,7 @@ impl HttpConfig {
             connect_timeout: Duration::from_secs(5),
             request_timeout: Duration::from_secs(30),
             max_connections: 16,
-            requests_per_second: NonZeroU32::new(50),
+            rate_limit: super::RateLimit::per_second(50),
             universe_ttl: Duration::from_secs(24 * 3600),
             max_pages: 1000,
         }
@@ -87,7 +86,7 @@ pub struct HttpProvider {
     base: Url,
     config: HttpConfig,
     connections: Semaphore,
-    limiter: Option<DefaultDirectRateLimiter>,
+    limiters: Vec<DefaultDirectRateLimiter>,
     universe: Mutex<Option<(Instant, Universe)>>,
 }
 
@@ -127,14 +126,19 @@ impl HttpProvider {
             .user_agent(concat!("technic/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| Error::config(format!("cannot build the HTTP client: {e}")))?;
-        let limiter = config
-            .requests_per_second
-            .map(|rps| RateLimiter::direct(Quota::per_second(rps)));
+        let limiters = config
+            .rate_limit
+            .windows()
+            .iter()
+            .filter_map(|w| {
+                Quota::with_period(w.interval).map(|q| RateLimiter::direct(q.allow_burst(w.burst)))
+            })
+            .collect();
         Ok(Self {
             client,
             base,
             connections: Semaphore::new(config.max_connections.max(1)),
-            limiter,
+            limiters,
             universe: Mutex::new(None),
             config,
         })
@@ -173,7 +177,7 @@ impl HttpProvider {
     /// GETs `url` under the rate limit and the connection limit; returns the body of a 2xx answer and
     /// maps everything else onto [`Error`].
     async fn get(&self, url: Url, subject: &str) -> Result<impl std::ops::Deref<Target = [u8]> + use<>> {
-        if let Some(limiter) = &self.limiter {
+        for limiter in &self.limiters {
             limiter.until_ready().await;
         }
         let _permit = self

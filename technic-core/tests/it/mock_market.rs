@@ -252,7 +252,7 @@ pub async fn start(market: MockMarket, clock: Arc<dyn Clock>) -> (MockServer, Ap
 /// The HTTP provider for `server`, with retries and no rate limit.
 pub fn provider(server: &MockServer) -> Arc<Resilient> {
     let config = HttpConfig {
-        requests_per_second: None,
+        rate_limit: technic_core::provider::RateLimit::none(),
         ..HttpConfig::new(server.uri(), ApiKey::new(KEY))
     };
     Arc::new(Resilient::wrap(

@@ -56,7 +56,7 @@ fn policy() -> RetryPolicy {
 fn http(server: &MockServer, breaker: BreakerConfig) -> Arc<Resilient> {
     let config = HttpConfig {
         request_timeout: Duration::from_secs(5),
-        requests_per_second: None,
+        rate_limit: technic_core::provider::RateLimit::none(),
         ..HttpConfig::new(server.uri(), ApiKey::new(KEY))
     };
     Arc::new(Resilient::wrap(

@@ -35,7 +35,7 @@ fn config(server: &MockServer) -> HttpConfig {
     HttpConfig {
         connect_timeout: Duration::from_millis(500),
         request_timeout: Duration::from_millis(400),
-        requests_per_second: None,
+        rate_limit: crate::provider::RateLimit::none(),
         ..HttpConfig::new(server.uri(), ApiKey::new(KEY))
     }
 }
@@ -253,7 +253,7 @@ async fn a_refused_connection_is_a_transient_network_error() {
         .unwrap()
         .port();
     let cfg = HttpConfig {
-        requests_per_second: None,
+        rate_limit: crate::provider::RateLimit::none(),
         ..HttpConfig::new(format!("http://127.0.0.1:{port}"), ApiKey::new(KEY))
     };
     let e = HttpProvider::new(cfg)
@@ -393,7 +393,7 @@ async fn outbound_rate_limit_spaces_requests() {
         .mount(&server)
         .await;
     let p = HttpProvider::new(HttpConfig {
-        requests_per_second: NonZeroU32::new(20),
+        rate_limit: crate::provider::RateLimit::per_second(20),
         ..config(&server)
     })
     .unwrap();
@@ -521,4 +521,30 @@ fn a_key_no_header_can_carry_is_a_configuration_error() {
     assert!(matches!(e, Error::Config { .. }), "{e:?}");
     assert!(e.to_string().contains("POLYGON_API_KEY"), "{e}");
     assert!(!e.to_string().contains("ab\ncd"));
+}
+
+#[tokio::test]
+async fn a_per_minute_rate_spaces_requests_evenly() {
+    let server = MockServer::start().await;
+    Mock::given(path_regex("^/v2/aggs/"))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(json!({"status": "OK", "results": bars_json(1, 0)})),
+        )
+        .mount(&server)
+        .await;
+    // 300 a minute is one every 200 ms, with no burst: no minute ever holds more than 300.
+    let p = HttpProvider::new(HttpConfig {
+        rate_limit: crate::provider::RateLimit::parse("300/min").unwrap(),
+        ..config(&server)
+    })
+    .unwrap();
+    let started = std::time::Instant::now();
+    for _ in 0..4 {
+        p.daily_bars(&Symbol::new("AAA"), range()).await.unwrap();
+    }
+    assert!(
+        started.elapsed() >= Duration::from_millis(580),
+        "4 requests at one per 200 ms: {:?}",
+        started.elapsed()
+    );
 }
