@@ -318,6 +318,9 @@ pub struct ServeArgs {
     pub store: StoreArgs,
 
     #[command(flatten)]
+    pub keep: KeepArgs,
+
+    #[command(flatten)]
     pub cache: CacheArgs,
 
     /// Run without a store (nothing is read from or written to disk).
@@ -341,7 +344,11 @@ pub struct StoreArgs {
     /// shared by a fleet [default: technic/technic.db in the user's data directory, e.g. ~/.local/share].
     #[arg(long, value_name = "PATH|postgres://…", env = "TECHNIC_STORE")]
     pub store: Option<PathBuf>,
+}
 
+/// How much history the store keeps: only for the commands that save scans (`scan`, `serve`).
+#[derive(Debug, Args)]
+pub struct KeepArgs {
     /// Days of scan runs, metric samples and alerts the store keeps (0 keeps them forever); older ones are
     /// deleted after a scan and while a server runs. Stored bars are always kept.
     #[arg(long, default_value_t = 30, value_name = "DAYS", value_parser = clap::value_parser!(u32).range(0..=36500))]
@@ -447,6 +454,9 @@ pub struct ScanArgs {
 
     #[command(flatten)]
     pub store: StoreArgs,
+
+    #[command(flatten)]
+    pub keep: KeepArgs,
 
     #[command(flatten)]
     pub cache: CacheArgs,

@@ -21,12 +21,19 @@ use tokio_util::sync::CancellationToken;
 
 use crate::args::{Cli, Command, OutputFormat};
 
-/// Exit codes, documented in the user guide.
+/// Exit codes, one per kind of fault, documented in one table in the user guide.
 mod exit {
+    /// Done.
     pub const OK: u8 = 0;
+    /// The work could not be done: the provider failed, data was unusable, an internal error.
     pub const FAILED: u8 = 1;
+    /// A bad argument as typed: a flag, a value, an expression, a symbol's spelling.
     pub const USAGE: u8 = 2;
+    /// Bad configuration or input files: environment, the store, a universe file, dates outside the data.
     pub const CONFIG: u8 = 3;
+    /// What was asked for does not exist: a symbol, a saved screen.
+    pub const NOT_FOUND: u8 = 4;
+    /// Cancelled with Ctrl-C.
     pub const CANCELLED: u8 = 130;
 }
 
@@ -101,10 +108,16 @@ fn finish(result: anyhow::Result<u8>, verbose: u8) -> u8 {
                 .chain()
                 .filter_map(|c| c.downcast_ref::<technic_core::Error>())
                 .any(|c| c.actions().contains(&technic_core::Action::FixConfig));
+            let not_found = e
+                .chain()
+                .filter_map(|c| c.downcast_ref::<technic_core::Error>())
+                .any(|c| matches!(c, technic_core::Error::NotFound { .. }));
             let code = if e.downcast_ref::<wire::UsageError>().is_some() {
                 exit::USAGE
             } else if e.downcast_ref::<wire::ConfigError>().is_some() || fix_config {
                 exit::CONFIG
+            } else if not_found {
+                exit::NOT_FOUND
             } else {
                 exit::FAILED
             };
@@ -185,7 +198,7 @@ async fn run_scan(args: args::ScanArgs) -> anyhow::Result<u8> {
     if let Err(e) = wired.monitor.sample_and_record(store).await {
         tracing::warn!(error = %e, "could not record the performance sample");
     }
-    if let (Some(store), Some(keep)) = (store, wire::retention(&args.store)) {
+    if let (Some(store), Some(keep)) = (store, wire::retention(&args.keep)) {
         let before =
             wired.deps.market.now() - chrono::Duration::from_std(keep).unwrap_or(chrono::Duration::MAX);
         if let Err(e) = store.prune(before).await {

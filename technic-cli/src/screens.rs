@@ -78,9 +78,9 @@ pub async fn screen(cmd: ScreenCommand) -> anyhow::Result<u8> {
             store: store_args,
         } => {
             if !store(&store_args).await?.delete_screen(&name).await? {
-                return Err(usage(format!(
+                return Err(anyhow::Error::new(technic_core::Error::not_found(format!(
                     "no saved screen called \"{name}\"; `technic screen list` shows them"
-                )));
+                ))));
             }
             writeln!(out, "Deleted screen {name}")?;
         }
@@ -130,9 +130,12 @@ pub async fn explain(args: &ExplainArgs) -> anyhow::Result<u8> {
             .skipped
             .first()
             .map_or_else(|| "no bars".to_owned(), |s| s.reason.clone());
-        return Err(anyhow::Error::new(technic_core::Error::not_found(format!(
-            "{symbol}: {why}"
-        ))));
+        // The reason names the symbol already when it was not found; say it once.
+        let error = match why.strip_prefix("Not found: ") {
+            Some(what) => technic_core::Error::not_found(what),
+            None => technic_core::Error::invalid_data(symbol.as_str(), why),
+        };
+        return Err(anyhow::Error::new(error));
     };
     let mut result = result.clone();
     result.fill_explain();

@@ -10,7 +10,7 @@ use technic_core::{
     UniverseSelection,
 };
 
-use crate::args::{PlanArgs, ScanArgs, ServeArgs, SourceArgs, StoreArgs};
+use crate::args::{KeepArgs, PlanArgs, ScanArgs, ServeArgs, SourceArgs, StoreArgs};
 
 /// A command-line value that is wrong as written, such as a malformed screen expression (exit code 2, as
 /// for clap's own usage errors).
@@ -68,6 +68,11 @@ fn config(msg: impl Into<String>) -> anyhow::Error {
     anyhow::Error::new(ConfigError(msg.into()))
 }
 
+/// A bad value of a flag (exit 2).
+fn usage_error(msg: impl Into<String>) -> anyhow::Error {
+    anyhow::Error::new(UsageError(msg.into()))
+}
+
 /// Everything `technic scan` needs.
 pub struct WiredScan {
     pub deps: Deps,
@@ -94,12 +99,19 @@ pub async fn scan(args: &ScanArgs) -> anyhow::Result<WiredScan> {
     let (store, store_file) = if args.no_store {
         (None, None)
     } else {
-        let (store, file) = open_any_store(&args.store).await?;
+        let (store, file) = open_store_keeping(&args.store, Some(&args.keep)).await?;
         (Some(store), file)
     };
+    // Local files and demo data are read once per scan, never through a cache worth watching: a one-shot
+    // scan of them would always report a low hit rate, so that rule is off for them.
+    let mut rules = technic_core::monitor::AlertRules::default();
+    if deps.provider.live_source().is_none() {
+        rules.min_cache_hit_rate = 0.0;
+    }
     let monitor = Arc::new(
         Monitor::new(MonitorConfig {
             csv_path: store_file.as_deref().map(metrics_csv),
+            rules,
             ..MonitorConfig::default()
         })
         .with_clock(clock),
@@ -130,7 +142,7 @@ pub async fn scan(args: &ScanArgs) -> anyhow::Result<WiredScan> {
             .symbols
             .iter()
             .filter(|s| !s.trim().is_empty())
-            .map(|s| Symbol::parse(s).map_err(|e| config(format!("--symbols: {e}"))))
+            .map(|s| Symbol::parse(s).map_err(|e| usage_error(format!("--symbols: {e}"))))
             .collect::<anyhow::Result<Vec<_>>>()?;
         if symbols.is_empty() {
             return Err(anyhow::Error::new(UsageError(
@@ -206,7 +218,7 @@ pub async fn screen_spec(
             };
             let found = store.screen(name).await.map_err(|e| config(e.detail()))?;
             Some(found.ok_or_else(|| {
-                anyhow::Error::new(UsageError(format!(
+                anyhow::Error::new(technic_core::Error::not_found(format!(
                     "no saved screen called \"{name}\"; `technic screen list` shows them"
                 )))
             })?)
@@ -233,14 +245,14 @@ pub fn check_filters(args: &ScanArgs) -> anyhow::Result<()> {
         ("--min-dollar-volume", args.min_dollar_volume),
     ] {
         if v.is_some_and(|v| !v.is_finite() || v < 0.0) {
-            return Err(config(format!("{flag} must be a non-negative number")));
+            return Err(usage_error(format!("{flag} must be a non-negative number")));
         }
     }
     Ok(())
 }
 
 /// `--retention-days` as a duration (`None` for 0: keep forever).
-pub fn retention(args: &StoreArgs) -> Option<std::time::Duration> {
+pub fn retention(args: &KeepArgs) -> Option<std::time::Duration> {
     (args.retention_days > 0).then(|| std::time::Duration::from_secs(u64::from(args.retention_days) * 86_400))
 }
 
@@ -281,31 +293,50 @@ pub fn is_postgres(args: &StoreArgs) -> bool {
 
 /// The store `--store` names: a SQLite file (the default one when none is given) or a PostgreSQL URL.
 /// Returns it with the SQLite file's path (the CSV log goes beside it), or `None` for PostgreSQL.
+/// Commands that do not save scans leave the store's run limit at its default.
 pub async fn open_any_store(
     args: &StoreArgs,
 ) -> anyhow::Result<(Arc<dyn technic_core::Store>, Option<PathBuf>)> {
-    let max_runs = (args.keep_scans > 0).then_some(args.keep_scans);
+    open_store_keeping(args, None).await
+}
+
+/// [`open_any_store`] keeping at most `--keep-scans` runs (0: every run the retention keeps).
+pub async fn open_store_keeping(
+    args: &StoreArgs,
+    keep: Option<&KeepArgs>,
+) -> anyhow::Result<(Arc<dyn technic_core::Store>, Option<PathBuf>)> {
+    let max_runs = keep.map(|k| (k.keep_scans > 0).then_some(k.keep_scans));
     if is_postgres(args) {
         let url = args.store.as_ref().and_then(|p| p.to_str()).unwrap_or_default();
         return open_postgres(url, max_runs).await.map(|s| (s, None));
     }
     let path = store_path(args)?;
     let store = open_store(&path).await?;
-    store.set_max_runs(max_runs);
+    if let Some(max_runs) = max_runs {
+        store.set_max_runs(max_runs);
+    }
     Ok((store as Arc<dyn technic_core::Store>, Some(path)))
 }
 
 #[cfg(feature = "postgres")]
-async fn open_postgres(url: &str, max_runs: Option<usize>) -> anyhow::Result<Arc<dyn technic_core::Store>> {
+async fn open_postgres(
+    url: &str,
+    max_runs: Option<Option<usize>>,
+) -> anyhow::Result<Arc<dyn technic_core::Store>> {
     let store = technic_core::PostgresStore::connect(url)
         .await
         .map_err(|e| config(e.detail()))?;
-    store.set_max_runs(max_runs);
+    if let Some(max_runs) = max_runs {
+        store.set_max_runs(max_runs);
+    }
     Ok(Arc::new(store) as Arc<dyn technic_core::Store>)
 }
 
 #[cfg(not(feature = "postgres"))]
-async fn open_postgres(_url: &str, _max_runs: Option<usize>) -> anyhow::Result<Arc<dyn technic_core::Store>> {
+async fn open_postgres(
+    _url: &str,
+    _max_runs: Option<Option<usize>>,
+) -> anyhow::Result<Arc<dyn technic_core::Store>> {
     Err(config(
         "this build has no PostgreSQL support: build technic-cli with the `postgres` feature",
     ))
@@ -417,7 +448,7 @@ pub async fn serve(args: &ServeArgs) -> anyhow::Result<(technic_http::AppState, 
     let mut deps = Deps::new(provider, cache).with_market(market);
     let mut csv_path = None;
     if !args.no_store {
-        let (store, file) = open_any_store(&args.store).await?;
+        let (store, file) = open_store_keeping(&args.store, Some(&args.keep)).await?;
         csv_path = file.as_deref().map(metrics_csv);
         deps = deps.with_store(store);
     }
@@ -425,7 +456,7 @@ pub async fn serve(args: &ServeArgs) -> anyhow::Result<(technic_http::AppState, 
     let mut config = technic_http::ServerConfig {
         admin_token: args.admin_token.clone(),
         warm: if args.no_warm { None } else { defaults.warm.clone() },
-        retention: retention(&args.store),
+        retention: retention(&args.keep),
         max_connections: args.max_connections as usize,
         max_connections_per_client: args.max_connections_per_client as usize,
         // Samples (every 5 minutes) go to the store and, for a SQLite store, to logs/performance_metrics.csv
@@ -463,7 +494,7 @@ const KEY_VAR: &str = "POLYGON_API_KEY";
 /// Builds the provider `--provider` names (see [`technic_core::provider::from_spec`]).
 pub fn provider(args: &SourceArgs) -> anyhow::Result<Arc<dyn DataProvider>> {
     if args.demo_symbols == 0 {
-        return Err(config("--demo-symbols must be at least 1"));
+        return Err(usage_error("--demo-symbols must be at least 1"));
     }
     let api_key = std::env::var(KEY_VAR)
         .ok()
@@ -519,7 +550,7 @@ mod tests {
                 && let Command::Scan(args) = cli.command
             {
                 prop_assert!((1..=technic_core::provider::MAX_DEMO_SYMBOLS).contains(&args.source.demo_symbols));
-                prop_assert!(args.store.retention_days <= 36_500);
+                prop_assert!(args.keep.retention_days <= 36_500);
                 if super::check_filters(&args).is_ok() {
                     prop_assert!(args.min_price.is_none_or(|p| p.is_finite() && p >= 0.0));
                     prop_assert!(args.min_dollar_volume.is_none_or(|v| v.is_finite() && v >= 0.0));

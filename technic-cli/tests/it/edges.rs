@@ -230,3 +230,32 @@ fn rates_are_written_as_plans_state_them() {
         stderr(&o)
     );
 }
+
+#[test]
+fn commands_that_keep_nothing_take_no_keeping_flags() {
+    for args in [
+        ["report", "--keep-scans", "3"],
+        ["report", "--retention-days", "3"],
+        ["screen", "list", "--keep-scans"],
+    ] {
+        let o = technic(&args);
+        assert_eq!(o.status.code(), Some(2), "{args:?} is refused: {}", stderr(&o));
+    }
+    let o = technic(&["scan", "--help"]);
+    assert!(stdout(&o).contains("--keep-scans") && stdout(&o).contains("--retention-days"));
+}
+
+#[test]
+fn one_exit_code_per_kind_of_fault() {
+    // A symbol spelled wrong is a bad argument wherever it is typed.
+    let o = technic(&["scan", "--no-store", "--symbols", "A$B", "--quiet"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    let o = technic(&["explain", "--no-store", "a$b"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    // A symbol that does not exist is "not found", said once.
+    let o = technic(&["explain", "--no-store", "NOPE"]);
+    assert_eq!(o.status.code(), Some(4), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert_eq!(err.matches("Not found").count(), 1, "{err}");
+    assert!(err.contains("NOPE"), "{err}");
+}

@@ -375,7 +375,11 @@ fn saved_screens_live_in_the_store() {
     let o = technic(&["screen", "rm", "dips", "--store", store]);
     assert!(o.status.success());
     let o = technic(&["screen", "rm", "dips", "--store", store]);
-    assert_eq!(o.status.code(), Some(2));
+    assert_eq!(
+        o.status.code(),
+        Some(4),
+        "deleting a screen that is not there: not found"
+    );
     let o = technic(&[
         "scan",
         "--store",
@@ -386,7 +390,7 @@ fn saved_screens_live_in_the_store() {
         "dips",
         "--quiet",
     ]);
-    assert_eq!(o.status.code(), Some(2));
+    assert_eq!(o.status.code(), Some(4), "not found");
     assert!(stderr(&o).contains("no saved screen called \"dips\""));
 }
 
