@@ -140,7 +140,12 @@ fn closed_pipe(e: &anyhow::Error) -> bool {
 /// Standard output with a large buffer: a 5,000-row JSON or CSV report is a few hundred writes, not
 /// hundreds of thousands.
 pub(crate) fn stdout() -> std::io::BufWriter<std::io::StdoutLock<'static>> {
-    std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock())
+    buffered(std::io::stdout().lock())
+}
+
+/// `out` behind the 64 KiB buffer reports are written through.
+fn buffered<W: Write>(out: W) -> std::io::BufWriter<W> {
+    std::io::BufWriter::with_capacity(1 << 16, out)
 }
 
 /// The process's Ctrl-C token, cancelled by the first interrupt.
@@ -256,4 +261,68 @@ fn init_tracing(verbose: u8, quiet: bool) {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+
+    /// A writer that counts the writes it is asked for, as `strace -c` counts `write()` calls.
+    #[derive(Default)]
+    struct Counting {
+        writes: usize,
+        bytes: usize,
+    }
+
+    impl Write for Counting {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.writes += 1;
+            self.bytes += buf.len();
+            Ok(buf.len())
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn reports_reach_the_terminal_in_a_few_large_writes() {
+        let report =
+            technic_core::testing::sample_report("buffered", technic_core::testing::demo_results(1000).await);
+        type Render = fn(&mut dyn Write, &technic_core::ScanReport) -> std::io::Result<()>;
+        let formats: [(&str, Render); 3] = [
+            ("json", |mut w, r| {
+                crate::render::json(&mut w, r).map_err(std::io::Error::other)
+            }),
+            ("csv", |mut w, r| crate::render::csv(&mut w, r)),
+            ("table", |mut w, r| crate::render::table(&mut w, r)),
+        ];
+        for (name, render) in formats {
+            let mut raw = Counting::default();
+            render(&mut raw, &report).unwrap();
+            let mut counted = Counting::default();
+            {
+                let mut out = super::buffered(&mut counted);
+                render(&mut out, &report).unwrap();
+                out.flush().unwrap();
+            }
+            assert_eq!(counted.bytes, raw.bytes, "{name}: the same output");
+            assert!(
+                counted.writes <= counted.bytes / (1 << 16) + 2,
+                "{name}: {} writes for {} bytes (unbuffered: {})",
+                counted.writes,
+                counted.bytes,
+                raw.writes
+            );
+            if name != "table" {
+                // The table is built whole before it is written; JSON and CSV are written piece by piece.
+                assert!(
+                    raw.writes > 100 * counted.writes,
+                    "{name}: {} unbuffered",
+                    raw.writes
+                );
+            }
+        }
+    }
 }

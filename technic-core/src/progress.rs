@@ -9,7 +9,9 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 /// How the overall progress bar is divided among the stages: each stage's share of the time a scan is
-/// expected to take. The default is the fixed split of [`Stage::overall_range`]; a frontend that has
+/// expected to take. The default is the fixed split of [`Stage::overall_range`], where fetching holds
+/// most of the bar because symbols are scored while their bars arrive (the scanning stage is only the
+/// last chunks' tail), so a slow or rate-limited fetch moves the bar steadily; a frontend that has
 /// measured earlier scans passes [`StageWeights::measured`], so the bar moves in proportion to time (a
 /// remote fetch can be 97 % of a scan, a local one 10 %).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -27,10 +29,10 @@ pub struct StageWeights {
 impl Default for StageWeights {
     fn default() -> Self {
         Self {
-            loading: 5.0,
-            fetching: 20.0,
-            scanning: 70.0,
-            finalizing: 5.0,
+            loading: 2.0,
+            fetching: 88.0,
+            scanning: 7.0,
+            finalizing: 3.0,
         }
     }
 }
@@ -98,10 +100,10 @@ impl Stage {
     pub fn overall_range(self) -> (f64, f64) {
         match self {
             Self::Initializing => (0.0, 0.0),
-            Self::LoadingUniverse => (0.0, 5.0),
-            Self::FetchingData => (5.0, 25.0),
-            Self::Scanning => (25.0, 95.0),
-            Self::Finalizing => (95.0, 100.0),
+            Self::LoadingUniverse => (0.0, 2.0),
+            Self::FetchingData => (2.0, 90.0),
+            Self::Scanning => (90.0, 97.0),
+            Self::Finalizing => (97.0, 100.0),
             Self::Complete => (100.0, 100.0),
             Self::Cancelled | Self::Failed => (0.0, 100.0),
         }
@@ -225,9 +227,9 @@ mod tests {
 
     #[test]
     fn stage_ranges_chain() {
-        assert_eq!(Stage::FetchingData.overall_percent(50.0), 15.0);
-        assert_eq!(Stage::Scanning.overall_percent(100.0), 95.0);
-        assert_eq!(Stage::Scanning.overall_percent(150.0), 95.0);
+        assert_eq!(Stage::FetchingData.overall_percent(50.0), 46.0);
+        assert_eq!(Stage::Scanning.overall_percent(100.0), 97.0);
+        assert_eq!(Stage::Scanning.overall_percent(150.0), 97.0);
         assert_eq!(
             Stage::LoadingUniverse.overall_range().1,
             Stage::FetchingData.overall_range().0

@@ -510,3 +510,73 @@ async fn a_scan_cancelled_while_fetching_keeps_what_it_fetched() {
     assert_eq!(got, fast, "the fetched symbols are scored, nothing else");
     assert_eq!(report.scanned, 5);
 }
+
+/// A provider that answers one request at a time, `gap` apart, as a rate limit would.
+#[derive(Debug)]
+struct RateLimited {
+    inner: TestProvider,
+    gap: Duration,
+    turn: tokio::sync::Mutex<()>,
+}
+
+#[async_trait]
+impl DataProvider for RateLimited {
+    fn name(&self) -> &str {
+        "rate-limited"
+    }
+    fn default_range(&self, expected: chrono::NaiveDate) -> DateRange {
+        self.inner.default_range(expected)
+    }
+    async fn universe(&self) -> Result<Universe> {
+        self.inner.universe().await
+    }
+    async fn daily_bars(&self, symbol: &Symbol, range: DateRange) -> Result<Bars> {
+        let _turn = self.turn.lock().await;
+        tokio::time::sleep(self.gap).await;
+        self.inner.daily_bars(symbol, range).await
+    }
+}
+
+#[tokio::test]
+async fn a_rate_limited_fetch_moves_the_bar_steadily_with_an_honest_eta() {
+    let p = RateLimited {
+        inner: TestProvider::new(60),
+        gap: Duration::from_millis(10),
+        turn: tokio::sync::Mutex::new(()),
+    };
+    let sink = RecordingSink::default();
+    let started = Instant::now();
+    let report = scan(
+        &ScanRequest::default(),
+        &deps_of(Arc::new(p)),
+        &sink,
+        CancellationToken::new(),
+    )
+    .await
+    .unwrap();
+    let total = started.elapsed();
+    assert_eq!(report.scanned, 60);
+    let events = sink.events();
+    check_progress(&events);
+    let fetch: Vec<&ProgressEvent> = events.iter().filter(|e| e.stage == Stage::FetchingData).collect();
+    // Halfway through the fetch, the bar is near halfway, not at a fixed 15 %.
+    let half = fetch
+        .iter()
+        .find(|e| e.processed * 2 >= e.total && e.total > 0)
+        .expect("a halfway event");
+    assert!((35.0..=65.0).contains(&half.overall_percent), "{half:?}");
+    // The last fetch event is near the end of the bar: no jump from 25 % to 100 % at the end.
+    let last = fetch.last().unwrap();
+    assert!(last.overall_percent >= 85.0, "{last:?}");
+    // The ETA halfway is about the time that was in fact left (the other half of the fetch).
+    let eta = half.eta.expect("an ETA once symbols finished").as_secs_f64();
+    let left = total.as_secs_f64() / 2.0;
+    assert!(
+        eta < left * 2.5 && eta > left * 0.3,
+        "ETA {eta:.2} s with about {left:.2} s left"
+    );
+}
+
+fn deps_of(p: Arc<dyn DataProvider>) -> Deps {
+    Deps::new(p, Arc::new(MemoryCache::default()))
+}
