@@ -27,9 +27,7 @@
 //!
 //! ```no_run
 //! # async fn demo() -> technic_core::Result<()> {
-//! use std::sync::Arc;
-//! use technic_core::{scan, Deps, MemoryCache, NoopSink, ScanRequest, SyntheticProvider};
-//! use tokio_util::sync::CancellationToken;
+//! use technic_core::prelude::*;
 //!
 //! let deps = Deps::new(Arc::new(SyntheticProvider::default()), Arc::new(MemoryCache::default()));
 //! let report = scan(&ScanRequest::default(), &deps, &NoopSink, CancellationToken::new()).await?;
@@ -50,6 +48,7 @@ pub mod fleet;
 pub mod indicators;
 pub mod model;
 pub mod monitor;
+pub mod prelude;
 pub mod progress;
 pub mod provider;
 pub mod retry;
@@ -88,3 +87,13 @@ pub use store::{BarExtent, BarsUpdate, MemoryStore, RunSummary, Store};
 pub use store::{PostgresOptions, PostgresStore};
 pub use tokio_util::sync::CancellationToken;
 pub use warm::{CacheWarmer, SymbolTracker, WarmerConfig, WarmerStatus};
+
+/// The crate README's examples, compiled as doc tests so they keep working as written.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
+
+/// The workspace README's library example, compiled as a doc test.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct WorkspaceReadmeDoctests;

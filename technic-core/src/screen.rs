@@ -807,6 +807,20 @@ pub struct ScreenSpec {
 }
 
 impl ScreenSpec {
+    /// A screen that keeps the symbols `expression` selects (`rsi_14 < 30 and close > sma_200`).
+    pub fn filter(expression: impl Into<String>) -> Self {
+        Self {
+            where_: Some(expression.into()),
+            sort: None,
+        }
+    }
+
+    /// The same screen ordered by `key` (`FIELD[:asc|desc]`, e.g. `rsi_14:asc`).
+    pub fn sorted_by(mut self, key: impl Into<String>) -> Self {
+        self.sort = Some(key.into());
+        self
+    }
+
     /// True when it neither filters nor sorts.
     pub fn is_empty(&self) -> bool {
         self.where_.is_none() && self.sort.is_none()
