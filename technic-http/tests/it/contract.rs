@@ -148,3 +148,21 @@ async fn errors_quote_only_a_short_prefix_of_the_input() {
     assert!(s.is_client_error(), "{s}");
     assert!(v.to_string().len() < 1024, "{} bytes", v.to_string().len());
 }
+
+#[tokio::test]
+async fn whole_numbers_may_be_written_with_a_zero_fraction() {
+    let app = router(state(5, None));
+    let (s, v) = call(
+        &app,
+        "POST",
+        "/api/v1/scans",
+        Some(r#"{"top": 5.0, "filters": {"max_symbols": 3.0}}"#),
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{v}");
+    for bad in [r#"{"top": 5.5}"#, r#"{"top": -1}"#, r#"{"top": 1e300}"#] {
+        let (s, v) = call(&app, "POST", "/api/v1/scans", Some(bad), None).await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{bad}: {v}");
+    }
+}
