@@ -274,7 +274,10 @@ pub struct ServeArgs {
     #[arg(long, default_value_t = 8003)]
     pub port: u16,
 
-    /// Token that admin endpoints (clearing the cache) require; they are refused without one.
+    /// Token every state-changing request (starting or cancelling scans and backtests, saving screens,
+    /// clearing the cache, ...) must send as `Authorization: Bearer <token>`; reads stay open. Without
+    /// one, state changes are open to anyone who can reach the server and the admin routes are refused.
+    /// An empty token is refused at start-up.
     #[arg(
         long,
         env = "TECHNIC_ADMIN_TOKEN",

@@ -436,6 +436,7 @@ async fn redis_cache(
 /// Builds the server state and address for `technic serve` (with the store unless `--no-store`; with
 /// Redis coordination when `--cache redis://…`).
 pub async fn serve(args: &ServeArgs) -> anyhow::Result<(technic_http::AppState, std::net::SocketAddr)> {
+    let admin_token = admin_token(args.admin_token.as_deref())?;
     let market = market()?;
     let (provider, cache, link) = cache_for(
         &args.cache,
@@ -454,7 +455,7 @@ pub async fn serve(args: &ServeArgs) -> anyhow::Result<(technic_http::AppState, 
     }
     let defaults = technic_http::ServerConfig::default();
     let mut config = technic_http::ServerConfig {
-        admin_token: args.admin_token.clone(),
+        admin_token,
         warm: if args.no_warm { None } else { defaults.warm.clone() },
         retention: retention(&args.keep),
         max_connections: args.max_connections as usize,
@@ -479,6 +480,24 @@ pub async fn serve(args: &ServeArgs) -> anyhow::Result<(technic_http::AppState, 
     #[cfg(not(feature = "redis"))]
     let _ = link;
     Ok((state, std::net::SocketAddr::new(args.bind, args.port)))
+}
+
+/// The variable `--admin-token` falls back to.
+const ADMIN_TOKEN_VAR: &str = "TECHNIC_ADMIN_TOKEN";
+
+/// The admin token of `--admin-token` (or `TECHNIC_ADMIN_TOKEN`), refusing an empty one: an empty token
+/// would otherwise read as "no token", and leave every route open on a server meant to be locked.
+fn admin_token(flag: Option<&str>) -> anyhow::Result<Option<String>> {
+    // Checked by hand too: a variable set to nothing may reach clap as "not set".
+    let token = flag
+        .map(str::to_owned)
+        .or_else(|| std::env::var_os(ADMIN_TOKEN_VAR).map(|v| v.to_string_lossy().into_owned()));
+    if let Some(t) = &token {
+        technic_http::auth::check_token(t).map_err(|reason| {
+            anyhow::Error::new(UsageError(format!("--admin-token / {ADMIN_TOKEN_VAR}: {reason}")))
+        })?;
+    }
+    Ok(token)
 }
 
 /// The market calendar on the system clock, or on the instant `TECHNIC_NOW` names, with the publication

@@ -100,13 +100,62 @@
     report: 'report a bug',
   };
 
+  // The admin token of a server started with one: every state change needs it. Asked for on the first
+  // 401, kept in sessionStorage (this tab only, gone when it closes) and sent on state changes only.
+  const AdminToken = {
+    key: 'technic.adminToken',
+    pending: null,
+    refused: false,
+    get() {
+      try { return sessionStorage.getItem(this.key) || ''; } catch (_) { return ''; }
+    },
+    set(token) {
+      try {
+        if (token) sessionStorage.setItem(this.key, token);
+        else sessionStorage.removeItem(this.key);
+      } catch (_) { /* storage disabled: asked again next time */ }
+    },
+    // One modal form at a time; resolves with the token typed, or '' when dismissed.
+    ask(wasWrong) {
+      if (this.pending) return this.pending;
+      this.pending = new Promise((resolve) => {
+        const input = el('input', { id: 'admin-token-input', type: 'password', autocomplete: 'off', spellcheck: 'false', required: true, 'aria-describedby': 'admin-token-help' });
+        const form = el('form', { method: 'dialog', class: 'admin-token-form' }, [
+          el('h2', { id: 'admin-token-title', text: 'Admin token needed' }),
+          el('p', { id: 'admin-token-help', class: 'muted small', text: (wasWrong ? 'That token was refused. ' : '')
+            + 'This server was started with an admin token: starting, cancelling or saving anything needs it. It is kept for this tab only.' }),
+          el('label', { for: 'admin-token-input' }, ['Admin token', input]),
+          el('div', { class: 'form-actions' }, [
+            el('button', { id: 'admin-token-submit', type: 'submit', class: 'primary', value: 'ok', text: 'Continue' }),
+            el('button', { id: 'admin-token-cancel', type: 'submit', value: 'cancel', formnovalidate: true, text: 'Cancel' }),
+          ]),
+        ]);
+        const dialog = el('dialog', { id: 'admin-token-dialog', class: 'card', 'aria-labelledby': 'admin-token-title' }, form);
+        dialog.addEventListener('close', () => {
+          const token = dialog.returnValue === 'ok' ? input.value.trim() : '';
+          dialog.remove();
+          resolve(token);
+        });
+        document.body.appendChild(dialog);
+        dialog.showModal();
+        input.focus();
+      }).finally(() => { this.pending = null; });
+      return this.pending;
+    },
+  };
+
+  const CHANGES_STATE = ['POST', 'PUT', 'PATCH', 'DELETE'];
+
   // Paths are relative ("api/v1/…"): they resolve against <base href>, where the router is mounted.
-  async function api(method, path, body) {
+  async function api(method, path, body, retried) {
     const init = { method, headers: { Accept: 'application/json' } };
     if (body !== undefined) {
       init.headers['Content-Type'] = 'application/json';
       init.body = JSON.stringify(body);
     }
+    const changes = CHANGES_STATE.includes(method);
+    const token = changes ? AdminToken.get() : '';
+    if (token) init.headers.Authorization = 'Bearer ' + token;
     let res;
     try {
       res = await fetch(path, init);
@@ -115,6 +164,21 @@
       throw new ApiError(0, { status: 0, category: 'network', message: 'The server did not answer', detail: String(e), actions: ['retry'] });
     }
     Health.up();
+    if (res.status === 401 && changes && !retried) {
+      // Ask once, then try the same request again with the token.
+      AdminToken.set('');
+      const typed = await AdminToken.ask(AdminToken.refused || Boolean(token));
+      if (typed) {
+        AdminToken.set(typed);
+        return api(method, path, body, true);
+      }
+    } else if (res.status === 401 && changes) {
+      // The token typed was refused: forget it, and say so when asking next time.
+      AdminToken.set('');
+      AdminToken.refused = true;
+    } else if (token) {
+      AdminToken.refused = false;
+    }
     const text = await res.text();
     let json = null;
     try { json = text ? JSON.parse(text) : null; } catch (_) { json = null; }

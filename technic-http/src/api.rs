@@ -1,6 +1,7 @@
 //! The JSON API under `/api/v1`, plus `/healthz`, `/metrics` and `/openapi.json`.
 
 pub mod backtests;
+pub mod contract;
 pub mod ops;
 pub mod scans;
 pub mod screens;
@@ -10,6 +11,20 @@ use axum::Router;
 use axum::routing::{get, post};
 
 use crate::state::AppState;
+
+/// 400 unless `value` (of query parameter `name`) is at most `max`: a bound the document states is
+/// enforced, never silently clamped.
+pub fn at_most(name: &str, value: u64, max: u64) -> Result<(), crate::error::ApiError> {
+    if value > max {
+        let msg = format!("{name} must be at most {max}");
+        return Err(crate::error::ApiError::request(
+            axum::http::StatusCode::BAD_REQUEST,
+            "Invalid query string",
+            msg,
+        ));
+    }
+    Ok(())
+}
 
 /// Routes answered within the request timeout.
 pub fn routes() -> Router<AppState> {

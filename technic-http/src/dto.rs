@@ -10,6 +10,38 @@ use technic_core::progress::{ProgressEvent, Stage};
 use technic_core::{Bars, ScanReport, ScanResult, Skipped, Snapshot, SubScores};
 use utoipa::ToSchema;
 
+/// Counts in request bodies: whole numbers, also when written `20.0` (JSON Schema's `integer` admits a
+/// number with a zero fraction, so the API does too).
+mod whole {
+    use serde::de::Error;
+    use serde::{Deserialize, Deserializer};
+
+    fn count<E: Error>(n: &serde_json::Number) -> Result<usize, E> {
+        if let Some(u) = n.as_u64() {
+            return usize::try_from(u).map_err(|_| E::custom(format!("{n} is too large")));
+        }
+        match n.as_f64() {
+            // 2^53: above it an f64 no longer holds every whole number.
+            Some(f) if f.fract() == 0.0 && (0.0..=9_007_199_254_740_992.0).contains(&f) => Ok(f as usize),
+            _ => Err(E::custom(format!("{n} is not a whole number of at least 0"))),
+        }
+    }
+
+    pub fn opt<'de, D: Deserializer<'de>>(d: D) -> Result<Option<usize>, D::Error> {
+        Option::<serde_json::Number>::deserialize(d)?
+            .as_ref()
+            .map(count)
+            .transpose()
+    }
+
+    pub fn vec<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<usize>, D::Error> {
+        Vec::<serde_json::Number>::deserialize(d)?
+            .iter()
+            .map(count)
+            .collect()
+    }
+}
+
 /// Body of `POST /api/v1/scans`. Every field is optional; unknown fields are rejected (422).
 #[derive(Debug, Clone, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -21,6 +53,7 @@ pub struct ScanCreate {
     #[serde(default)]
     pub filters: FiltersDto,
     /// Keep the best `top` results (default 20; 0 keeps all).
+    #[serde(default, deserialize_with = "whole::opt")]
     pub top: Option<usize>,
     /// Keep symbols for which this expression holds, e.g. `rsi_14 < 30 and close > sma_200`. A bad one is
     /// a 422 whose `expression` field gives the position.
@@ -67,6 +100,7 @@ pub struct FiltersDto {
     /// Minimum average dollar volume over 20 bars.
     pub min_dollar_volume: Option<f64>,
     /// Scan at most this many symbols.
+    #[serde(default, deserialize_with = "whole::opt")]
     pub max_symbols: Option<usize>,
 }
 
@@ -988,7 +1022,7 @@ pub struct BacktestCreate {
     #[serde(default)]
     pub symbols: Vec<String>,
     /// At most this many symbols.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "whole::opt")]
     pub max_symbols: Option<usize>,
     /// The screen expression.
     #[serde(default, rename = "where")]
@@ -1003,10 +1037,10 @@ pub struct BacktestCreate {
     #[serde(default)]
     pub sort: Option<String>,
     /// Keep the best `top` picks a session (0 or absent: all).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "whole::opt")]
     pub top: Option<usize>,
     /// Forward horizons in sessions (default `[21]`; the first is the main one).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "whole::vec")]
     pub horizons: Vec<usize>,
     /// First session (default: the first with a year of history before it).
     #[serde(default)]

@@ -39,15 +39,51 @@ impl ApiError {
         e
     }
 
-    /// 422 for a bad screen expression or sort: the message, and where the problem is.
+    /// 422 for a bad screen expression or sort: the message, and where the problem is. An expression over
+    /// the parser's size limit is echoed only in part.
     pub fn expression(e: &technic_core::ScreenError) -> Self {
+        let mut dto = crate::dto::ExpressionErrorDto::from(e);
+        if dto.source.len() > technic_core::screen::parse::MAX_SOURCE {
+            dto.source = clip(&dto.source, ECHO_MAX).into_owned();
+            dto.caret = clip(&dto.caret, ECHO_MAX).into_owned();
+        }
         let mut err = Self::request(
             StatusCode::UNPROCESSABLE_ENTITY,
             format!("Invalid screen: {}", e.message),
-            format!("{}\n{}", e.message, e.caret()),
+            format!("{}\n{}", e.message, dto.caret),
         );
-        err.body.expression = Some(crate::dto::ExpressionErrorDto::from(e));
+        err.body.expression = Some(dto);
         err
+    }
+
+    /// 404 with a JSON body for a path no route serves (the router's fallback).
+    pub fn no_route(method: &str, path: &str) -> Self {
+        let msg = format!(
+            "No route for {method} {}: see /openapi.json for the API",
+            clip(path, ECHO_MAX)
+        );
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "request",
+            msg.clone(),
+            msg,
+            &["fix_request"],
+        )
+    }
+
+    /// 405 with a JSON body for a method a route does not answer.
+    pub fn method_not_allowed(method: &str, path: &str) -> Self {
+        let msg = format!(
+            "{method} is not allowed on {}: see /openapi.json for the methods it answers",
+            clip(path, ECHO_MAX)
+        );
+        Self::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "request",
+            msg.clone(),
+            msg,
+            &["fix_request"],
+        )
     }
 
     /// 404 for `what`.
@@ -68,13 +104,15 @@ impl ApiError {
         detail: impl Into<String>,
         actions: &[&str],
     ) -> Self {
+        let (message, detail) = (message.into(), detail.into());
         Self {
             status,
             body: Box::new(ErrorBody {
                 status: status.as_u16(),
                 category: category.to_owned(),
-                message: message.into(),
-                detail: detail.into(),
+                // Bounded whatever a message quotes from the request (a name, a symbol, a query key).
+                message: clip(&message, TEXT_MAX).into_owned(),
+                detail: clip(&detail, TEXT_MAX).into_owned(),
                 actions: actions.iter().map(|a| (*a).to_owned()).collect(),
                 expression: None,
             }),
@@ -91,6 +129,46 @@ impl ApiError {
     pub fn body(&self) -> &ErrorBody {
         &self.body
     }
+}
+
+/// Most bytes of request input an error quotes (a query key, a path, a name): enough to recognise it.
+pub const ECHO_MAX: usize = 64;
+
+/// Most bytes of an error's message or detail (an expression's caret line fits: expressions are at most
+/// 4,096 bytes).
+pub const TEXT_MAX: usize = 8192 + 512;
+
+/// `text` cut to at most `max` bytes on a character boundary, with `…` when cut.
+pub fn clip(text: &str, max: usize) -> std::borrow::Cow<'_, str> {
+    if text.len() <= max {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    std::borrow::Cow::Owned(format!("{}…", &text[..end]))
+}
+
+/// A rejection's text (axum and serde quote the input: an unknown field or query key, a value that does
+/// not parse) with every word longer than [`ECHO_MAX`] bytes cut to a short prefix, so the answer
+/// stays small however long the input.
+fn clip_words(text: &str) -> String {
+    let mut out = String::with_capacity(text.len().min(1024));
+    let mut word = String::new();
+    for c in text.chars() {
+        if c == ' ' || c == '`' || c == ',' || c == ':' {
+            out.push_str(&clip(&word, ECHO_MAX));
+            word.clear();
+            out.push(c);
+        } else if word.len() <= ECHO_MAX + 4 {
+            word.push(c);
+        } else if !word.ends_with('…') {
+            word.push('…');
+        }
+    }
+    out.push_str(&clip(&word, ECHO_MAX));
+    out
 }
 
 /// The body for a core error, used in responses and in scan statuses.
@@ -156,19 +234,27 @@ impl From<JsonRejection> for ApiError {
             }
             _ => "Malformed request body".to_owned(),
         };
-        Self::request(status, message, r.body_text())
+        Self::request(status, message, clip_words(&r.body_text()))
     }
 }
 
 impl From<QueryRejection> for ApiError {
     fn from(r: QueryRejection) -> Self {
-        Self::request(StatusCode::BAD_REQUEST, "Invalid query string", r.body_text())
+        Self::request(
+            StatusCode::BAD_REQUEST,
+            "Invalid query string",
+            clip_words(&r.body_text()),
+        )
     }
 }
 
 impl From<PathRejection> for ApiError {
     fn from(r: PathRejection) -> Self {
-        Self::request(StatusCode::BAD_REQUEST, "Invalid path", r.body_text())
+        Self::request(
+            StatusCode::BAD_REQUEST,
+            "Invalid path",
+            clip_words(&r.body_text()),
+        )
     }
 }
 
@@ -180,6 +266,13 @@ impl IntoResponse for ApiError {
             tracing::debug!(status = self.status.as_u16(), detail = %self.body.detail, "request refused");
         }
         let mut response = (self.status, Json(*self.body)).into_response();
+        if self.status == StatusCode::UNAUTHORIZED {
+            // RFC 6750: a 401 names the scheme the client should use.
+            response.headers_mut().insert(
+                axum::http::header::WWW_AUTHENTICATE,
+                axum::http::HeaderValue::from_static("Bearer realm=\"technic\""),
+            );
+        }
         if let Some(secs) = self.retry_after {
             response.headers_mut().insert(
                 axum::http::header::RETRY_AFTER,
@@ -187,5 +280,26 @@ impl IntoResponse for ApiError {
             );
         }
         response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clipping_keeps_characters_whole() {
+        assert_eq!(clip("abc", 3), "abc");
+        assert_eq!(clip("abcd", 3), "abc…");
+        assert_eq!(clip("ééé", 3), "é…");
+        let long = format!("unknown field `{}`, expected one of `a`", "k".repeat(65_000));
+        let clipped = clip_words(&long);
+        assert!(clipped.len() < 2 * ECHO_MAX + 60, "{}", clipped.len());
+        assert!(
+            clipped.starts_with("unknown field `kkk") && clipped.ends_with("`a`"),
+            "{clipped}"
+        );
+        let short = "unknown field `nope`, expected one of `limit`, `offset`";
+        assert_eq!(clip_words(short), short);
     }
 }

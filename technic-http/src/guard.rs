@@ -10,12 +10,13 @@
 //!   with 403: browsers send `Origin` on cross-origin requests, and no API call is meant to come from
 //!   another site.
 //! - A request body must be `Content-Type: application/json`, else 415.
+//! - With an admin token configured, a state change without it is refused with 401 (see [`crate::auth`]).
 //! - Every response carries `X-Content-Type-Options: nosniff`, `Referrer-Policy: no-referrer`,
 //!   `X-Frame-Options: DENY` and a Content-Security-Policy with `frame-ancestors 'none'` (the dashboard's
 //!   own policy is kept and extended).
 
 use axum::extract::{Request, State};
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
@@ -25,7 +26,10 @@ use crate::state::AppState;
 /// The middleware: checks the request, then secures the response (errors included).
 pub async fn guard(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let mut response = match check(&state, &req) {
-        Ok(()) => next.run(req).await,
+        Ok(()) => match crate::auth::authorize(&state.config, req.method(), req.headers()) {
+            Ok(()) => next.run(req).await,
+            Err(e) => e.into_response(),
+        },
         Err(e) => e.into_response(),
     };
     secure(response.headers_mut());
@@ -49,10 +53,7 @@ fn check(state: &AppState, req: &Request) -> Result<(), ApiError> {
             ));
         }
     }
-    let unsafe_method = matches!(
-        *req.method(),
-        Method::POST | Method::PUT | Method::PATCH | Method::DELETE
-    );
+    let unsafe_method = crate::auth::changes_state(req.method());
     if unsafe_method && let Some(origin) = headers.get(header::ORIGIN) {
         let origin = origin.to_str().unwrap_or("null");
         let same = host.is_some_and(|h| origin_authority(origin).is_some_and(|o| o.eq_ignore_ascii_case(h)));

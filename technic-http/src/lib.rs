@@ -22,6 +22,7 @@
 #![deny(missing_docs)]
 
 pub mod api;
+pub mod auth;
 pub mod backtests;
 mod connections;
 pub mod dashboard;
@@ -62,10 +63,22 @@ pub fn router(state: AppState) -> Router {
         ));
     timed
         .merge(api::streaming_routes())
+        .fallback(no_route)
+        .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(state.config.max_body_bytes))
         .layer(middleware::from_fn_with_state(state.clone(), record_metrics))
         .layer(middleware::from_fn_with_state(state.clone(), guard::guard))
         .with_state(state)
+}
+
+/// 404 in the API's JSON error shape for a path no route serves.
+async fn no_route(method: axum::http::Method, uri: axum::http::Uri) -> error::ApiError {
+    error::ApiError::no_route(method.as_str(), uri.path())
+}
+
+/// 405 in the API's JSON error shape for a method the route does not answer.
+async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri) -> error::ApiError {
+    error::ApiError::method_not_allowed(method.as_str(), uri.path())
 }
 
 /// Times every request into the monitor, counts server errors, and counts the request in flight until it
@@ -81,12 +94,16 @@ async fn record_metrics(State(state): State<AppState>, req: Request, next: Next)
 }
 
 /// Serves `state` on `listener` until `shutdown` completes, then cancels running scans and waits for
-/// open requests to finish. Also samples metrics for `/api/v1/metrics/history` while it runs.
+/// open requests to finish. Also samples metrics for `/api/v1/metrics/history` while it runs. Refuses
+/// (`InvalidInput`) a configuration that [`ServerConfig::validate`] refuses, such as an empty admin token.
 pub async fn serve(
     listener: TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    if let Err(reason) = state.config.validate() {
+        return Err(std::io::Error::new(std::io::ErrorKind::InvalidInput, reason));
+    }
     let mut state = state;
     if let Ok(addr) = listener.local_addr()
         && !addr.ip().is_unspecified()

@@ -16,6 +16,15 @@ use crate::scans::Scans;
 pub const LOOPBACK_HOSTS: [&str; 3] = ["localhost", "127.0.0.1", "[::1]"];
 
 impl ServerConfig {
+    /// Why this configuration cannot serve, if it cannot: an admin token that is not a token (empty,
+    /// blank or with spaces) is refused rather than read as "no token".
+    pub fn validate(&self) -> Result<(), String> {
+        if let Some(token) = &self.admin_token {
+            crate::auth::check_token(token)?;
+        }
+        Ok(())
+    }
+
     /// Adds `host` (a name or an IP address) to the allowed hosts, if they are restricted.
     pub fn allow_host(&mut self, host: &str) {
         let host = match host.parse::<std::net::IpAddr>() {
@@ -40,7 +49,9 @@ pub const DEFAULT_MAX_CONNECTIONS_PER_CLIENT: usize = 64;
 /// Server settings.
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
-    /// Token required by admin endpoints (`DELETE /api/v1/cache`); admin endpoints are refused without one.
+    /// Token every state-changing request (`POST`, `PUT`, `PATCH`, `DELETE`) must send as
+    /// `Authorization: Bearer <token>`; without one, state changes are open and the admin routes
+    /// (clearing and warming the cache) are refused. Must not be empty ([`Self::validate`]).
     pub admin_token: Option<String>,
     /// Largest request body accepted.
     pub max_body_bytes: usize,

@@ -1,6 +1,7 @@
 //! End-to-end tests of the `technic` binary: output formats, CSV directories with bad files, friendly
 //! errors with exit codes, and Ctrl-C; [`polygon`] runs the HTTP provider against a local mock API.
 
+mod auth;
 mod backtest;
 mod edges;
 mod live;

@@ -4,9 +4,9 @@ use axum::Json;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use technic_core::Filters;
 use technic_core::backtest::{BacktestRequest, MAX_HORIZON};
 use technic_core::scan::UniverseSelection;
-use technic_core::{Filters, Symbol};
 
 use crate::backtests::Job;
 use crate::dto::{BacktestCreate, BacktestCreated, BacktestStatus};
@@ -26,7 +26,7 @@ fn status(job: &Job) -> BacktestStatus {
 }
 
 /// Start a backtest of a screen.
-#[utoipa::path(post, path = "/api/v1/backtests", request_body = BacktestCreate,
+#[utoipa::path(post, path = "/api/v1/backtests", operation_id = "create_backtest", request_body = BacktestCreate,
     responses((status = 202, body = BacktestCreated), (status = 400, body = crate::dto::ErrorBody), (status = 404, body = crate::dto::ErrorBody), (status = 415, body = crate::dto::ErrorBody), (status = 422, body = crate::dto::ErrorBody), (status = 429, body = crate::dto::ErrorBody)))]
 pub async fn create(
     State(state): State<AppState>,
@@ -37,7 +37,7 @@ pub async fn create(
     let symbols = body
         .symbols
         .iter()
-        .map(|s| Symbol::parse(s).map_err(|e| bad(format!("symbols: {e}"))))
+        .map(|s| crate::api::symbols::parse_symbol(s).map_err(|e| bad(format!("symbols: {e}"))))
         .collect::<Result<Vec<_>, _>>()?;
     if symbols.len() > crate::api::scans::MAX_SYMBOLS {
         return Err(bad(format!("at most {} symbols", crate::api::scans::MAX_SYMBOLS)));
@@ -78,19 +78,16 @@ pub async fn create(
     {
         return Err(bad(format!("from {f} is after to {t}")));
     }
-    let (first, last) = (
-        chrono::NaiveDate::from_ymd_opt(1900, 1, 1),
-        chrono::NaiveDate::from_ymd_opt(2200, 1, 1),
-    );
+    // `contract::BACKTEST_DATE_PATTERN` states the same bound.
     for (name, d) in [("from", body.from), ("to", body.to)] {
-        if d.is_some_and(|d| Some(d) < first || Some(d) > last) {
-            return Err(bad(format!("{name}: a date between 1900 and 2200")));
+        if d.is_some_and(|d| !(1900..=2199).contains(&chrono::Datelike::year(&d))) {
+            return Err(bad(format!("{name}: a date in the years 1900 to 2199")));
         }
     }
     let benchmark = body
         .benchmark
         .as_deref()
-        .map(|s| Symbol::parse(s).map_err(|e| bad(format!("benchmark: {e}"))))
+        .map(|s| crate::api::symbols::parse_symbol(s).map_err(|e| bad(format!("benchmark: {e}"))))
         .transpose()?;
     let req = BacktestRequest {
         universe: if symbols.is_empty() {
@@ -131,7 +128,7 @@ pub async fn create(
 }
 
 /// Backtests of this server, newest first (without their reports).
-#[utoipa::path(get, path = "/api/v1/backtests", responses((status = 200, body = [BacktestStatus])))]
+#[utoipa::path(get, path = "/api/v1/backtests", operation_id = "list_backtests", responses((status = 200, body = [BacktestStatus])))]
 pub async fn list(State(state): State<AppState>) -> Json<Vec<BacktestStatus>> {
     Json(
         state
@@ -147,7 +144,7 @@ pub async fn list(State(state): State<AppState>) -> Json<Vec<BacktestStatus>> {
 }
 
 /// A backtest's state and progress, with its report once complete.
-#[utoipa::path(get, path = "/api/v1/backtests/{id}", params(("id" = String, Path, description = "The backtest's id")),
+#[utoipa::path(get, path = "/api/v1/backtests/{id}", operation_id = "get_backtest", params(("id" = String, Path, description = "The backtest's id")),
     responses((status = 200, body = BacktestStatus), (status = 404, body = crate::dto::ErrorBody)))]
 pub async fn get(
     State(state): State<AppState>,
@@ -161,7 +158,7 @@ pub async fn get(
 }
 
 /// Cancel a running backtest.
-#[utoipa::path(post, path = "/api/v1/backtests/{id}/cancel", params(("id" = String, Path, description = "The backtest's id")),
+#[utoipa::path(post, path = "/api/v1/backtests/{id}/cancel", operation_id = "cancel_backtest", params(("id" = String, Path, description = "The backtest's id")),
     responses((status = 200, body = BacktestStatus), (status = 404, body = crate::dto::ErrorBody), (status = 409, body = crate::dto::ErrorBody)))]
 pub async fn cancel(
     State(state): State<AppState>,

@@ -56,6 +56,7 @@ pub async fn metrics_current(State(state): State<AppState>) -> Json<MetricsCurre
 #[serde(deny_unknown_fields)]
 pub struct HistoryQuery {
     /// Window in minutes (default 60, at most 1440).
+    #[param(maximum = 1440)]
     pub minutes: Option<u64>,
 }
 
@@ -66,7 +67,8 @@ pub async fn metrics_history(
     q: Result<Query<HistoryQuery>, QueryRejection>,
 ) -> Result<Json<MetricsHistory>, ApiError> {
     let Query(q) = q?;
-    let minutes = q.minutes.unwrap_or(60).min(1440);
+    let minutes = q.minutes.unwrap_or(60);
+    crate::api::at_most("minutes", minutes, 1440)?;
     Ok(Json(MetricsHistory {
         minutes,
         samples: crate::metrics::history(&state.monitor, minutes),
@@ -127,25 +129,13 @@ pub async fn warmer(State(state): State<AppState>) -> Json<WarmerDto> {
     ))
 }
 
-/// Checks the admin token in constant time.
+/// The admin routes' check: 403 when the server has no admin token, 401 when the request lacks it.
 pub fn require_admin(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
     let Some(expected) = &state.config.admin_token else {
         let msg = "Admin endpoints are disabled: start the server with an admin token (--admin-token or TECHNIC_ADMIN_TOKEN)";
         return Err(ApiError::request(StatusCode::FORBIDDEN, msg, msg));
     };
-    let sent = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .unwrap_or("");
-    // `subtle` compares without an early exit, so timing does not reveal how much of the token matched.
-    let same: bool = subtle::ConstantTimeEq::ct_eq(sent.as_bytes(), expected.as_bytes()).into();
-    if same {
-        Ok(())
-    } else {
-        let msg = "Missing or wrong admin token: send `Authorization: Bearer <token>`";
-        Err(ApiError::request(StatusCode::UNAUTHORIZED, msg, msg))
-    }
+    Ok(crate::auth::verify(expected, headers)?)
 }
 
 /// Liveness and what the server serves.
@@ -222,6 +212,6 @@ pub struct ApiDoc;
 
 /// This document.
 #[utoipa::path(get, path = "/openapi.json", responses((status = 200, description = "The OpenAPI 3.1 document of this API")))]
-pub async fn openapi() -> impl IntoResponse {
-    Json(ApiDoc::openapi())
+pub async fn openapi(State(state): State<AppState>) -> impl IntoResponse {
+    Json(crate::api::contract::document(&state.config))
 }

@@ -11,7 +11,7 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use futures::Stream;
 use serde::Deserialize;
 use technic_core::scan::UniverseSelection;
-use technic_core::{Filters, ScanRequest, Symbol};
+use technic_core::{Filters, ScanRequest};
 use utoipa::IntoParams;
 
 use crate::dto::{ResultDto, ScanCreate, ScanCreated, ScanResults, ScanStatus};
@@ -32,7 +32,7 @@ async fn to_request(state: &AppState, body: ScanCreate) -> Result<ScanRequest, A
     let symbols = body
         .symbols
         .iter()
-        .map(|s| Symbol::parse(s).map_err(|e| bad(format!("symbols: {e}"))))
+        .map(|s| crate::api::symbols::parse_symbol(s).map_err(|e| bad(format!("symbols: {e}"))))
         .collect::<Result<Vec<_>, _>>()?;
     let f = body.filters;
     for (name, v) in [
@@ -69,7 +69,7 @@ async fn to_request(state: &AppState, body: ScanCreate) -> Result<ScanRequest, A
     let benchmark = body
         .benchmark
         .as_deref()
-        .map(|s| Symbol::parse(s).map_err(|e| bad(format!("benchmark: {e}"))))
+        .map(|s| crate::api::symbols::parse_symbol(s).map_err(|e| bad(format!("benchmark: {e}"))))
         .transpose()?;
     Ok(ScanRequest {
         universe: if symbols.is_empty() {
@@ -97,8 +97,8 @@ async fn to_request(state: &AppState, body: ScanCreate) -> Result<ScanRequest, A
 }
 
 /// Start a scan.
-#[utoipa::path(post, path = "/api/v1/scans", request_body = ScanCreate,
-    responses((status = 202, body = ScanCreated), (status = 400, body = crate::dto::ErrorBody), (status = 413, body = crate::dto::ErrorBody), (status = 415, body = crate::dto::ErrorBody), (status = 422, body = crate::dto::ErrorBody), (status = 429, body = crate::dto::ErrorBody)))]
+#[utoipa::path(post, path = "/api/v1/scans", operation_id = "create_scan", request_body = ScanCreate,
+    responses((status = 202, body = ScanCreated), (status = 400, body = crate::dto::ErrorBody), (status = 404, body = crate::dto::ErrorBody, description = "The saved `screen` does not exist"), (status = 413, body = crate::dto::ErrorBody), (status = 415, body = crate::dto::ErrorBody), (status = 422, body = crate::dto::ErrorBody), (status = 429, body = crate::dto::ErrorBody)))]
 pub async fn create(
     State(state): State<AppState>,
     body: Result<Json<ScanCreate>, JsonRejection>,
@@ -176,18 +176,20 @@ pub async fn create(
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
     /// Most scans returned (default 20, at most 200).
+    #[param(maximum = 200)]
     pub limit: Option<usize>,
 }
 
 /// Recent scans, newest first: those this server runs or ran since it started, and the ones kept in the
 /// store (earlier runs, other processes sharing it).
-#[utoipa::path(get, path = "/api/v1/scans", params(ListQuery), responses((status = 200, body = [ScanStatus])))]
+#[utoipa::path(get, path = "/api/v1/scans", operation_id = "list_scans", params(ListQuery), responses((status = 200, body = [ScanStatus]), (status = 400, body = crate::dto::ErrorBody)))]
 pub async fn list(
     State(state): State<AppState>,
     q: Result<Query<ListQuery>, QueryRejection>,
 ) -> Result<Json<Vec<ScanStatus>>, ApiError> {
     let Query(q) = q?;
-    let limit = q.limit.unwrap_or(20).min(200);
+    let limit = q.limit.unwrap_or(20);
+    crate::api::at_most("limit", limit as u64, 200)?;
     let mut all = state.scans.recent(limit);
     if let Some(store) = &state.deps.store {
         match store.recent_runs(limit).await {
@@ -260,7 +262,7 @@ async fn find(state: &AppState, id: &str) -> Result<Found, ApiError> {
 }
 
 /// A scan's state and progress.
-#[utoipa::path(get, path = "/api/v1/scans/{id}", params(("id" = String, Path, description = "The scan's id (from `POST /api/v1/scans` or `GET /api/v1/scans`)")), responses((status = 200, body = ScanStatus), (status = 404, body = crate::dto::ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/scans/{id}", operation_id = "get_scan", params(("id" = String, Path, description = "The scan's id (from `POST /api/v1/scans` or `GET /api/v1/scans`)")), responses((status = 200, body = ScanStatus), (status = 404, body = crate::dto::ErrorBody)))]
 pub async fn status(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -270,7 +272,7 @@ pub async fn status(
 
 /// Server-Sent Events: one `progress` event per change, then one event named after the final state
 /// (`complete`, `cancelled`, `failed`), then the stream ends.
-#[utoipa::path(get, path = "/api/v1/scans/{id}/events", params(("id" = String, Path, description = "The scan's id (from `POST /api/v1/scans` or `GET /api/v1/scans`)")), responses((status = 200, description = "text/event-stream of ScanStatus"), (status = 404, body = crate::dto::ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/scans/{id}/events", operation_id = "scan_events", params(("id" = String, Path, description = "The scan's id (from `POST /api/v1/scans` or `GET /api/v1/scans`)")), responses((status = 200, description = "text/event-stream of ScanStatus"), (status = 404, body = crate::dto::ErrorBody)))]
 pub async fn events(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -310,7 +312,7 @@ pub async fn events(
 }
 
 /// Ask a running scan to stop; answers with its status.
-#[utoipa::path(post, path = "/api/v1/scans/{id}/cancel", params(("id" = String, Path, description = "The scan's id (from `POST /api/v1/scans` or `GET /api/v1/scans`)")), responses((status = 202, body = ScanStatus), (status = 404, body = crate::dto::ErrorBody), (status = 409, body = crate::dto::ErrorBody)))]
+#[utoipa::path(post, path = "/api/v1/scans/{id}/cancel", operation_id = "cancel_scan", params(("id" = String, Path, description = "The scan's id (from `POST /api/v1/scans` or `GET /api/v1/scans`)")), responses((status = 202, body = ScanStatus), (status = 404, body = crate::dto::ErrorBody), (status = 409, body = crate::dto::ErrorBody)))]
 pub async fn cancel(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -341,8 +343,10 @@ pub async fn cancel(
 #[serde(deny_unknown_fields)]
 pub struct ResultsQuery {
     /// Most results (default 100, at most 10000).
+    #[param(maximum = 10000)]
     pub limit: Option<usize>,
     /// First result (default 0).
+    #[param(maximum = 4294967295_u64)]
     pub offset: Option<usize>,
     /// `rank` (default), `symbol`, `tech_rating`, `close`, `sector`; prefix `-` for descending.
     pub sort: Option<String>,
@@ -351,7 +355,7 @@ pub struct ResultsQuery {
 }
 
 /// Ranked results of a finished scan, paged and sorted.
-#[utoipa::path(get, path = "/api/v1/scans/{id}/results", params(("id" = String, Path, description = "The scan's id (from `POST /api/v1/scans` or `GET /api/v1/scans`)"), ResultsQuery),
+#[utoipa::path(get, path = "/api/v1/scans/{id}/results", operation_id = "scan_results", params(("id" = String, Path, description = "The scan's id (from `POST /api/v1/scans` or `GET /api/v1/scans`)"), ResultsQuery),
     responses((status = 200, body = ScanResults), (status = 400, body = crate::dto::ErrorBody), (status = 404, body = crate::dto::ErrorBody), (status = 409, body = crate::dto::ErrorBody)))]
 pub async fn results(
     State(state): State<AppState>,
@@ -359,6 +363,8 @@ pub async fn results(
     q: Result<Query<ResultsQuery>, QueryRejection>,
 ) -> Result<axum::response::Response, ApiError> {
     let Query(q) = q?;
+    crate::api::at_most("limit", q.limit.unwrap_or(0) as u64, 10_000)?;
+    crate::api::at_most("offset", q.offset.unwrap_or(0) as u64, u64::from(u32::MAX))?;
     let key = PageKey {
         id: id.clone(),
         sort: q.sort.clone().unwrap_or_default(),
@@ -415,7 +421,7 @@ pub struct CsvQuery {
 }
 
 /// Every result of a finished scan as CSV (a download of the current screen).
-#[utoipa::path(get, path = "/api/v1/scans/{id}/results.csv", params(("id" = String, Path, description = "The scan's id"), CsvQuery),
+#[utoipa::path(get, path = "/api/v1/scans/{id}/results.csv", operation_id = "scan_results_csv", params(("id" = String, Path, description = "The scan's id"), CsvQuery),
     responses((status = 200, description = "text/csv: one row per result", content_type = "text/csv"), (status = 400, body = crate::dto::ErrorBody), (status = 404, body = crate::dto::ErrorBody), (status = 409, body = crate::dto::ErrorBody)))]
 pub async fn results_csv(
     State(state): State<AppState>,
@@ -505,7 +511,7 @@ fn page(report: &technic_core::ScanReport, q: &ResultsQuery) -> Result<Json<Scan
         q.sort.as_deref().unwrap_or("rank"),
         q.explain.unwrap_or(false),
     )?;
-    let limit = q.limit.unwrap_or(100).min(10_000);
+    let limit = q.limit.unwrap_or(100);
     let offset = q.offset.unwrap_or(0);
     let mut out = ScanResults::summary(report);
     out.offset = offset;

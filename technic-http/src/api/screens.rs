@@ -6,7 +6,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use serde::Deserialize;
 use technic_core::screen::{PRESETS, SavedScreen, check_name, resolve};
-use technic_core::{ScanRequest, ScanState, Symbol, UniverseSelection};
+use technic_core::{ScanRequest, ScanState, UniverseSelection};
 use utoipa::IntoParams;
 
 use crate::dto::{ExplainDto, PresetDto, ResultDto, ScreenCreate, ScreenDto};
@@ -17,7 +17,7 @@ use crate::state::AppState;
 pub const MAX_SCREENS: usize = 1000;
 
 /// The preset screens.
-#[utoipa::path(get, path = "/api/v1/presets", responses((status = 200, body = [PresetDto])))]
+#[utoipa::path(get, path = "/api/v1/presets", operation_id = "list_presets", responses((status = 200, body = [PresetDto])))]
 pub async fn presets() -> Json<Vec<PresetDto>> {
     Json(
         PRESETS
@@ -42,7 +42,7 @@ fn dto(s: SavedScreen) -> ScreenDto {
 }
 
 /// The saved screens, by name.
-#[utoipa::path(get, path = "/api/v1/screens", responses((status = 200, body = [ScreenDto])))]
+#[utoipa::path(get, path = "/api/v1/screens", operation_id = "list_screens", responses((status = 200, body = [ScreenDto])))]
 pub async fn list(State(state): State<AppState>) -> Result<Json<Vec<ScreenDto>>, ApiError> {
     Ok(Json(
         state.screens.screens().await?.into_iter().map(dto).collect(),
@@ -50,7 +50,7 @@ pub async fn list(State(state): State<AppState>) -> Result<Json<Vec<ScreenDto>>,
 }
 
 /// Save (or replace) a screen.
-#[utoipa::path(post, path = "/api/v1/screens", request_body = ScreenCreate,
+#[utoipa::path(post, path = "/api/v1/screens", operation_id = "save_screen", request_body = ScreenCreate,
     responses((status = 201, body = ScreenDto), (status = 400, body = crate::dto::ErrorBody), (status = 415, body = crate::dto::ErrorBody), (status = 422, body = crate::dto::ErrorBody)))]
 pub async fn save(
     State(state): State<AppState>,
@@ -85,7 +85,7 @@ pub async fn save(
 }
 
 /// Delete a saved screen.
-#[utoipa::path(delete, path = "/api/v1/screens/{name}", params(("name" = String, Path, description = "The screen's name")),
+#[utoipa::path(delete, path = "/api/v1/screens/{name}", operation_id = "delete_screen", params(("name" = String, Path, description = "The screen's name")),
     responses((status = 204, description = "Deleted"), (status = 404, body = crate::dto::ErrorBody)))]
 pub async fn delete(State(state): State<AppState>, Path(name): Path<String>) -> Result<StatusCode, ApiError> {
     if state.screens.delete_screen(&name).await? {
@@ -111,7 +111,7 @@ pub struct ExplainQuery {
 }
 
 /// A symbol's rating part by part, with its trade plan.
-#[utoipa::path(get, path = "/api/v1/symbols/{symbol}/explain", params(("symbol" = String, Path, description = "Ticker, e.g. AAPL"), ExplainQuery),
+#[utoipa::path(get, path = "/api/v1/symbols/{symbol}/explain", operation_id = "explain_symbol", params(("symbol" = String, Path, description = "Ticker, e.g. AAPL"), ExplainQuery),
     responses((status = 200, body = ExplainDto), (status = 400, body = crate::dto::ErrorBody), (status = 404, body = crate::dto::ErrorBody), (status = 422, body = crate::dto::ErrorBody)))]
 pub async fn explain(
     State(state): State<AppState>,
@@ -119,7 +119,7 @@ pub async fn explain(
     q: Result<Query<ExplainQuery>, QueryRejection>,
 ) -> Result<Json<ExplainDto>, ApiError> {
     let Query(q) = q?;
-    let symbol = Symbol::parse(&raw)
+    let symbol = crate::api::symbols::parse_symbol(&raw)
         .map_err(|e| ApiError::request(StatusCode::BAD_REQUEST, format!("Invalid symbol: {e}"), e))?;
     let d = technic_core::PlanSettings::default();
     let plan = technic_core::PlanSettings {
@@ -171,7 +171,7 @@ pub async fn explain(
 }
 
 /// The fields and functions screen expressions can use (for completion and documentation).
-#[utoipa::path(get, path = "/api/v1/fields", responses((status = 200, body = crate::dto::FieldsDto)))]
+#[utoipa::path(get, path = "/api/v1/fields", operation_id = "list_fields", responses((status = 200, body = crate::dto::FieldsDto)))]
 pub async fn fields() -> Json<crate::dto::FieldsDto> {
     use technic_core::screen::{FUNCTIONS, NUMERIC_FIELDS, TEXT_FIELDS};
     let named = |list: &[(&str, &str)]| {

@@ -18,8 +18,29 @@ use crate::dto::{BarsResponse, SymbolSnapshot};
 use crate::error::ApiError;
 use crate::state::AppState;
 
-fn parse_symbol(raw: &str) -> Result<Symbol, ApiError> {
+/// A symbol as the API takes it (`contract::SYMBOL_PATTERN`): 1–16 letters, digits, `.` or `-`, nothing
+/// around them; upper-cased. The error quotes at most a short prefix of `raw`.
+pub fn parse_symbol(raw: &str) -> Result<Symbol, String> {
+    let shown = crate::error::clip(raw, 20);
+    if raw.is_empty() {
+        return Err("empty symbol".to_owned());
+    }
+    if raw.len() > 16 {
+        return Err(format!("symbol `{shown}` is longer than 16 characters"));
+    }
+    if let Some(c) = raw
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || *c == '.' || *c == '-'))
+    {
+        return Err(format!(
+            "symbol `{shown}` contains {c:?}; use letters, digits, `.` or `-`"
+        ));
+    }
     Symbol::parse(raw)
+}
+
+fn symbol_in_path(raw: &str) -> Result<Symbol, ApiError> {
+    parse_symbol(raw)
         .map_err(|e| ApiError::request(StatusCode::BAD_REQUEST, format!("Invalid symbol: {e}"), e))
 }
 
@@ -50,11 +71,23 @@ async fn load(state: &AppState, symbol: &Symbol, range: DateRange) -> Result<(Ar
     Ok((lookup.into_bars(), hit))
 }
 
+/// 400 when both dates are given and `from` is after `to` (JSON Schema cannot relate two parameters).
+fn inverted(from: Option<NaiveDate>, to: Option<NaiveDate>) -> Result<(), ApiError> {
+    match (from, to) {
+        (Some(f), Some(t)) if f > t => Err(ApiError::request(
+            StatusCode::BAD_REQUEST,
+            "Invalid date range",
+            format!("range start {f} is after its end {t}"),
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// Latest indicators and score of a symbol.
-#[utoipa::path(get, path = "/api/v1/symbols/{symbol}", params(("symbol" = String, Path, description = "Ticker, e.g. AAPL")),
+#[utoipa::path(get, path = "/api/v1/symbols/{symbol}", operation_id = "get_symbol", params(("symbol" = String, Path, description = "Ticker, e.g. AAPL")),
     responses((status = 200, body = SymbolSnapshot), (status = 400, body = crate::dto::ErrorBody), (status = 404, body = crate::dto::ErrorBody)))]
 pub async fn snapshot(State(state): State<AppState>, Path(raw): Path<String>) -> Result<Response, ApiError> {
-    let symbol = parse_symbol(&raw)?;
+    let symbol = symbol_in_path(&raw)?;
     let range = state.deps.default_range();
     let (bars, hit) = load(&state, &symbol, range).await?;
     // Only symbols that loaded count as popular: unknown ones never reach the tracker or the warmer.
@@ -78,7 +111,7 @@ pub struct BarsQuery {
 }
 
 /// Daily bars of a symbol.
-#[utoipa::path(get, path = "/api/v1/symbols/{symbol}/bars", params(("symbol" = String, Path, description = "Ticker, e.g. AAPL"), BarsQuery),
+#[utoipa::path(get, path = "/api/v1/symbols/{symbol}/bars", operation_id = "symbol_bars", params(("symbol" = String, Path, description = "Ticker, e.g. AAPL"), BarsQuery),
     responses((status = 200, body = BarsResponse), (status = 400, body = crate::dto::ErrorBody), (status = 404, body = crate::dto::ErrorBody)))]
 pub async fn bars(
     State(state): State<AppState>,
@@ -86,13 +119,16 @@ pub async fn bars(
     q: Result<Query<BarsQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
     let Query(q) = q?;
-    let symbol = parse_symbol(&raw)?;
+    let symbol = symbol_in_path(&raw)?;
     let default = state.deps.default_range();
-    let range = DateRange::new(q.from.unwrap_or(default.from), q.to.unwrap_or(default.to))
-        .map_err(|e| ApiError::request(StatusCode::BAD_REQUEST, "Invalid date range", e))?;
-    // Read the default range through the cache (what scans and lookups share), then cut.
+    inverted(q.from, q.to)?;
+    // Read the default range through the cache (what scans and lookups share), then cut. A range whose
+    // given end falls before the default start (or given start after the default end) holds no bars.
     let (full, _) = load(&state, &symbol, default).await?;
-    let bars = full.slice_range(range);
+    let bars = full.slice_range(DateRange {
+        from: q.from.unwrap_or(default.from),
+        to: q.to.unwrap_or(default.to),
+    });
     Ok(Json(BarsResponse::new(symbol.as_str(), &bars)).into_response())
 }
 
@@ -101,7 +137,7 @@ pub async fn bars(
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct SeriesQuery {
-    /// Comma-separated indicator names: `sma_20`, `sma_50`, `sma_200`, `ema_12`, `ema_26`, `bb_upper`,
+    /// Comma-separated indicator names (1 to 15, no spaces): `sma_20`, `sma_50`, `sma_200`, `ema_12`, `ema_26`, `bb_upper`,
     /// `bb_middle`, `bb_lower`, `rsi_14`, `macd`, `macd_signal`, `macd_hist`, `adx_14`, `atr_14`,
     /// `volume_sma_20`.
     pub names: String,
@@ -113,7 +149,7 @@ pub struct SeriesQuery {
 
 /// Full indicator series of a symbol, computed by the core over its whole history (as a scan computes
 /// them), one value per bar date (null before an indicator is defined).
-#[utoipa::path(get, path = "/api/v1/symbols/{symbol}/series", params(("symbol" = String, Path, description = "Ticker, e.g. AAPL"), SeriesQuery),
+#[utoipa::path(get, path = "/api/v1/symbols/{symbol}/series", operation_id = "symbol_series", params(("symbol" = String, Path, description = "Ticker, e.g. AAPL"), SeriesQuery),
     responses((status = 200, body = crate::dto::SeriesResponse), (status = 400, body = crate::dto::ErrorBody), (status = 404, body = crate::dto::ErrorBody)))]
 pub async fn series(
     State(state): State<AppState>,
@@ -121,13 +157,8 @@ pub async fn series(
     q: Result<Query<SeriesQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
     let Query(q) = q?;
-    let symbol = parse_symbol(&raw)?;
-    let names: Vec<&str> = q
-        .names
-        .split(',')
-        .map(str::trim)
-        .filter(|n| !n.is_empty())
-        .collect();
+    let symbol = symbol_in_path(&raw)?;
+    let names: Vec<&str> = q.names.split(',').collect();
     let bad = |msg: String| ApiError::request(StatusCode::BAD_REQUEST, "Invalid series names", msg);
     if names.is_empty() || names.len() > technic_core::indicators::SERIES_NAMES.len() {
         return Err(bad(format!(
@@ -141,23 +172,23 @@ pub async fn series(
         .find(|n| !technic_core::indicators::SERIES_NAMES.contains(n))
     {
         return Err(bad(format!(
-            "unknown series `{unknown}`; known: {}",
+            "unknown series `{}`; known: {}",
+            crate::error::clip(unknown, crate::error::ECHO_MAX),
             technic_core::indicators::SERIES_NAMES.join(", ")
         )));
     }
     let default = state.deps.default_range();
+    inverted(q.from, q.to)?;
     let (full, _) = load(&state, &symbol, default).await?;
     let from = q.from.unwrap_or(default.from);
     let to = q.to.unwrap_or(default.to);
-    if from > to {
-        return Err(ApiError::request(
-            StatusCode::BAD_REQUEST,
-            "Invalid date range",
-            format!("from {from} is after to {to}"),
-        ));
-    }
+    // A range that ends before the default start (or starts after the default end) holds no bars.
     let start = full.date.partition_point(|d| *d < from);
-    let end = full.date.partition_point(|d| *d <= to).max(start);
+    let end = if from > to {
+        start
+    } else {
+        full.date.partition_point(|d| *d <= to).max(start)
+    };
     let mut out = std::collections::BTreeMap::new();
     for name in names {
         let s = technic_core::indicators::series(&full, name).unwrap_or_default();

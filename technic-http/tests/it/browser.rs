@@ -145,7 +145,7 @@ fn capabilities(profile: &Path) -> fantoccini::wd::Capabilities {
     }
 }
 
-/// Lets the test clear the cache, so symbol lookups measure uncached responses too.
+/// The token of the server in `dashboard_asks_for_the_admin_token_once`.
 const ADMIN_TOKEN: &str = "browser-test-token";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -174,7 +174,6 @@ async fn dashboard_in_headless_chromium() {
         deps,
         ServerConfig {
             sample_interval: Duration::from_millis(500),
-            admin_token: Some(ADMIN_TOKEN.to_owned()),
             ..Default::default()
         },
     );
@@ -1263,6 +1262,163 @@ async fn nested_flow(client: &Client, base: &str, tiered: bool) -> anyhow::Resul
             "the nested scan loaded bars through the memory tier: {api}"
         );
         println!("cache tiers: {shown}");
+    }
+    Ok(())
+}
+
+/// A server started with an admin token: the first state change (running a screen) answers 401, the page
+/// asks for the token in a labelled modal form, keeps it in sessionStorage for the tab and retries; a
+/// wrong token is refused and asked for again; later state changes send it without asking.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dashboard_asks_for_the_admin_token_once() {
+    let Some(chromedriver) = find_on_path("chromedriver") else {
+        if std::env::var_os("CI").is_some() {
+            panic!("CI is set but `chromedriver` is not on PATH: install `chromium chromium-driver`");
+        }
+        println!("SKIPPED browser test: `chromedriver` is not on PATH");
+        return;
+    };
+    let deps = Deps::new(
+        Arc::new(SyntheticProvider::new(SyntheticConfig {
+            n_symbols: 40,
+            ..Default::default()
+        })),
+        Arc::new(MemoryCache::default()),
+    );
+    let state = AppState::new(
+        deps,
+        ServerConfig {
+            admin_token: Some(ADMIN_TOKEN.to_owned()),
+            warm: None,
+            ..Default::default()
+        },
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind the server");
+    let base = format!("http://{}", listener.local_addr().expect("server addr"));
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(technic_http::serve(listener, state, async move {
+        let _ = rx.await;
+    }));
+    let port = free_port();
+    let profile = std::env::temp_dir().join(format!("technic-browser-token-{}", std::process::id()));
+    let scratch = profile.join("tmp");
+    std::fs::create_dir_all(&scratch).expect("create the Chromium profile directory");
+    let driver = Command::new(&chromedriver)
+        .env("TMPDIR", &scratch)
+        .arg(format!("--port={port}"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("start {}: {e}", chromedriver.display()));
+    let harness = Harness {
+        driver,
+        profile: profile.clone(),
+        shutdown: Some(tx),
+    };
+    let client = connect(port, &profile).await.expect("connect to chromedriver");
+    let outcome = tokio::time::timeout(Duration::from_secs(120), token_flow(&client, &base))
+        .await
+        .unwrap_or_else(|_| Err(anyhow!("the token flow took longer than 120 s")));
+    let _ = tokio::time::timeout(Duration::from_secs(15), client.close()).await;
+    drop(harness);
+    let _ = tokio::time::timeout(Duration::from_secs(15), server).await;
+    if let Err(e) = outcome {
+        panic!("browser token test failed: {e:#}");
+    }
+}
+
+/// Waits until the admin-token dialog is open (or fails after `WAIT`).
+async fn wait_token_dialog(client: &Client) -> anyhow::Result<()> {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let open = js(
+            client,
+            "const d = document.getElementById('admin-token-dialog'); return !!(d && d.open);",
+        )
+        .await?;
+        if open == Value::Bool(true) {
+            return Ok(());
+        }
+        ensure!(Instant::now() < deadline, "the admin-token form did not open");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Scans the server knows.
+async fn scan_count(client: &Client) -> anyhow::Result<usize> {
+    let scans = fetch_json(client, "api/v1/scans").await?;
+    Ok(scans.as_array().map_or(0, Vec::len))
+}
+
+async fn token_flow(client: &Client, base: &str) -> anyhow::Result<()> {
+    client.goto(&format!("{base}/")).await?;
+    client
+        .wait()
+        .at_most(WAIT)
+        .for_element(Locator::Css("#start-button"))
+        .await
+        .context("find #start-button")?;
+    ensure!(scan_count(client).await? == 0, "a scan ran before any click");
+
+    // First state change: refused, so the page asks (a labelled password field in a modal dialog).
+    click(client, "#start-button").await?;
+    wait_token_dialog(client).await?;
+    let form = js(
+        client,
+        "const i = document.getElementById('admin-token-input'); const l = document.querySelector('label[for=admin-token-input]'); \
+         return { type: i.type, label: l ? l.textContent : null, focused: document.activeElement === i, \
+                  labelledby: document.getElementById('admin-token-dialog').getAttribute('aria-labelledby') };",
+    )
+    .await?;
+    ensure!(form["type"] == "password", "token field: {form}");
+    ensure!(
+        form["label"].as_str().is_some_and(|l| l.contains("Admin token")),
+        "token field label: {form}"
+    );
+    ensure!(form["focused"] == true, "the token field has focus: {form}");
+    ensure!(form["labelledby"] == "admin-token-title", "dialog label: {form}");
+    save_screenshot(client, "dashboard-admin-token.png").await?;
+
+    // A wrong token is refused: nothing starts and the error says why.
+    type_into(client, "#admin-token-input", "not-the-token").await?;
+    click(client, "#admin-token-submit").await?;
+    wait_text(client, "#scan-error", "the refusal", |t| {
+        t.contains("admin token")
+    })
+    .await?;
+    ensure!(scan_count(client).await? == 0, "a wrong token started a scan");
+    let kept = js(client, "return sessionStorage.getItem('technic.adminToken');").await?;
+    ensure!(kept.is_null(), "a refused token was kept: {kept}");
+
+    // Asked again; the right one starts the scan and is kept for the tab.
+    click(client, "#start-button").await?;
+    wait_token_dialog(client).await?;
+    let help = text_of(client, "#admin-token-help").await?.unwrap_or_default();
+    ensure!(
+        help.contains("refused"),
+        "the form says the last token was refused: {help}"
+    );
+    type_into(client, "#admin-token-input", ADMIN_TOKEN).await?;
+    click(client, "#admin-token-submit").await?;
+    wait_scan_end(client).await?;
+    ensure!(
+        scan_count(client).await? == 1,
+        "the scan did not start with the token"
+    );
+    let kept = js(client, "return sessionStorage.getItem('technic.adminToken');").await?;
+    ensure!(kept == ADMIN_TOKEN, "the token is kept for the tab: {kept}");
+
+    // Later state changes send it without asking.
+    click(client, "#start-button").await?;
+    let deadline = Instant::now() + WAIT;
+    while scan_count(client).await? < 2 {
+        let asked = js(client, "return !!document.getElementById('admin-token-dialog');").await?;
+        ensure!(asked == false, "asked for the token twice");
+        ensure!(Instant::now() < deadline, "the second scan did not start");
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
     Ok(())
 }

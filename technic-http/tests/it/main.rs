@@ -1,5 +1,7 @@
 mod api;
+mod auth;
 mod browser;
+mod contract;
 mod e2e;
 mod fairness;
 #[cfg(all(feature = "redis", feature = "postgres"))]
