@@ -1,6 +1,7 @@
 //! The in-process server: `technic_http::serve` on 127.0.0.1:0, on its own Tokio runtime (so the load
 //! generator's tasks never run on the server's threads), with the embedded defaults
-//! (`ServerConfig::default()`). Its backend is either what `technic serve` builds by default (the memory
+//! (`ServerConfig::default()`) but for the per-client connection share, which is off: every virtual user
+//! connects from 127.0.0.1 (against `--target`, start `technic serve --max-connections-per-client 0`). Its backend is either what `technic serve` builds by default (the memory
 //! cache, a SQLite store in a temporary folder that is removed when the server stops) or, for the fleet
 //! scenario, what `technic serve --cache redis://… --store postgres://…` builds (memory in front of Redis,
 //! the PostgreSQL store, fleet coordination). The runtime is built like `technic serve`'s: one worker per
@@ -123,7 +124,7 @@ impl InProcess {
                     // What `technic serve` builds: the provider's memory cache on the market clock, the
                     // store.
                     let deps = Deps::on_market(provider, Market::default()).with_store(Arc::new(store));
-                    AppState::new(deps, ServerConfig::default())
+                    AppState::new(deps, load_test_config())
                 }
                 (
                     Backend::Fleet {
@@ -153,7 +154,7 @@ impl InProcess {
                     let deps = Deps::new(provider, Arc::new(cache))
                         .with_market(Market::default())
                         .with_store(Arc::new(store));
-                    AppState::new(deps, ServerConfig::default()).with_fleet(link)
+                    AppState::new(deps, load_test_config()).with_fleet(link)
                 }
                 (Backend::Sqlite, None) => anyhow::bail!("no folder for the SQLite store"),
             };
@@ -210,5 +211,14 @@ impl Drop for InProcess {
         if let Some(rt) = self.rt.take() {
             rt.shutdown_background();
         }
+    }
+}
+
+/// The server's defaults, but with the per-client connection share off: every virtual user of the load
+/// test connects from 127.0.0.1, so one address stands for many clients here.
+fn load_test_config() -> ServerConfig {
+    ServerConfig {
+        max_connections_per_client: 0,
+        ..ServerConfig::default()
     }
 }

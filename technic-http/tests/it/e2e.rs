@@ -49,6 +49,19 @@ pub(crate) async fn start(
     tokio::sync::oneshot::Sender<()>,
     tokio::task::JoinHandle<()>,
 ) {
+    start_configured(n_symbols, delay, ServerConfig::default()).await
+}
+
+/// [`start`] with `config`.
+async fn start_configured(
+    n_symbols: usize,
+    delay: Duration,
+    config: ServerConfig,
+) -> (
+    String,
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<()>,
+) {
     let inner = SyntheticProvider::new(SyntheticConfig {
         n_symbols,
         n_bars: 260,
@@ -62,7 +75,7 @@ pub(crate) async fn start(
     let addr = listener.local_addr().unwrap().to_string();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(async move {
-        technic_http::serve(listener, AppState::new(deps, ServerConfig::default()), async {
+        technic_http::serve(listener, AppState::new(deps, config), async {
             let _ = rx.await;
         })
         .await
@@ -240,7 +253,13 @@ async fn shutdown_cancels_running_scans_and_returns() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hundred_concurrent_scans_all_complete() {
-    let (addr, stop, server) = start(40, Duration::ZERO).await;
+    // A hundred clients, all on 127.0.0.1 here: the per-client connection share is off so that one
+    // address may stand for them all (the fairness tests cover the share).
+    let config = ServerConfig {
+        max_connections_per_client: 0,
+        ..ServerConfig::default()
+    };
+    let (addr, stop, server) = start_configured(40, Duration::ZERO, config).await;
     let ids: Vec<String> = futures::future::join_all((0..100).map(|_| {
         let addr = addr.clone();
         async move {
