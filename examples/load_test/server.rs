@@ -1,7 +1,8 @@
 //! The in-process server: `technic_http::serve` on 127.0.0.1:0, on its own Tokio runtime (so the load
 //! generator's tasks never run on the server's threads), with the embedded defaults
-//! (`ServerConfig::default()`) but for the per-client connection share, which is off: every virtual user
-//! connects from 127.0.0.1 (against `--target`, start `technic serve --max-connections-per-client 0`). Its backend is either what `technic serve` builds by default (the memory
+//! (`ServerConfig::default()`) but for the per-client connection share and write budget, which are off:
+//! every virtual user connects from 127.0.0.1 (against `--target`, start `technic serve
+//! --max-connections-per-client 0 --writes-per-minute-per-client 0`). Its backend is either what `technic serve` builds by default (the memory
 //! cache, a SQLite store in a temporary folder that is removed when the server stops) or, for the fleet
 //! scenario, what `technic serve --cache redis://… --store postgres://…` builds (memory in front of Redis,
 //! the PostgreSQL store, fleet coordination). The runtime is built like `technic serve`'s: one worker per
@@ -214,11 +215,12 @@ impl Drop for InProcess {
     }
 }
 
-/// The server's defaults, but with the per-client connection share off: every virtual user of the load
-/// test connects from 127.0.0.1, so one address stands for many clients here.
+/// The server's defaults, but with the per-client connection share and write budget off: every virtual
+/// user of the load test connects from 127.0.0.1, so one address stands for many clients here.
 fn load_test_config() -> ServerConfig {
     ServerConfig {
         max_connections_per_client: 0,
+        writes_per_minute_per_client: 0,
         ..ServerConfig::default()
     }
 }

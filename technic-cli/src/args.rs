@@ -317,6 +317,17 @@ pub struct ServeArgs {
     )]
     pub max_connections_per_client: u32,
 
+    /// State changes (starting scans and backtests, saving screens, cancelling) one client address may
+    /// make a minute, in bursts of a quarter of that; more get 429 with Retry-After, so one client cannot
+    /// fill the store or the scan queue. 0 turns the budget off (behind a reverse proxy, as above).
+    #[arg(
+        long,
+        env = "TECHNIC_WRITES_PER_MINUTE_PER_CLIENT",
+        default_value_t = technic_http::state::DEFAULT_WRITES_PER_MINUTE_PER_CLIENT,
+        value_name = "N"
+    )]
+    pub writes_per_minute_per_client: u32,
+
     #[command(flatten)]
     pub store: StoreArgs,
 

@@ -460,6 +460,7 @@ pub async fn serve(args: &ServeArgs) -> anyhow::Result<(technic_http::AppState, 
         retention: retention(&args.keep),
         max_connections: args.max_connections as usize,
         max_connections_per_client: args.max_connections_per_client as usize,
+        writes_per_minute_per_client: args.writes_per_minute_per_client,
         // Samples (every 5 minutes) go to the store and, for a SQLite store, to logs/performance_metrics.csv
         // beside it.
         monitor: MonitorConfig {

@@ -25,7 +25,7 @@ use crate::state::AppState;
 
 /// The middleware: checks the request, then secures the response (errors included).
 pub async fn guard(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    let mut response = match check(&state, &req) {
+    let mut response = match check(&state, &req).and_then(|()| budget(&state, &req)) {
         Ok(()) => match crate::auth::authorize(&state.config, req.method(), req.headers()) {
             Ok(()) => next.run(req).await,
             Err(e) => e.into_response(),
@@ -34,6 +34,26 @@ pub async fn guard(State(state): State<AppState>, req: Request, next: Next) -> R
     };
     secure(response.headers_mut());
     response
+}
+
+/// Counts a state change against its client's [`crate::budget::WriteBudget`].
+fn budget(state: &AppState, req: &Request) -> Result<(), ApiError> {
+    if !crate::auth::changes_state(req.method()) {
+        return Ok(());
+    }
+    let Some(crate::budget::ClientAddr(client)) = req.extensions().get().copied() else {
+        return Ok(());
+    };
+    state.writes.take(client).map_err(|wait| {
+        let per_minute = state.config.writes_per_minute_per_client;
+        ApiError::busy(
+            format!(
+                "Too many changes from {client}: at most {per_minute} a minute per client; try again in {} s",
+                wait.as_secs().max(1)
+            ),
+            wait.as_secs().max(1),
+        )
+    })
 }
 
 fn check(state: &AppState, req: &Request) -> Result<(), ApiError> {

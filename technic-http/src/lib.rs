@@ -24,6 +24,7 @@
 pub mod api;
 pub mod auth;
 pub mod backtests;
+pub mod budget;
 mod connections;
 pub mod dashboard;
 pub mod dto;

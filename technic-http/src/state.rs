@@ -46,6 +46,11 @@ pub const DEFAULT_RETENTION: Duration = Duration::from_secs(30 * 24 * 3600);
 /// plus one event stream per scan it follows), and a sixteenth of the default global cap of 1024.
 pub const DEFAULT_MAX_CONNECTIONS_PER_CLIENT: usize = 64;
 
+/// State changes one client may make a minute by default: a trader clicking Run, saving screens and
+/// cancelling makes a few; 60 (bursts of 15) still lets a script start a scan a second, while a client
+/// posting scans in a loop fills a store 1000 runs deep no faster than in about 17 minutes.
+pub const DEFAULT_WRITES_PER_MINUTE_PER_CLIENT: u32 = 60;
+
 /// Server settings.
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
@@ -70,6 +75,11 @@ pub struct ServerConfig {
     /// `max_connections`, so one client cannot take them all; 0 turns the share off (for a server behind
     /// a proxy, where every connection comes from the proxy's address).
     pub max_connections_per_client: usize,
+    /// State changes (`POST`, `PUT`, `PATCH`, `DELETE`) one client address may make a minute, with a
+    /// burst of a quarter of that; more are refused with 429 and `Retry-After`, so one client cannot fill
+    /// the store or the scan queue for everyone. 0 turns the budget off (behind a proxy, as for
+    /// `max_connections_per_client`).
+    pub writes_per_minute_per_client: u32,
     /// Time a connection has to send a request's headers (also while idle between requests).
     pub header_read_timeout: Duration,
     /// Scans running at once; more wait in the queue.
@@ -101,6 +111,7 @@ impl Default for ServerConfig {
             max_scans: 4,
             max_connections: 1024,
             max_connections_per_client: DEFAULT_MAX_CONNECTIONS_PER_CLIENT,
+            writes_per_minute_per_client: DEFAULT_WRITES_PER_MINUTE_PER_CLIENT,
             header_read_timeout: Duration::from_secs(10),
             max_queued_scans: 100,
             allowed_hosts: Some(LOOPBACK_HOSTS.iter().map(|h| (*h).to_owned()).collect()),
@@ -142,6 +153,8 @@ pub struct AppState {
     pub screens: Arc<dyn technic_core::Store>,
     /// Names and sectors by symbol, loaded from the provider on first use.
     pub names: Arc<OnceCell<HashMap<Symbol, UniverseEntry>>>,
+    /// State changes left to each client this minute.
+    pub writes: Arc<crate::budget::WriteBudget>,
 }
 
 impl AppState {
@@ -203,6 +216,9 @@ impl AppState {
             Some(store) => store.clone(),
             None => Arc::new(technic_core::MemoryStore::default()),
         };
+        let writes = Arc::new(crate::budget::WriteBudget::new(
+            config.writes_per_minute_per_client,
+        ));
         Self {
             #[cfg(feature = "redis")]
             fleet: None,
@@ -219,6 +235,7 @@ impl AppState {
             scans,
             started: Instant::now(),
             names: Arc::new(OnceCell::new()),
+            writes,
             pages: Arc::new(crate::api::scans::page_cache(32 << 20)),
         }
     }

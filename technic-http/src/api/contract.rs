@@ -77,6 +77,11 @@ fn security(doc: &mut Value, token_configured: bool) {
             if responses.get("403").is_none() {
                 responses["403"] = error_response("Cross-origin request, or admin routes disabled");
             }
+            // The client's write budget (`writes_per_minute_per_client`), with `Retry-After`.
+            if responses.get("429").is_none() {
+                responses["429"] =
+                    error_response("Too many changes from this client this minute (`Retry-After`)");
+            }
             if token_configured {
                 op["security"] = json!([{"bearer": []}]);
                 op["responses"]["401"] =

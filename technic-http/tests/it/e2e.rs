@@ -53,7 +53,7 @@ pub(crate) async fn start(
 }
 
 /// [`start`] with `config`.
-async fn start_configured(
+pub(crate) async fn start_configured(
     n_symbols: usize,
     delay: Duration,
     config: ServerConfig,
@@ -257,6 +257,7 @@ async fn a_hundred_concurrent_scans_all_complete() {
     // address may stand for them all (the fairness tests cover the share).
     let config = ServerConfig {
         max_connections_per_client: 0,
+        writes_per_minute_per_client: 0,
         ..ServerConfig::default()
     };
     let (addr, stop, server) = start_configured(40, Duration::ZERO, config).await;

@@ -36,3 +36,50 @@ async fn a_long_operator_chain_is_a_422_and_the_server_lives_on() {
         assert_eq!(status, 200, "the server still answers after {op}");
     }
 }
+
+/// Sends one request from `source` (a loopback address of its own) and returns the status line and
+/// headers with the body.
+async fn from(source: &str, addr: &str, method: &str, path: &str, body: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind(format!("{source}:0").parse().unwrap()).unwrap();
+    let mut stream = socket.connect(addr.parse().unwrap()).await.unwrap();
+    let req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(req.as_bytes()).await.unwrap();
+    let mut raw = Vec::new();
+    tokio::time::timeout(Duration::from_secs(30), stream.read_to_end(&mut raw))
+        .await
+        .expect("an answer within 30 s")
+        .unwrap();
+    String::from_utf8_lossy(&raw).into_owned()
+}
+
+#[tokio::test]
+async fn each_client_has_a_write_budget() {
+    // 8 a minute: a burst of 2, then one every 7.5 s.
+    let config = technic_http::ServerConfig {
+        writes_per_minute_per_client: 8,
+        ..technic_http::ServerConfig::default()
+    };
+    let (addr, _stop, _server) = crate::e2e::start_configured(20, Duration::ZERO, config).await;
+    let save = |i: usize| json!({ "name": format!("s{i}"), "where": "rsi_14 < 30" }).to_string();
+    for i in 0..2 {
+        let answer = from("127.0.0.1", &addr, "POST", "/api/v1/screens", &save(i)).await;
+        assert!(answer.starts_with("HTTP/1.1 20"), "{answer}");
+    }
+    let refused = from("127.0.0.1", &addr, "POST", "/api/v1/screens", &save(2)).await;
+    assert!(refused.starts_with("HTTP/1.1 429"), "{refused}");
+    assert!(
+        refused.to_ascii_lowercase().contains("retry-after: "),
+        "{refused}"
+    );
+    assert!(refused.contains("at most 8 a minute per client"), "{refused}");
+    // Reads are not counted; another client has its own budget.
+    let read = from("127.0.0.1", &addr, "GET", "/api/v1/screens", "").await;
+    assert!(read.starts_with("HTTP/1.1 200"), "{read}");
+    let other = from("127.0.0.2", &addr, "POST", "/api/v1/screens", &save(3)).await;
+    assert!(other.starts_with("HTTP/1.1 20"), "{other}");
+}
