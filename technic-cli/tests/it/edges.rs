@@ -86,7 +86,7 @@ fn csv_cells_that_look_like_formulas_are_escaped() {
 fn ctrl_c_in_the_first_milliseconds_is_honoured() {
     let mut honoured = 0;
     for delay_ms in [5, 20, 60, 150] {
-        let mut child = command()
+        let child = command()
             .args(["scan", "--no-store", "--demo-symbols", "100000", "--quiet"])
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
