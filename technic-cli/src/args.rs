@@ -49,6 +49,33 @@ pub enum Command {
     Explain(ExplainArgs),
     /// What a screen picked every session of a period, and what happened next.
     Backtest(BacktestArgs),
+    /// The built-in demo data: `technic demo export DIR` writes it as CSV files.
+    #[command(subcommand)]
+    Demo(DemoCommand),
+}
+
+/// `technic demo …`.
+#[derive(Debug, Subcommand)]
+pub enum DemoCommand {
+    /// Write the demo universe as one SYMBOL.csv per symbol plus universe.csv, for `--provider csv:DIR`.
+    Export(DemoExportArgs),
+}
+
+/// `technic demo export` arguments.
+#[derive(Debug, Args)]
+pub struct DemoExportArgs {
+    /// The folder to write (created if missing).
+    #[arg(value_name = "DIR")]
+    pub dir: PathBuf,
+
+    /// Symbols in the demo universe (1 to 100000), as for `--provider synthetic`.
+    #[arg(long, default_value_t = 500, value_name = "N", value_parser = demo_symbols)]
+    pub demo_symbols: usize,
+
+    /// Replace files already in DIR (by default a file that would be overwritten stops the export,
+    /// exit code 3, before anything is written).
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// `technic backtest` arguments.
@@ -408,6 +435,22 @@ pub struct ScanArgs {
     /// Print the ranked results as CSV on stdout.
     #[arg(long)]
     pub csv: bool,
+
+    /// Show every column of the table, however wide (on a terminal the table otherwise keeps the columns
+    /// that fit its width).
+    #[arg(long, conflicts_with_all = ["json", "csv", "columns"])]
+    pub wide: bool,
+
+    /// The table's columns, shown in the order given, from: rank, symbol, sector, close, tech_rating,
+    /// signal, rsi_14, adx_14, macd_hist, return_21, volume_ratio_20, change_pct, entry, stop, target,
+    /// shares.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        value_name = "A,B,C",
+        conflicts_with_all = ["json", "csv"]
+    )]
+    pub columns: Vec<String>,
 
     /// Scan only these symbols (comma-separated).
     #[arg(

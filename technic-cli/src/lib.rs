@@ -5,6 +5,8 @@
 
 mod args;
 mod backtest;
+mod columns;
+mod demo;
 mod progress;
 mod render;
 mod report;
@@ -37,6 +39,14 @@ mod exit {
     pub const CANCELLED: u8 = 130;
 }
 
+/// Set by `--quiet`: stderr keeps to the summary and errors, without one-time notices.
+static QUIET: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Whether the command runs with `--quiet`.
+pub(crate) fn quiet() -> bool {
+    QUIET.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 /// The `technic` command.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -46,6 +56,7 @@ pub fn main() -> ExitCode {
         Command::Backtest(a) => a.quiet,
         _ => false,
     };
+    QUIET.store(quiet, std::sync::atomic::Ordering::Relaxed);
     init_tracing(cli.verbose, quiet);
     on_runtime(run(cli))
 }
@@ -93,6 +104,7 @@ async fn run(cli: Cli) -> u8 {
         Command::Screen(cmd) => screens::screen(cmd).await,
         Command::Explain(args) => screens::explain(&args).await,
         Command::Backtest(args) => backtest::run(&args).await,
+        Command::Demo(args::DemoCommand::Export(args)) => demo::export(&args).await,
     };
     finish(result, verbose)
 }
@@ -187,6 +199,13 @@ pub(crate) fn cancel_on_ctrl_c() -> CancellationToken {
 }
 
 async fn run_scan(args: args::ScanArgs) -> anyhow::Result<u8> {
+    let layout = columns::Layout::for_stdout(if args.wide {
+        Some(columns::Column::ALL.to_vec())
+    } else if args.columns.is_empty() {
+        None
+    } else {
+        Some(columns::parse_list(&args.columns).map_err(|e| anyhow::Error::new(wire::UsageError(e)))?)
+    });
     let wired = wire::scan(&args).await?;
     let cancel = cancel_on_ctrl_c();
     let sink = progress::TerminalSink::new(args.quiet);
@@ -216,7 +235,7 @@ async fn run_scan(args: args::ScanArgs) -> anyhow::Result<u8> {
     match args.output_format() {
         OutputFormat::Json => render::json(&mut out, &report)?,
         OutputFormat::Csv => render::csv(&mut out, &report)?,
-        OutputFormat::Table => render::table(&mut out, &report)?,
+        OutputFormat::Table => render::table(&mut out, &report, &layout)?,
     }
     out.flush()?;
     if args.output_format() != OutputFormat::Table {
@@ -296,7 +315,9 @@ mod tests {
                 crate::render::json(&mut w, r).map_err(std::io::Error::other)
             }),
             ("csv", |mut w, r| crate::render::csv(&mut w, r)),
-            ("table", |mut w, r| crate::render::table(&mut w, r)),
+            ("table", |mut w, r| {
+                crate::render::table(&mut w, r, &crate::columns::Layout::default())
+            }),
         ];
         for (name, render) in formats {
             let mut raw = Counting::default();

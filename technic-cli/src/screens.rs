@@ -142,9 +142,16 @@ pub async fn explain(args: &ExplainArgs) -> anyhow::Result<u8> {
     let result = &result;
     let mut out = std::io::stdout().lock();
     if args.json {
-        serde_json::to_writer_pretty(&mut out, result)?;
+        let labelled = Labelled {
+            result,
+            demo: report.demo,
+        };
+        serde_json::to_writer_pretty(&mut out, &labelled)?;
         writeln!(out)?;
         return Ok(0);
+    }
+    if report.demo {
+        writeln!(out, "{}", crate::render::DEMO_NOTICE)?;
     }
     writeln!(
         out,
@@ -196,8 +203,14 @@ pub async fn explain(args: &ExplainArgs) -> anyhow::Result<u8> {
             }
         )?,
     }
-    if report.demo {
-        writeln!(out, "\n(demo data: synthetic prices, not a real market)")?;
-    }
     Ok(0)
+}
+
+/// One explained result as `explain --json` prints it: the result's fields, then whether it was made
+/// from demo data (as every JSON output says).
+#[derive(serde::Serialize)]
+struct Labelled<'a> {
+    #[serde(flatten)]
+    result: &'a technic_core::ScanResult,
+    demo: bool,
 }

@@ -276,11 +276,34 @@ pub fn metrics_csv(store: &Path) -> PathBuf {
 }
 
 /// Opens a SQLite store file; a file that cannot be a store is a configuration problem (exit code 3).
+/// Creating the file says so once on stderr (unless `--quiet`), naming it and the logs folder.
 pub async fn open_store(path: &Path) -> anyhow::Result<Arc<SqliteStore>> {
-    SqliteStore::open(path)
+    let created = !path.exists();
+    let store = SqliteStore::open(path)
         .await
         .map(Arc::new)
-        .map_err(|e| config(e.detail()))
+        .map_err(|e| config(e.detail()))?;
+    if created && !crate::quiet() {
+        let line = format!("{}\n", created_notice(path));
+        let line = match crate::columns::stderr_width() {
+            Some(width) => crate::columns::wrap(&line, width),
+            None => line,
+        };
+        eprint!("{line}");
+    }
+    Ok(store)
+}
+
+/// The line printed when a command creates a store file: where it is, what it keeps, where the logs go.
+pub fn created_notice(path: &Path) -> String {
+    let path = std::path::absolute(path).unwrap_or_else(|_| path.to_owned());
+    let logs = metrics_csv(&path);
+    let logs = logs.parent().unwrap_or(&path);
+    format!(
+        "Created the store {} (bars, scans, metrics; performance logs in {}); --no-store keeps nothing",
+        path.display(),
+        logs.display()
+    )
 }
 
 /// True when `--store` names a PostgreSQL server rather than a file.

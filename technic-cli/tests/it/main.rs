@@ -4,6 +4,7 @@
 mod auth;
 mod backtest;
 mod edges;
+mod firstrun;
 mod live;
 mod polygon;
 mod screens;
