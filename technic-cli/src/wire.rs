@@ -86,6 +86,40 @@ pub struct WiredScan {
 /// Builds the provider, cache, store, monitor and request for `technic scan`.
 pub async fn scan(args: &ScanArgs) -> anyhow::Result<WiredScan> {
     let market = market()?;
+    // Everything typed is checked before anything is opened or created (the store among them).
+    let universe = if let Some(path) = &args.universe {
+        let bytes = technic_core::provider::read_bounded(path, technic_core::provider::MAX_FILE_BYTES)
+            .map_err(|e| config(format!("cannot read universe file {}: {e}", path.display())))?;
+        let text = String::from_utf8_lossy(&bytes);
+        let name = path.display().to_string();
+        let (entries, bad_rows) = parse_universe(&text, &name).map_err(|e| config(e.to_string()))?;
+        for why in &bad_rows {
+            eprintln!("warning: {why}");
+        }
+        if entries.is_empty() {
+            return Err(config(format!("universe file {name} lists no symbols")));
+        }
+        UniverseSelection::Entries(entries)
+    } else if !args.symbols.is_empty() {
+        let symbols = args
+            .symbols
+            .iter()
+            .filter(|s| !s.trim().is_empty())
+            .map(|s| Symbol::parse(s).map_err(|e| usage_error(format!("--symbols: {e}"))))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        if symbols.is_empty() {
+            return Err(anyhow::Error::new(UsageError(
+                "--symbols names no symbol: give at least one (--symbols AAPL,MSFT), or leave the flag out to \
+                 scan the whole universe"
+                    .to_owned(),
+            )));
+        }
+        UniverseSelection::Symbols(symbols)
+    } else {
+        UniverseSelection::Provider
+    };
+    check_filters(args)?;
+    let plan_settings = plan(&args.plan)?;
     let (provider, cache, _link) = cache_for(
         &args.cache,
         provider(&args.source)?,
@@ -124,38 +158,6 @@ pub async fn scan(args: &ScanArgs) -> anyhow::Result<WiredScan> {
             deps = deps.with_measured_stages(&last.timing);
         }
     }
-    let universe = if let Some(path) = &args.universe {
-        let bytes = technic_core::provider::read_bounded(path, technic_core::provider::MAX_FILE_BYTES)
-            .map_err(|e| config(format!("cannot read universe file {}: {e}", path.display())))?;
-        let text = String::from_utf8_lossy(&bytes);
-        let name = path.display().to_string();
-        let (entries, bad_rows) = parse_universe(&text, &name).map_err(|e| config(e.to_string()))?;
-        for why in &bad_rows {
-            eprintln!("warning: {why}");
-        }
-        if entries.is_empty() {
-            return Err(config(format!("universe file {name} lists no symbols")));
-        }
-        UniverseSelection::Entries(entries)
-    } else if !args.symbols.is_empty() {
-        let symbols = args
-            .symbols
-            .iter()
-            .filter(|s| !s.trim().is_empty())
-            .map(|s| Symbol::parse(s).map_err(|e| usage_error(format!("--symbols: {e}"))))
-            .collect::<anyhow::Result<Vec<_>>>()?;
-        if symbols.is_empty() {
-            return Err(anyhow::Error::new(UsageError(
-                "--symbols names no symbol: give at least one (--symbols AAPL,MSFT), or leave the flag out to \
-                 scan the whole universe"
-                    .to_owned(),
-            )));
-        }
-        UniverseSelection::Symbols(symbols)
-    } else {
-        UniverseSelection::Provider
-    };
-    check_filters(args)?;
     let screen_spec = resolve_screen(args, store.as_deref()).await?;
     let request = ScanRequest {
         universe,
@@ -172,7 +174,7 @@ pub async fn scan(args: &ScanArgs) -> anyhow::Result<WiredScan> {
         },
         top: (args.top > 0).then_some(args.top),
         screen: screen_spec,
-        plan: plan(&args.plan)?,
+        plan: plan_settings,
         benchmark: benchmark(&args.plan)?,
         as_of: args.as_of,
         ..ScanRequest::default()

@@ -329,7 +329,10 @@ fn serves_and_stops(cmd: &mut Command) {
         .unwrap();
     let mut err = BufReader::new(child.stderr.take().unwrap());
     let mut line = String::new();
-    err.read_line(&mut line).unwrap();
+    // The first run may say where it created the store first.
+    while err.read_line(&mut line).unwrap() > 0 && !line.contains("http://") {
+        line.clear();
+    }
     let addr = line
         .split("http://")
         .nth(1)
