@@ -7,6 +7,7 @@ mod edges;
 mod firstrun;
 mod live;
 mod polygon;
+mod readme;
 mod screens;
 
 use std::io::{BufRead, BufReader};
