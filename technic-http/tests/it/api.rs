@@ -53,7 +53,7 @@ pub async fn call(
     (status, value)
 }
 
-async fn wait_done(app: &Router, id: &str) -> Value {
+pub(crate) async fn wait_done(app: &Router, id: &str) -> Value {
     for _ in 0..400 {
         let (_, s) = call(app, "GET", &format!("/api/v1/scans/{id}"), None, None).await;
         if s["state"] != "running" {
