@@ -1,6 +1,6 @@
 //! One import for programs that use the library: `use technic_core::prelude::*;` brings what running a
 //! scan, implementing a [`DataProvider`] or building [`Bars`] needs, including the items of other crates
-//! that appear in those signatures ([`async_trait`], [`NaiveDate`], [`CancellationToken`]), so a program
+//! that appear in those signatures ([`async_trait`](macro@async_trait), [`NaiveDate`], [`CancellationToken`]), so a program
 //! does not have to add those crates itself to name them.
 //!
 //! ```
