@@ -162,11 +162,11 @@ pub fn text(r: &BacktestReport) -> String {
             h.sessions_without_future.to_string()
         }),
         ("picks per session", |h| format!("{:.1}", h.picks_per_session)),
-        ("hit rate (picks up)", |h| share(h.hit_rate)),
-        ("mean forward return", |h| pct(h.mean_return)),
-        ("median forward return", |h| pct(h.median_return)),
-        ("universe mean", |h| pct(h.universe_mean_return)),
-        ("excess over universe", |h| pct(h.excess_return)),
+        ("hit rate (share of picks up)", |h| share(h.hit_rate)),
+        ("mean return, per pick", |h| pct(h.mean_return)),
+        ("median return, per pick", |h| pct(h.median_return)),
+        ("universe mean, per session", |h| pct(h.universe_mean_return)),
+        ("excess per session (picks − universe)", |h| pct(h.excess_return)),
         ("portfolio total return", |h| pct(Some(h.portfolio.total_return))),
         ("universe total return", |h| {
             pct(Some(h.portfolio.universe_total_return))

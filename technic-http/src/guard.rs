@@ -62,9 +62,15 @@ fn check(state: &AppState, req: &Request) -> Result<(), ApiError> {
     if let (Some(host), Some(allowed)) = (host, &state.config.allowed_hosts) {
         let name = host_name(host);
         if !allowed.iter().any(|a| a.eq_ignore_ascii_case(name)) {
+            // The port the client reached is in its Host header: name it, so the address shown works.
+            let port = host
+                .rsplit_once(':')
+                .map(|(_, p)| p)
+                .filter(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()))
+                .map_or_else(String::new, |p| format!(":{p}"));
             let msg = format!(
-                "This server does not answer for host `{name}`; open it at http://127.0.0.1 or start it \
-                 with --allowed-host {name}"
+                "This server does not answer for host `{name}`; open it at http://127.0.0.1{port}/ or start \
+                 it with --allowed-host {name}"
             );
             return Err(ApiError::request(
                 StatusCode::MISDIRECTED_REQUEST,

@@ -164,8 +164,9 @@ fn backtest_prints_a_summary_writes_a_chart_and_refuses_bad_input() {
     let out = stdout(&o);
     for needle in [
         "hit rate",
-        "mean forward return",
-        "excess over universe",
+        "mean return, per pick",
+        "universe mean, per session",
+        "excess per session (picks − universe)",
         "portfolio max drawdown",
         "survivorship",
         "DEMO DATA",

@@ -549,7 +549,12 @@ async fn browser_safety_hosts_origins_content_types_and_headers() {
     let res = raw(&app, get("attacker.example:8003")).await;
     assert_eq!(res.status(), StatusCode::MISDIRECTED_REQUEST);
     // Every response, errors included, carries the protective headers.
-    let h = res.headers();
+    let h = res.headers().clone();
+    // The message names an address that works, port included.
+    let body = res.into_body().collect().await.unwrap().to_bytes();
+    let body = String::from_utf8_lossy(&body);
+    assert!(body.contains("http://127.0.0.1:8003/"), "{body}");
+    let h = &h;
     assert_eq!(h["x-content-type-options"], "nosniff");
     assert_eq!(h["referrer-policy"], "no-referrer");
     assert!(
