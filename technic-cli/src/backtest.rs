@@ -10,11 +10,7 @@ use technic_core::backtest::{BacktestReport, BacktestRequest, EquityPoint, Horiz
 use technic_core::{Filters, ScanState, Symbol, UniverseSelection};
 
 use crate::args::BacktestArgs;
-use crate::wire::{self, UsageError};
-
-fn usage(msg: String) -> anyhow::Error {
-    anyhow::Error::new(UsageError(msg))
-}
+use crate::wire::{self, usage_error as usage};
 
 /// Runs `technic backtest`.
 pub async fn run(args: &BacktestArgs) -> anyhow::Result<u8> {

@@ -116,13 +116,12 @@ fn finish(result: anyhow::Result<u8>, verbose: u8) -> u8 {
         // A reader that stopped reading (`technic scan --csv | head -1`) is a normal end, not a fault.
         Err(e) if closed_pipe(&e) => exit::OK,
         Err(e) => {
-            let fix_config = e
-                .chain()
-                .filter_map(|c| c.downcast_ref::<technic_core::Error>())
+            let core: Vec<&technic_core::Error> = e.chain().filter_map(|c| c.downcast_ref()).collect();
+            let fix_config = core
+                .iter()
                 .any(|c| c.actions().contains(&technic_core::Action::FixConfig));
-            let not_found = e
-                .chain()
-                .filter_map(|c| c.downcast_ref::<technic_core::Error>())
+            let not_found = core
+                .iter()
                 .any(|c| matches!(c, technic_core::Error::NotFound { .. }));
             let code = if e.downcast_ref::<wire::UsageError>().is_some() {
                 exit::USAGE
@@ -204,7 +203,7 @@ async fn run_scan(args: args::ScanArgs) -> anyhow::Result<u8> {
     } else if args.columns.is_empty() {
         None
     } else {
-        Some(columns::parse_list(&args.columns).map_err(|e| anyhow::Error::new(wire::UsageError(e)))?)
+        Some(columns::parse_list(&args.columns).map_err(wire::usage_error)?)
     });
     let wired = wire::scan(&args).await?;
     let cancel = cancel_on_ctrl_c();

@@ -6,7 +6,7 @@ use technic_core::screen::{PRESETS, SavedScreen, ScreenSpec, check_name, resolve
 use technic_core::{ScanRequest, ScanState, Symbol, UniverseSelection};
 
 use crate::args::{ExplainArgs, ScreenCommand, StoreArgs};
-use crate::wire::{self, UsageError};
+use crate::wire::{self, usage_error as usage};
 
 /// One preset a line: name, then description and expression.
 pub fn presets() -> anyhow::Result<u8> {
@@ -20,10 +20,6 @@ pub fn presets() -> anyhow::Result<u8> {
 
 async fn store(args: &StoreArgs) -> anyhow::Result<std::sync::Arc<dyn technic_core::Store>> {
     Ok(wire::open_any_store(args).await?.0)
-}
-
-fn usage(msg: String) -> anyhow::Error {
-    anyhow::Error::new(UsageError(msg))
 }
 
 /// `technic screen save|list|rm`.

@@ -27,7 +27,7 @@ impl std::error::Error for UsageError {}
 
 /// A usage error (exit 2) from a screen error: the message, the caret under the problem, close names.
 pub fn usage(e: &technic_core::ScreenError, flag: &str) -> anyhow::Error {
-    anyhow::Error::new(UsageError(format!("{flag}: {}\n{}", e.message, e.caret())))
+    usage_error(format!("{flag}: {}\n{}", e.message, e.caret()))
 }
 
 /// The plan settings of `--account`, `--risk-pct`, `--reward-risk`, `--allow-shorts`.
@@ -40,7 +40,7 @@ pub fn plan(args: &PlanArgs) -> anyhow::Result<technic_core::PlanSettings> {
     };
     settings
         .validate()
-        .map_err(|e| anyhow::Error::new(UsageError(format!("trade plan: {e}"))))?;
+        .map_err(|e| usage_error(format!("trade plan: {e}")))?;
     Ok(settings)
 }
 
@@ -48,7 +48,7 @@ pub fn plan(args: &PlanArgs) -> anyhow::Result<technic_core::PlanSettings> {
 pub fn benchmark(args: &PlanArgs) -> anyhow::Result<Option<Symbol>> {
     args.benchmark
         .as_deref()
-        .map(|s| Symbol::parse(s).map_err(|e| anyhow::Error::new(UsageError(format!("--benchmark: {e}")))))
+        .map(|s| Symbol::parse(s).map_err(|e| usage_error(format!("--benchmark: {e}"))))
         .transpose()
 }
 
@@ -69,7 +69,7 @@ fn config(msg: impl Into<String>) -> anyhow::Error {
 }
 
 /// A bad value of a flag (exit 2).
-fn usage_error(msg: impl Into<String>) -> anyhow::Error {
+pub(crate) fn usage_error(msg: impl Into<String>) -> anyhow::Error {
     anyhow::Error::new(UsageError(msg.into()))
 }
 
@@ -108,11 +108,11 @@ pub async fn scan(args: &ScanArgs) -> anyhow::Result<WiredScan> {
             .map(|s| Symbol::parse(s).map_err(|e| usage_error(format!("--symbols: {e}"))))
             .collect::<anyhow::Result<Vec<_>>>()?;
         if symbols.is_empty() {
-            return Err(anyhow::Error::new(UsageError(
+            return Err(usage_error(
                 "--symbols names no symbol: give at least one (--symbols AAPL,MSFT), or leave the flag out to \
                  scan the whole universe"
                     .to_owned(),
-            )));
+            ));
         }
         UniverseSelection::Symbols(symbols)
     } else {
@@ -214,9 +214,9 @@ pub async fn screen_spec(
         None => None,
         Some(name) => {
             let Some(store) = store else {
-                return Err(anyhow::Error::new(UsageError(
+                return Err(usage_error(
                     "--screen reads saved screens from the store: drop --no-store".to_owned(),
-                )));
+                ));
             };
             let found = store.screen(name).await.map_err(|e| config(e.detail()))?;
             Some(found.ok_or_else(|| {
@@ -519,9 +519,8 @@ fn admin_token(flag: Option<&str>) -> anyhow::Result<Option<String>> {
         .map(str::to_owned)
         .or_else(|| std::env::var_os(ADMIN_TOKEN_VAR).map(|v| v.to_string_lossy().into_owned()));
     if let Some(t) = &token {
-        technic_http::auth::check_token(t).map_err(|reason| {
-            anyhow::Error::new(UsageError(format!("--admin-token / {ADMIN_TOKEN_VAR}: {reason}")))
-        })?;
+        technic_http::auth::check_token(t)
+            .map_err(|reason| usage_error(format!("--admin-token / {ADMIN_TOKEN_VAR}: {reason}")))?;
     }
     Ok(token)
 }

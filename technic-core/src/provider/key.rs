@@ -57,6 +57,10 @@ impl ApiKey {
 /// Where a spelling of `key` starting at `at` ends, if one does. Each byte may be spelled several ways
 /// (`%` raw or as `%25`), so this searches depth first, with its own stack rather than recursion.
 fn spelled_at(text: &[u8], at: usize, key: &[u8]) -> Option<usize> {
+    // Most positions cannot start the key at all: answer those without allocating.
+    if !matches!(text.get(at), Some(&c) if c == key[0] || c == b'%' || c == b'+') {
+        return None;
+    }
     let mut todo = vec![(0usize, at)];
     while let Some((k, at)) = todo.pop() {
         let Some(&b) = key.get(k) else {

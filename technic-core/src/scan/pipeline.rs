@@ -182,6 +182,8 @@ struct Run<'a> {
     notes: Vec<String>,
     /// The first and last dates of the bars that loaded, to report instead of an open-ended range.
     extent: Option<(NaiveDate, NaiveDate)>,
+    /// The market date (New York) when the scan started: no bar may be dated after it.
+    today: NaiveDate,
 }
 
 impl<'a> Run<'a> {
@@ -216,6 +218,7 @@ impl<'a> Run<'a> {
             provider_lists_spy: false,
             notes: Vec::new(),
             extent: None,
+            today: deps.market.calendar.market_date(deps.market.now()),
         }
     }
 
@@ -225,7 +228,7 @@ impl<'a> Run<'a> {
         let mut range = self.req.range.unwrap_or_else(|| self.deps.default_range());
         if let Some(day) = self.req.as_of {
             // A point-in-time scan: the same span of history, ending at `day`; no bar after it is read.
-            let today = self.deps.market.calendar.market_date(started_at);
+            let today = self.today;
             if day > today {
                 return Err(Error::config(format!(
                     "--as-of {day} is after today ({today} in New York): a point-in-time scan shows what the \
@@ -733,36 +736,25 @@ impl<'a> Run<'a> {
         }
         // A provider that reads everything (local files) asks for an open-ended range: report the
         // dates the bars actually span, never the calendar's limits.
-        let range = match self.extent {
-            Some((first, last)) if range.from == NaiveDate::MIN || range.to == NaiveDate::MAX => DateRange {
-                from: if range.from == NaiveDate::MIN {
-                    first
-                } else {
-                    range.from
-                },
-                to: if range.to == NaiveDate::MAX {
-                    last
-                } else {
-                    range.to
-                },
+        let (first, last) = self.extent.unwrap_or_else(|| {
+            let end = if range.to == NaiveDate::MAX {
+                self.today
+            } else {
+                range.to
+            };
+            (end, end)
+        });
+        let range = DateRange {
+            from: if range.from == NaiveDate::MIN {
+                first
+            } else {
+                range.from
             },
-            None if range.from == NaiveDate::MIN || range.to == NaiveDate::MAX => {
-                let today = self.deps.market.calendar.market_date(started_at);
-                let to = if range.to == NaiveDate::MAX {
-                    today
-                } else {
-                    range.to
-                };
-                DateRange {
-                    from: if range.from == NaiveDate::MIN {
-                        to
-                    } else {
-                        range.from
-                    },
-                    to,
-                }
-            }
-            _ => range,
+            to: if range.to == NaiveDate::MAX {
+                last
+            } else {
+                range.to
+            },
         };
         let mut scored = scored;
         let mut behind = 0;
@@ -988,10 +980,10 @@ impl Run<'_> {
                 crate::score::MIN_BARS
             ));
         }
-        let today = self.deps.market.calendar.market_date(self.deps.market.now());
         match bars.date.last() {
-            Some(last) if *last > today => Some(format!(
-                "invalid data: a bar is dated {last}, after today ({today} in New York); correct the date"
+            Some(last) if *last > self.today => Some(format!(
+                "invalid data: a bar is dated {last}, after today ({} in New York); correct the date",
+                self.today
             )),
             _ => None,
         }
