@@ -9,7 +9,6 @@
 //! and a router built over it anyway refuses every state change (it fails closed, never open).
 
 use axum::http::{HeaderMap, Method, StatusCode, header};
-use axum::response::{IntoResponse, Response};
 
 use crate::error::ApiError;
 use crate::state::ServerConfig;
@@ -99,12 +98,6 @@ impl From<AuthError> for ApiError {
                 ApiError::request(StatusCode::FORBIDDEN, msg, msg)
             }
         }
-    }
-}
-
-impl IntoResponse for AuthError {
-    fn into_response(self) -> Response {
-        ApiError::from(self).into_response()
     }
 }
 

@@ -13,7 +13,8 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-/// The address of the client that sent a request, as [`crate::serve`] accepted its connection.
+/// The client that sent a request, as [`crate::serve`] accepted its connection: its IPv4 address, or its
+/// IPv6 /64 network (one host usually owns a whole /64), as for the connection share.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ClientAddr(pub IpAddr);
 

@@ -180,6 +180,11 @@ pub(crate) async fn accept_loop(
     };
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
+    // One connection builder for all: its settings never change.
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(limits.header_read_timeout)
+        .keep_alive(true);
     loop {
         let (stream, peer) = tokio::select! {
             // Shutdown first: its first poll installs the signal handlers (`shutdown_signal`), which
@@ -209,12 +214,8 @@ pub(crate) async fn accept_loop(
         };
         tracing::trace!(%peer, client_open = clients.open(peer.ip()), "connection accepted");
         let _ = stream.set_nodelay(true);
-        let mut http = hyper::server::conn::http1::Builder::new();
-        http.timer(TokioTimer::new())
-            .header_read_timeout(limits.header_read_timeout)
-            .keep_alive(true);
-        // Each request carries its client's address, for the per-client write budget.
-        let client = crate::budget::ClientAddr(peer.ip());
+        // Each request carries its client (address, or IPv6 /64) for the per-client write budget.
+        let client = crate::budget::ClientAddr(client_key(peer.ip()));
         let service = tower::ServiceExt::map_request(
             app.clone(),
             move |mut req: hyper::Request<hyper::body::Incoming>| {

@@ -62,13 +62,7 @@ impl ApiError {
             "No route for {method} {}: see /openapi.json for the API",
             clip(path, ECHO_MAX)
         );
-        Self::new(
-            StatusCode::NOT_FOUND,
-            "request",
-            msg.clone(),
-            msg,
-            &["fix_request"],
-        )
+        Self::request(StatusCode::NOT_FOUND, msg.clone(), msg)
     }
 
     /// 405 with a JSON body for a method a route does not answer.
@@ -77,13 +71,7 @@ impl ApiError {
             "{method} is not allowed on {}: see /openapi.json for the methods it answers",
             clip(path, ECHO_MAX)
         );
-        Self::new(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "request",
-            msg.clone(),
-            msg,
-            &["fix_request"],
-        )
+        Self::request(StatusCode::METHOD_NOT_ALLOWED, msg.clone(), msg)
     }
 
     /// 404 for `what`.
@@ -111,8 +99,8 @@ impl ApiError {
                 status: status.as_u16(),
                 category: category.to_owned(),
                 // Bounded whatever a message quotes from the request (a name, a symbol, a query key).
-                message: clip(&message, TEXT_MAX).into_owned(),
-                detail: clip(&detail, TEXT_MAX).into_owned(),
+                message: clip_owned(message, TEXT_MAX),
+                detail: clip_owned(detail, TEXT_MAX),
                 actions: actions.iter().map(|a| (*a).to_owned()).collect(),
                 expression: None,
             }),
@@ -148,6 +136,15 @@ pub fn clip(text: &str, max: usize) -> std::borrow::Cow<'_, str> {
         end -= 1;
     }
     std::borrow::Cow::Owned(format!("{}…", &text[..end]))
+}
+
+/// [`clip`] of an owned text, which moves it unchanged when it fits.
+fn clip_owned(text: String, max: usize) -> String {
+    if text.len() <= max {
+        text
+    } else {
+        clip(&text, max).into_owned()
+    }
 }
 
 /// A rejection's text (axum and serde quote the input: an unknown field or query key, a value that does

@@ -25,11 +25,13 @@ use crate::state::AppState;
 
 /// The middleware: checks the request, then secures the response (errors included).
 pub async fn guard(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    let mut response = match check(&state, &req).and_then(|()| budget(&state, &req)) {
-        Ok(()) => match crate::auth::authorize(&state.config, req.method(), req.headers()) {
-            Ok(()) => next.run(req).await,
-            Err(e) => e.into_response(),
-        },
+    let checked = check(&state, &req)
+        .and_then(|()| budget(&state, &req))
+        .and_then(|()| {
+            crate::auth::authorize(&state.config, req.method(), req.headers()).map_err(ApiError::from)
+        });
+    let mut response = match checked {
+        Ok(()) => next.run(req).await,
         Err(e) => e.into_response(),
     };
     secure(response.headers_mut());
@@ -46,12 +48,10 @@ fn budget(state: &AppState, req: &Request) -> Result<(), ApiError> {
     };
     state.writes.take(client).map_err(|wait| {
         let per_minute = state.config.writes_per_minute_per_client;
+        let secs = wait.as_secs().max(1);
         ApiError::busy(
-            format!(
-                "Too many changes from {client}: at most {per_minute} a minute per client; try again in {} s",
-                wait.as_secs().max(1)
-            ),
-            wait.as_secs().max(1),
+            format!("Too many changes from {client}: at most {per_minute} a minute per client; try again in {secs} s"),
+            secs,
         )
     })
 }

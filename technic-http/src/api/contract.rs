@@ -69,7 +69,10 @@ fn security(doc: &mut Value, token_configured: bool) {
                     }
                 }
             }
-            if !["post", "put", "patch", "delete"].contains(&method.as_str()) {
+            // The same methods the guard asks the token for.
+            let changes = axum::http::Method::from_bytes(method.to_ascii_uppercase().as_bytes())
+                .is_ok_and(|m| crate::auth::changes_state(&m));
+            if !changes {
                 continue;
             }
             let responses = &mut op["responses"];

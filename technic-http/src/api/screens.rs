@@ -119,8 +119,7 @@ pub async fn explain(
     q: Result<Query<ExplainQuery>, QueryRejection>,
 ) -> Result<Json<ExplainDto>, ApiError> {
     let Query(q) = q?;
-    let symbol = crate::api::symbols::parse_symbol(&raw)
-        .map_err(|e| ApiError::request(StatusCode::BAD_REQUEST, format!("Invalid symbol: {e}"), e))?;
+    let symbol = crate::api::symbols::symbol_in_path(&raw)?;
     let d = technic_core::PlanSettings::default();
     let plan = technic_core::PlanSettings {
         account: q.account.unwrap_or(d.account),

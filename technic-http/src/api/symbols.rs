@@ -39,7 +39,7 @@ pub fn parse_symbol(raw: &str) -> Result<Symbol, String> {
     Symbol::parse(raw)
 }
 
-fn symbol_in_path(raw: &str) -> Result<Symbol, ApiError> {
+pub(crate) fn symbol_in_path(raw: &str) -> Result<Symbol, ApiError> {
     parse_symbol(raw)
         .map_err(|e| ApiError::request(StatusCode::BAD_REQUEST, format!("Invalid symbol: {e}"), e))
 }

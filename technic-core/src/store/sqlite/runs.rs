@@ -102,14 +102,16 @@ pub(super) fn load_run(conn: &Connection, p: &QueryProfile, id: &str) -> Result<
         }
         Ok(())
     })?;
-    // Runs saved before schema version 6 have their results as JSON rows.
-    let json_results: Vec<String> = timed(p, "load_results_json", || {
-        conn.prepare_cached(SQL_RESULTS_JSON)?
-            .query_map(params![id], |r| r.get(0))?
-            .collect()
-    })?;
-    for text in &json_results {
-        results.push(unjson::<ScanResult>(text, "scan result")?);
+    // Runs saved before schema version 6 have their results as JSON rows (and no blocks).
+    if results.is_empty() {
+        let json_results: Vec<String> = timed(p, "load_results_json", || {
+            conn.prepare_cached(SQL_RESULTS_JSON)?
+                .query_map(params![id], |r| r.get(0))?
+                .collect()
+        })?;
+        for text in &json_results {
+            results.push(unjson::<ScanResult>(text, "scan result")?);
+        }
     }
     let skipped: Vec<(String, String, String)> = timed(p, "load_skipped", || {
         conn.prepare_cached(SQL_SKIPPED)?
